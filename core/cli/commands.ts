@@ -1,0 +1,185 @@
+/**
+ * Every CLI command: its words, flags and a lazy loader for its implementation module (so
+ * `gadget --version` and `gadget image list` load only what they use).
+ */
+import type { FlagSpec } from "./args.js";
+import type { CommandContext } from "./context.js";
+
+export interface CommandModule {
+  run(ctx: CommandContext): Promise<number | void>;
+}
+
+export interface CommandSpec {
+  words: string[];
+  aliases?: string[];
+  summary: string;
+  usage: string;
+  flags: FlagSpec[];
+  args: { min: number; max: number };
+  load: () => Promise<CommandModule>;
+}
+
+export const GLOBAL_FLAGS: FlagSpec[] = [
+  { name: "oci-store", type: "string", value: "DIR", description: "local OCI store (default: /var/lib/ig/oci-store as root, ~/.ig/oci-store otherwise; env GADGET_OCI_STORE)" },
+  { name: "verbose", short: "v", type: "boolean", description: "verbose output (stack traces on errors; env GADGET_DEBUG=1)" },
+  { name: "help", short: "h", type: "boolean", description: "help for this command" },
+];
+
+const JSON_FLAG: FlagSpec = { name: "json", type: "boolean", description: "print the result as one JSON document" };
+
+const REGISTRY_FLAGS: FlagSpec[] = [
+  { name: "authfile", type: "string", value: "FILE", description: "auth file (default /var/lib/ig/config.json as root, ~/.ig/config.json; env REGISTRY_AUTH_FILE)" },
+  { name: "insecure-registries", type: "list", value: "HOSTS", description: "comma-separated registries to reach over plain HTTP" },
+  { name: "insecure", type: "boolean", description: "use plain HTTP for this reference's registry (older ig flag)", hidden: true },
+  { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key (docker certs.d layout)" },
+  { name: "concurrency", type: "string", value: "N", description: "parallel blob transfers per registry (default 4)" },
+];
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    words: ["image", "list"],
+    aliases: ["ls"],
+    summary: "List gadget images in the local store",
+    usage: "gadget image list [--no-trunc] [-o columns|json|jsonpretty]",
+    flags: [
+      { name: "no-trunc", type: "boolean", description: "show full digests and RFC 3339 times" },
+      { name: "output", short: "o", type: "string", value: "FORMAT", description: "columns, json or jsonpretty", default: "columns" },
+    ],
+    args: { min: 0, max: 0 },
+    load: () => import("./commands/image-list.js"),
+  },
+  {
+    words: ["image", "tag"],
+    summary: "Tag an image in the local store with another name",
+    usage: "gadget image tag SRC_IMAGE DST_IMAGE",
+    flags: [JSON_FLAG],
+    args: { min: 2, max: 2 },
+    load: () => import("./commands/image-tag.js"),
+  },
+  {
+    words: ["image", "remove"],
+    aliases: ["rm"],
+    summary: "Remove an image from the local store",
+    usage: "gadget image remove IMAGE",
+    flags: [JSON_FLAG],
+    args: { min: 1, max: 1 },
+    load: () => import("./commands/image-remove.js"),
+  },
+  {
+    words: ["image", "inspect"],
+    summary: "Show an image's index, manifests, layers and annotations",
+    usage: "gadget image inspect IMAGE [--json]",
+    flags: [JSON_FLAG],
+    args: { min: 1, max: 1 },
+    load: () => import("./commands/image-inspect.js"),
+  },
+  {
+    words: ["image", "build"],
+    summary: "Build a gadget folder into the local store (ig-compatible)",
+    usage: "gadget image build PATH [-f FILE] [-t TAG] [--arch amd64,arm64] [--json]",
+    flags: [
+      { name: "file", short: "f", type: "string", value: "FILE", description: "build file (default PATH/build.yaml)" },
+      { name: "tag", short: "t", type: "string", value: "TAG", description: "name and tag for the image" },
+      { name: "output", short: "o", type: "string", value: "DIR", description: "ig's output directory for intermediate files" },
+      { name: "local", type: "boolean", description: "build with the tools on PATH (the default and only mode)" },
+      { name: "builder-image", type: "string", value: "IMAGE", description: "not supported: gadget always builds with local tools" },
+      { name: "update-metadata", type: "boolean", description: "create or extend gadget.yaml from the program" },
+      { name: "validate-metadata", type: "boolean", description: "check gadget.yaml against the program's BTF", default: true },
+      { name: "btfgen", type: "boolean", description: "generate minimal BTF for the kernels of --btfhub-archive" },
+      { name: "btfhub-archive", type: "string", value: "DIR", description: "btfhub-archive directory for --btfgen" },
+      { name: "arch", type: "list", value: "ARCHS", description: "architectures (default amd64,arm64)" },
+      JSON_FLAG,
+    ],
+    args: { min: 0, max: 1 },
+    load: () => import("./commands/image-build.js"),
+  },
+  {
+    words: ["image", "pull"],
+    summary: "Pull an image from a registry into the local store",
+    usage: "gadget image pull IMAGE",
+    flags: [...REGISTRY_FLAGS, JSON_FLAG],
+    args: { min: 1, max: 1 },
+    load: () => import("./commands/image-pull.js"),
+  },
+  {
+    words: ["image", "push"],
+    summary: "Push an image from the local store to a registry",
+    usage: "gadget image push IMAGE",
+    flags: [...REGISTRY_FLAGS, JSON_FLAG],
+    args: { min: 1, max: 1 },
+    load: () => import("./commands/image-push.js"),
+  },
+  {
+    words: ["image", "export"],
+    summary: "Export images to a tar file (OCI layout)",
+    usage: "gadget image export IMAGE [IMAGE…] FILE",
+    flags: [JSON_FLAG],
+    args: { min: 2, max: Number.POSITIVE_INFINITY },
+    load: () => import("./commands/image-export.js"),
+  },
+  {
+    words: ["image", "import"],
+    summary: "Import images from a tar file (OCI layout)",
+    usage: "gadget image import FILE [-o json|jsonpretty]",
+    flags: [{ name: "output", short: "o", type: "string", value: "FORMAT", description: "json or jsonpretty" }, JSON_FLAG],
+    args: { min: 1, max: 1 },
+    load: () => import("./commands/image-import.js"),
+  },
+  {
+    words: ["login"],
+    summary: "Log in to a registry",
+    usage: "gadget login REGISTRY [-u USER] [-p PASSWORD | --password-stdin]",
+    flags: [
+      { name: "username", short: "u", type: "string", value: "USER", description: "user name" },
+      { name: "password", short: "p", type: "string", value: "PASSWORD", description: "password (prefer --password-stdin)" },
+      { name: "password-stdin", type: "boolean", description: "read the password from stdin" },
+      { name: "authfile", type: "string", value: "FILE", description: "auth file to write" },
+      { name: "get-login", type: "boolean", description: "print the user logged in to REGISTRY" },
+      { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key" },
+      { name: "tls-verify", type: "boolean", description: "verify TLS certificates", default: true },
+      { name: "plain-http", type: "boolean", description: "use plain HTTP" },
+    ],
+    args: { min: 0, max: 1 },
+    load: () => import("./commands/login.js"),
+  },
+  {
+    words: ["logout"],
+    summary: "Log out of a registry",
+    usage: "gadget logout REGISTRY | --all",
+    flags: [
+      { name: "all", short: "a", type: "boolean", description: "remove every login" },
+      { name: "authfile", type: "string", value: "FILE", description: "auth file" },
+    ],
+    args: { min: 0, max: 1 },
+    load: () => import("./commands/logout.js"),
+  },
+  {
+    words: ["run"],
+    summary: "Run tasks from ./gadgetfile.ts (default task: build)",
+    usage: "gadget run [TASK…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch]",
+    flags: [
+      { name: "jobs", short: "j", type: "string", value: "N", description: "steps run at once (default: CPU count)" },
+      { name: "dry", type: "boolean", description: "print the plan, run nothing" },
+      { name: "explain", type: "boolean", description: "say why each step hit or missed the cache" },
+      { name: "no-cache", type: "boolean", description: "ignore the cache" },
+      { name: "watch", short: "w", type: "boolean", description: "rebuild on change" },
+      { name: "file", short: "f", type: "string", value: "FILE", description: "gadgetfile (default ./gadgetfile.ts)" },
+      JSON_FLAG,
+    ],
+    args: { min: 0, max: Number.POSITIVE_INFINITY },
+    load: () => import("./commands/run.js"),
+  },
+  {
+    words: ["init"],
+    summary: "Scaffold a gadget (program.bpf.c, gadget.yaml, gadgetfile.ts)",
+    usage: "gadget init [DIR]",
+    flags: [],
+    args: { min: 0, max: 1 },
+    load: () => import("./commands/init.js"),
+  },
+];
+
+/** Command groups (words that only lead to subcommands). */
+export const GROUPS: Record<string, string> = {
+  image: "Manage gadget images",
+};

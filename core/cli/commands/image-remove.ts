@@ -1,0 +1,9 @@
+import type { CommandContext } from "../context.js";
+
+export async function run(ctx: CommandContext): Promise<void> {
+  const [image] = ctx.args as [string];
+  const store = await ctx.openStore();
+  const result = await store.removeImage(image);
+  if (ctx.flagBool("json")) ctx.out(JSON.stringify({ removed: image, ...result }));
+  else ctx.out(`Successfully removed ${image}`);
+}

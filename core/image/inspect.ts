@@ -1,0 +1,51 @@
+/** `image inspect`: the whole graph of one image — index, manifests, config and layers. */
+import { isIndexType } from "../oci/media-types.js";
+import { parseIndex, parseManifest, type Annotations, type Descriptor, type Index, type Manifest } from "../oci/model.js";
+import { normalizeReference } from "../oci/reference.js";
+import { refNameOf, type LayoutStore } from "../store/layout-store.js";
+
+export interface InspectedManifest {
+  descriptor: Descriptor;
+  manifest: Manifest;
+}
+
+export interface InspectResult {
+  reference: string;
+  descriptor: Descriptor;
+  index?: Index;
+  manifests: InspectedManifest[];
+  annotations: Annotations;
+  /** Signature/referrer tags that point at this image (sha256-<hex>.sig, sha256-<hex>). */
+  signatures: Descriptor[];
+}
+
+export async function inspectImage(store: LayoutStore, reference: string): Promise<InspectResult> {
+  const entries = await store.entries();
+  const descriptor = await store.resolve(reference);
+  const bytes = await store.fetchBytes(descriptor);
+  const result: InspectResult = {
+    reference: reference.startsWith("sha256-") ? reference : normalizeReference(reference),
+    descriptor,
+    manifests: [],
+    annotations: {},
+    signatures: [],
+  };
+  if (isIndexType(descriptor.mediaType) || (!descriptor.mediaType && bytes.includes('"manifests"'))) {
+    const index = parseIndex(bytes, descriptor.digest);
+    result.index = index;
+    result.annotations = index.annotations ?? {};
+    for (const d of index.manifests) {
+      result.manifests.push({ descriptor: d, manifest: parseManifest(await store.fetchBytes(d), d.digest) });
+    }
+  } else {
+    const m = parseManifest(bytes, descriptor.digest);
+    result.manifests.push({ descriptor, manifest: m });
+    result.annotations = m.annotations ?? {};
+  }
+  const hex = descriptor.digest.slice("sha256:".length);
+  result.signatures = entries.filter((e) => {
+    const n = refNameOf(e) ?? "";
+    return n.endsWith(`sha256-${hex}.sig`) || n.endsWith(`sha256-${hex}`);
+  });
+  return result;
+}

@@ -1,0 +1,35 @@
+// Transpiles core/, plugins/ and recipes/ to dist/ with esbuild (one file per module, so
+// `gadget --version` loads only what it needs). Runs on `npm ci` (prepare) and before tests.
+// Type checking is `npm run typecheck` (tsc --noEmit); esbuild only strips types.
+import { build } from "esbuild";
+import { readdirSync, statSync, writeFileSync, rmSync, mkdirSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const sourceDirs = ["core", "plugins", "recipes"];
+
+function listTs(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...listTs(p));
+    else if (name.endsWith(".ts") && !name.endsWith(".d.ts") && !name.endsWith(".test.ts")) out.push(p);
+  }
+  return out;
+}
+
+const entryPoints = sourceDirs.flatMap((d) => listTs(join(root, d)));
+rmSync(join(root, "dist"), { recursive: true, force: true });
+mkdirSync(join(root, "dist"), { recursive: true });
+await build({
+  entryPoints,
+  outdir: join(root, "dist"),
+  outbase: root,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  sourcemap: "linked",
+  logLevel: "warning",
+});
+writeFileSync(join(root, "dist", ".built"), new Date().toISOString() + "\n");
