@@ -92,7 +92,11 @@ export interface StageContext<Options = Record<string, unknown>> {
   signal: AbortSignal;
   /** An empty directory for this step's outputs. */
   outDir: string;
-  /** Outputs of earlier steps of the same gadget: this arch's first, then arch-independent ones. */
+  /**
+   * Outputs of earlier steps of the same gadget. A per-arch step sees its own arch's outputs
+   * under their plain names (e.g. "object") plus arch-independent ones; a per-gadget step sees
+   * per-arch outputs as `<name>@<arch>` (e.g. "ebpf@amd64") plus arch-independent ones.
+   */
   artifacts: ReadonlyMap<string, Artifact>;
   /** Annotations collected from earlier steps (custom stages may add more; oci-pack applies them). */
   annotations: Readonly<Record<string, string>>;

@@ -2,7 +2,7 @@
 // `gadget --version` loads only what it needs). Runs on `npm ci` (prepare) and before tests.
 // Type checking is `npm run typecheck` (tsc --noEmit); esbuild only strips types.
 import { build } from "esbuild";
-import { readdirSync, statSync, writeFileSync, rmSync, mkdirSync } from "node:fs";
+import { readdirSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -20,7 +20,7 @@ function listTs(dir) {
 }
 
 const entryPoints = sourceDirs.flatMap((d) => listTs(join(root, d)));
-rmSync(join(root, "dist"), { recursive: true, force: true });
+// dist/ is overwritten in place (not removed first) so a test running the CLI never sees it missing.
 mkdirSync(join(root, "dist"), { recursive: true });
 await build({
   entryPoints,
