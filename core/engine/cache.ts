@@ -1,0 +1,387 @@
+/**
+ * The content-addressed step cache (DESIGN §7), under <projectRoot>/.gadget/:
+ *
+ *   fingerprints.json  path → [size, mtimeMs, ino, digest]: files are hashed only when changed
+ *   tools.json         tool path → [size, mtimeMs, ino, `--version` output] (run once per change)
+ *   actions/<key>.json what a step produced for a key: outputs (by digest), annotations, result,
+ *                      and the inputs it discovered while running (clang's headers) with digests
+ *   steps/<id>.json    the last key components of one step of one gadget (for --explain)
+ *   cas/<hex>          output files by sha256 (read-only); verified every time they are restored
+ *   out/               scratch output dirs of running steps
+ *
+ * Key = stage name+version, tool identities, args, options, declared env values, declared input
+ * file digests, input artifact digests and annotations. A hit also needs every discovered input
+ * unchanged (two-level lookup). Corrupt or missing outputs are detected and the step re-runs.
+ */
+import { createHash } from "node:crypto";
+import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { existsSync, statSync } from "node:fs";
+import { delimiter, isAbsolute, join, relative, resolve } from "node:path";
+import type { Arch, Artifact, GadgetInfo, Stage, StageInputs } from "../types.js";
+import type { Digest } from "../oci/digest.js";
+import { isDigest } from "../oci/digest.js";
+import type { LayoutStore } from "../store/layout-store.js";
+import { writeFileAtomic } from "../store/atomic.js";
+import { exec } from "./exec.js";
+
+export const CACHE_DIR = ".gadget";
+
+export interface Outcome {
+  artifacts: Map<string, Artifact>;
+  annotations: Record<string, string>;
+  result?: Record<string, unknown>;
+  discovered: string[];
+}
+
+export interface LookupRequest {
+  stage: Stage<any>;
+  stepIndex: number;
+  gadget: GadgetInfo;
+  arch: Arch | undefined;
+  options: Record<string, unknown>;
+  declared: StageInputs;
+  artifacts: ReadonlyMap<string, Artifact>;
+  annotations?: Readonly<Record<string, string>>;
+  openStore: () => Promise<LayoutStore>;
+}
+
+/** The parts of a key, in the order --explain compares them. */
+export interface KeyComponents {
+  stage: string;
+  tools: Record<string, { path: string; version: string }>;
+  args: string;
+  options: string;
+  gadget: string;
+  env: Record<string, string | null>;
+  files: Record<string, string>;
+  artifacts: Record<string, string>;
+  annotations: string;
+}
+
+export interface StepKey {
+  key: string;
+  stepId: string;
+  components: KeyComponents;
+}
+
+export interface LookupResult {
+  key: StepKey;
+  hit?: Outcome;
+  /** Why it missed (for --explain). */
+  reason?: string;
+}
+
+interface ActionEntry {
+  v: 1;
+  outputs: Record<string, { digest: Digest; size: number }>;
+  annotations: Record<string, string>;
+  result?: Record<string, unknown>;
+  discovered: Record<string, string>;
+  usedStore?: boolean;
+}
+
+interface StepRecord {
+  v: 1;
+  components: KeyComponents;
+  discovered: Record<string, string>;
+}
+
+type Fingerprint = [size: number, mtimeMs: number, ino: number, digest: string];
+type ToolPrint = [size: number, mtimeMs: number, ino: number, version: string];
+
+export function stableJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => {
+    if (x && typeof x === "object" && !Array.isArray(x)) {
+      const o: Record<string, unknown> = {};
+      for (const k of Object.keys(x).sort()) o[k] = (x as Record<string, unknown>)[k];
+      return o;
+    }
+    return x;
+  });
+}
+
+function h(s: string): string {
+  return createHash("sha256").update(s).digest("hex");
+}
+
+const PROCESS_TOOLS = new Map<string, Promise<{ path: string; version: string }>>();
+
+/** Large files are hashed on the worker pool; small ones inline. */
+const POOL_THRESHOLD = 8 * 1024 * 1024;
+
+export class StepCache {
+  readonly root: string;
+  readonly workDir: string;
+  private readonly projectRoot: string;
+  private readonly env: Record<string, string | undefined>;
+  private fingerprints: Record<string, Fingerprint> = {};
+  private tools: Record<string, ToolPrint> = {};
+  private dirty = { fp: false, tools: false };
+  private readonly digests = new Map<string, Promise<string | null>>();
+
+  constructor(projectRoot: string, env: Record<string, string | undefined>) {
+    this.projectRoot = resolve(projectRoot);
+    this.root = join(this.projectRoot, CACHE_DIR);
+    this.workDir = this.root;
+    this.env = env;
+  }
+
+  async init(): Promise<void> {
+    await mkdir(join(this.root, "out"), { recursive: true });
+    if (!existsSync(join(this.root, ".gitignore"))) await writeFile(join(this.root, ".gitignore"), "*\n");
+    this.fingerprints = await readJson(join(this.root, "fingerprints.json"), {});
+    this.tools = await readJson(join(this.root, "tools.json"), {});
+  }
+
+  rel(p: string): string {
+    const r = relative(this.projectRoot, p);
+    return r && !r.startsWith("..") && !isAbsolute(r) ? r : p;
+  }
+
+  /** sha256 of a file via the (size, mtime, inode) fingerprint; null when it does not exist. */
+  fileDigest(path: string): Promise<string | null> {
+    let p = this.digests.get(path);
+    if (!p) {
+      p = this.computeDigest(path);
+      this.digests.set(path, p);
+    }
+    return p;
+  }
+
+  private async computeDigest(path: string): Promise<string | null> {
+    let st;
+    try {
+      st = await stat(path);
+    } catch {
+      return null;
+    }
+    if (!st.isFile()) return null;
+    const fp = this.fingerprints[path];
+    if (fp && fp[0] === st.size && fp[1] === st.mtimeMs && fp[2] === st.ino) return fp[3];
+    const digest = await hashPath(path, st.size);
+    // A file modified in the same millisecond as we hashed it could keep its mtime: don't trust very fresh stamps.
+    if (Date.now() - st.mtimeMs > 2) {
+      this.fingerprints[path] = [st.size, st.mtimeMs, st.ino, digest];
+      this.dirty.fp = true;
+    }
+    return digest;
+  }
+
+  /** Tool identity: resolved path + `--version` output (re-run only when the binary changes). */
+  toolIdentity(tool: string): Promise<{ path: string; version: string }> {
+    const path = whichSync(tool, this.env.PATH ?? process.env.PATH ?? "") ?? tool;
+    let p = PROCESS_TOOLS.get(path);
+    if (!p) {
+      p = (async () => {
+        let st;
+        try {
+          st = statSync(path);
+        } catch {
+          return { path, version: "(not found)" };
+        }
+        const tp = this.tools[path];
+        if (tp && tp[0] === st.size && tp[1] === st.mtimeMs && tp[2] === st.ino) return { path, version: tp[3] };
+        const out = await exec(path, ["--version"], { nothrow: true, baseEnv: this.env });
+        const version = (out.stdout + out.stderr).trim();
+        this.tools[path] = [st.size, st.mtimeMs, st.ino, version];
+        this.dirty.tools = true;
+        return { path, version };
+      })();
+      PROCESS_TOOLS.set(path, p);
+    }
+    return p;
+  }
+
+  async components(req: LookupRequest): Promise<KeyComponents> {
+    const d = req.declared;
+    const tools: KeyComponents["tools"] = {};
+    for (const t of d.tools ?? []) tools[t] = await this.toolIdentity(t);
+    const env: Record<string, string | null> = {};
+    for (const n of d.env ?? []) env[n] = this.env[n] ?? null;
+    const files: Record<string, string> = {};
+    await Promise.all(
+      (d.files ?? []).map(async (f) => {
+        const abs = resolve(req.gadget.dir, f);
+        files[this.rel(abs)] = (await this.fileDigest(abs)) ?? "(missing)";
+      }),
+    );
+    const artifacts: Record<string, string> = {};
+    const names = d.artifacts ?? [...req.artifacts.keys()];
+    for (const n of names) artifacts[n] = req.artifacts.get(n)?.digest ?? "(missing)";
+    const hasInputs = typeof req.stage.inputs === "function";
+    return {
+      stage: `${req.stage.name}@${req.stage.version}`,
+      tools,
+      args: h(stableJson(d.args ?? null)),
+      options: h(stableJson(req.options)),
+      // Without declared inputs the whole gadget description is part of the key (conservative).
+      gadget: hasInputs ? "" : h(stableJson({ ...req.gadget, arch: req.arch })),
+      env,
+      files: sortObj(files),
+      artifacts,
+      annotations: h(stableJson(req.annotations ?? {})),
+    };
+  }
+
+  async lookup(req: LookupRequest): Promise<LookupResult> {
+    const components = await this.components(req);
+    const key = h(stableJson(components));
+    const stepId = h(stableJson([req.gadget.dir, req.gadget.name, req.stage.name, req.arch ?? "", req.stepIndex]));
+    const sk: StepKey = { key, stepId, components };
+    const entry = await readJson<ActionEntry | null>(join(this.root, "actions", `${key}.json`), null);
+    if (!entry || entry.v !== 1) {
+      const last = await readJson<StepRecord | null>(join(this.root, "steps", `${stepId}.json`), null);
+      return { key: sk, reason: last ? explainDiff(last.components, components) ?? "cache entry missing" : "not built before" };
+    }
+    for (const [p, dg] of Object.entries(entry.discovered)) {
+      const abs = isAbsolute(p) ? p : resolve(this.projectRoot, p);
+      const now = await this.fileDigest(abs);
+      if (now !== dg) return { key: sk, reason: `${this.rel(abs)} ${now === null ? "removed" : "changed"}` };
+    }
+    const artifacts = new Map<string, Artifact>();
+    for (const [name, o] of Object.entries(entry.outputs)) {
+      const path = join(this.root, "cas", o.digest.slice(7));
+      let got;
+      try {
+        got = await hashPath(path, o.size);
+      } catch {
+        return { key: sk, reason: `cache entry corrupt: output ${name} missing` };
+      }
+      if (got !== o.digest) return { key: sk, reason: `cache entry corrupt: output ${name} does not match ${o.digest}` };
+      artifacts.set(name, { path, digest: o.digest, size: o.size });
+    }
+    if (entry.usedStore && entry.result && isDigest(entry.result.digest)) {
+      const store = await req.openStore();
+      if (!(await store.hasBlob(entry.result.digest))) return { key: sk, reason: `${entry.result.digest} no longer in the store` };
+    }
+    // Keep the step record pointing at this key, so the next miss is explained against it.
+    await this.writeStepRecord(sk, entry.discovered);
+    return {
+      key: sk,
+      hit: {
+        artifacts,
+        annotations: entry.annotations,
+        ...(entry.result ? { result: entry.result } : {}),
+        discovered: Object.keys(entry.discovered).map((p) => (isAbsolute(p) ? p : resolve(this.projectRoot, p))),
+      },
+    };
+  }
+
+  /** Store a step's outputs in the CAS and record the entry; returns artifacts pointing into the CAS. */
+  async save(key: StepKey, o: Outcome & { usedStore: boolean }, outDir?: string): Promise<Map<string, Artifact>> {
+    const casDir = join(this.root, "cas");
+    await mkdir(casDir, { recursive: true });
+    const outputs: ActionEntry["outputs"] = {};
+    const artifacts = new Map<string, Artifact>();
+    for (const [name, a] of o.artifacts) {
+      const dest = join(casDir, a.digest.slice(7));
+      if (!existsSync(dest)) {
+        const tmp = `${dest}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+        if (outDir && !relative(outDir, a.path).startsWith("..")) await rename(a.path, tmp).catch(() => copyFile(a.path, tmp));
+        else await copyFile(a.path, tmp);
+        await chmod(tmp, 0o444);
+        await rename(tmp, dest);
+      }
+      outputs[name] = { digest: a.digest, size: a.size };
+      artifacts.set(name, { path: dest, digest: a.digest, size: a.size });
+    }
+    const discovered: Record<string, string> = {};
+    for (const p of o.discovered) {
+      const dg = await this.fileDigest(p);
+      if (dg) discovered[this.rel(p)] = dg;
+    }
+    const entry: ActionEntry = { v: 1, outputs, annotations: o.annotations, discovered, ...(o.result ? { result: o.result } : {}), ...(o.usedStore ? { usedStore: true } : {}) };
+    await writeFileAtomic(join(this.root, "actions", `${key.key}.json`), JSON.stringify(entry), { fsync: false });
+    await this.writeStepRecord(key, discovered);
+    if (outDir) await rm(outDir, { recursive: true, force: true });
+    return artifacts;
+  }
+
+  private async writeStepRecord(key: StepKey, discovered: Record<string, string>): Promise<void> {
+    const rec: StepRecord = { v: 1, components: key.components, discovered };
+    const path = join(this.root, "steps", `${key.stepId}.json`);
+    const text = JSON.stringify(rec);
+    const old = await readFile(path, "utf8").catch(() => "");
+    if (old !== text) await writeFileAtomic(path, text, { fsync: false });
+  }
+
+  async flush(): Promise<void> {
+    if (this.dirty.fp) await writeFileAtomic(join(this.root, "fingerprints.json"), JSON.stringify(this.fingerprints), { fsync: false });
+    if (this.dirty.tools) await writeFileAtomic(join(this.root, "tools.json"), JSON.stringify(this.tools), { fsync: false });
+    this.dirty = { fp: false, tools: false };
+  }
+
+  /** Forget in-memory digests (watch mode: files changed since). */
+  invalidate(paths?: string[]): void {
+    if (!paths) this.digests.clear();
+    else for (const p of paths) this.digests.delete(p);
+  }
+}
+
+/** The first component that differs, as --explain words it. */
+export function explainDiff(a: KeyComponents, b: KeyComponents): string | undefined {
+  if (a.stage !== b.stage) return `stage version changed (${a.stage} → ${b.stage})`;
+  for (const [t, id] of Object.entries(b.tools)) {
+    const old = a.tools[t];
+    if (!old) return `tool ${t} added`;
+    if (old.path !== id.path) return `${t} path changed (${old.path} → ${id.path})`;
+    if (old.version !== id.version) return `${t} version changed`;
+  }
+  for (const t of Object.keys(a.tools)) if (!(t in b.tools)) return `tool ${t} removed`;
+  if (a.args !== b.args) return "args changed";
+  if (a.options !== b.options) return "options changed";
+  if (a.gadget !== b.gadget) return "gadget settings changed";
+  for (const k of new Set([...Object.keys(a.env), ...Object.keys(b.env)])) if (a.env[k] !== b.env[k]) return `env ${k} changed`;
+  for (const [f, dg] of Object.entries(b.files)) {
+    if (!(f in a.files)) return `${f} added`;
+    if (a.files[f] !== dg) return dg === "(missing)" ? `${f} removed` : `${f} changed`;
+  }
+  for (const f of Object.keys(a.files)) if (!(f in b.files)) return `${f} no longer an input`;
+  for (const k of new Set([...Object.keys(a.artifacts), ...Object.keys(b.artifacts)])) if (a.artifacts[k] !== b.artifacts[k]) return `input ${k} changed`;
+  if (a.annotations !== b.annotations) return "annotations changed";
+  return undefined;
+}
+
+function sortObj<T>(o: Record<string, T>): Record<string, T> {
+  const r: Record<string, T> = {};
+  for (const k of Object.keys(o).sort()) r[k] = o[k]!;
+  return r;
+}
+
+async function readJson<T>(path: string, fallback: T): Promise<T> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+export function whichSync(tool: string, pathEnv: string): string | undefined {
+  if (tool.includes("/")) return resolve(tool);
+  for (const dir of pathEnv.split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, tool);
+    try {
+      if (statSync(p).isFile()) return p;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+async function hashPath(path: string, size: number): Promise<string> {
+  if (size >= POOL_THRESHOLD) {
+    const { hashFileOnPool } = await import("./pool.js");
+    const r = await hashFileOnPool(path);
+    if (r) return r;
+  }
+  const data = await readFile(path);
+  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+}
+
+export async function openStepCache(projectRoot: string, opts: { env?: Record<string, string | undefined> } = {}): Promise<StepCache> {
+  const c = new StepCache(projectRoot, opts.env ?? process.env);
+  await c.init();
+  return c;
+}

@@ -1,0 +1,132 @@
+/**
+ * Turn a TypeScript/JavaScript module (a gadgetfile, a local stage plugin) into importable code
+ * in memory: esbuild bundles the file and its relative imports, `import … from "gadget"` is
+ * pointed at this installation's library, other bare imports at absolute file: URLs (Node
+ * refuses bare specifiers from a data: URL), and the result is imported from a data: URL — no
+ * temp files. esbuild's metafile lists the files that went in (watched in watch mode).
+ */
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { builtinModules } from "node:module";
+import { GadgetError } from "../errors.js";
+
+export interface Bundled {
+  code: string;
+  /** Absolute paths of the local files bundled (the entry and its relative imports). */
+  inputs: string[];
+}
+
+/** This installation's public library (dist/core/index.js; core/index.ts when run from source). */
+export function gadgetLibraryUrl(): string {
+  const self = import.meta.url;
+  return new URL(self.endsWith(".ts") ? "../index.ts" : "../index.js", self).href;
+}
+
+const BUILTINS = new Set(builtinModules);
+
+function isBare(spec: string): boolean {
+  return !spec.startsWith(".") && !spec.startsWith("/") && !/^[a-z]+:/i.test(spec) && !isAbsolute(spec);
+}
+
+/** Bundle `file` in memory. Syntax errors → GadgetError naming file:line:column. */
+export async function bundleModule(file: string, what = "cannot load gadgetfile"): Promise<Bundled> {
+  const esbuild = await import("esbuild");
+  const abs = resolve(file);
+  const libUrl = gadgetLibraryUrl();
+  let result;
+  try {
+    result = await esbuild.build({
+      entryPoints: [abs],
+      absWorkingDir: dirname(abs),
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "node",
+      target: "node20",
+      metafile: true,
+      sourcemap: "inline",
+      sourcesContent: false,
+      logLevel: "silent",
+      plugins: [
+        {
+          name: "gadget-externals",
+          setup(build) {
+            build.onResolve({ filter: /.*/ }, async (args) => {
+              if (!isBare(args.path) || args.pluginData?.gadgetInner) return undefined;
+              if (args.path === "gadget") return { path: libUrl, external: true };
+              const root = args.path.startsWith("@") ? args.path.split("/").slice(0, 2).join("/") : args.path.split("/")[0]!;
+              if (BUILTINS.has(root) || args.path.startsWith("node:")) return { path: args.path, external: true };
+              const r = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { gadgetInner: true } });
+              if (r.errors.length > 0) return { errors: r.errors };
+              return { path: pathToFileURL(r.path).href, external: true };
+            });
+          },
+        },
+      ],
+    });
+  } catch (e) {
+    throw buildFailure(e, abs, what);
+  }
+  const out = result.outputFiles?.[0];
+  if (!out) throw new GadgetError({ what, which: abs, why: "esbuild produced no output" });
+  const inputs = Object.keys(result.metafile?.inputs ?? {})
+    .filter((p) => !p.includes(":") || isAbsolute(p))
+    .map((p) => resolve(dirname(abs), p));
+  return { code: out.text, inputs };
+}
+
+interface EsbuildMessage {
+  text: string;
+  location?: { file: string; line: number; column: number; lineText: string } | null;
+}
+
+function buildFailure(e: unknown, file: string, what: string): GadgetError {
+  const errors = ((e as { errors?: EsbuildMessage[] })?.errors ?? []) as EsbuildMessage[];
+  const first = errors[0];
+  if (!first) return new GadgetError({ what, which: file, why: (e as Error)?.message ?? String(e), cause: e });
+  const loc = first.location;
+  const locFile = loc ? resolve(dirname(file), loc.file) : file;
+  const which = loc ? `${displayPath(locFile)}:${loc.line}:${loc.column + 1}` : displayPath(file);
+  return new GadgetError({ what, which, why: first.text, code: "GADGETFILE_SYNTAX", cause: e });
+}
+
+/** A path relative to the cwd when inside it (for messages). */
+export function displayPath(p: string): string {
+  const rel = relative(process.cwd(), p);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : p;
+}
+
+let sourceMapsOn = false;
+
+/** Import bundled code from a data: URL; a throw at import time → GadgetError with file:line. */
+export async function importBundled(code: string, file: string, what = "cannot load gadgetfile"): Promise<Record<string, unknown>> {
+  if (!sourceMapsOn) {
+    process.setSourceMapsEnabled(true);
+    sourceMapsOn = true;
+  }
+  const url = "data:text/javascript;base64," + Buffer.from(code).toString("base64");
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof GadgetError) throw e;
+    const err = e as Error;
+    const loc = locateInStack(err?.stack ?? "", file);
+    return Promise.reject(
+      new GadgetError({ what, which: loc ?? displayPath(file), why: `threw at import: ${(err?.message ?? String(e)).split("\n")[0]}`, code: "GADGETFILE_THROWS", cause: e }),
+    );
+  }
+}
+
+/** The first stack frame that points into one of our source files (via source maps). */
+function locateInStack(stack: string, file: string): string | undefined {
+  const dir = dirname(resolve(file));
+  for (const m of stack.matchAll(/\(?((?:file:\/\/)?\/[^\s():]+):(\d+):(\d+)\)?/g)) {
+    let p = m[1]!;
+    if (p.startsWith("file://")) p = fileURLToPath(p);
+    if (p.includes("node_modules") || p.includes("/dist/core/")) continue;
+    if (p.startsWith(dir) || p === resolve(file)) return `${displayPath(p)}:${m[2]}:${m[3]}`;
+  }
+  return undefined;
+}
+
+export { join };
