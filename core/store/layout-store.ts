@@ -151,7 +151,9 @@ export class LayoutStore implements Target {
       try {
         const verify = new VerifyingStream(desc.digest, desc.size, desc.digest);
         const source = content instanceof Uint8Array ? Readable.from([Buffer.from(content.buffer, content.byteOffset, content.byteLength)]) : Readable.from(content as AsyncIterable<Uint8Array>);
-        await pipeline(source, verify, fh.createWriteStream({ autoClose: false }));
+        await pipeline(source, verify, async (chunks: AsyncIterable<Buffer>) => {
+          for await (const chunk of chunks) await fh.write(chunk);
+        });
         await fh.sync();
       } finally {
         await fh.close();
