@@ -18,12 +18,24 @@ import { Annotation } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor, type Index } from "../oci/model.js";
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
 import { tempName, writeFileAtomic } from "./atomic.js";
-import { withFileLock } from "./lock.js";
+import { acquireFileLock, withFileLock } from "./lock.js";
+import type { FileHandle } from "node:fs/promises";
 
 export const LAYOUT_FILE = "oci-layout";
 export const INDEX_FILE = "index.json";
 export const LOCK_FILE = "index.json.lock";
 export const TEMP_DIR = ".tmp";
+/** Writers hold a shared flock on this while they may add unreferenced blobs; `fsck --repair` needs it exclusively to delete them. */
+export const WRITERS_LOCK = "writers.lock";
+
+/** One shared writer lock per store root per process, held until the process ends (or releaseWriterLock). */
+const writerLocks = new Map<string, Promise<FileHandle>>();
+
+export async function releaseWriterLock(root: string): Promise<void> {
+  const p = writerLocks.get(root);
+  writerLocks.delete(root);
+  if (p) await (await p.catch(() => undefined))?.close();
+}
 const LAYOUT_JSON = '{"imageLayoutVersion":"1.0.0"}';
 
 export interface OpenOptions {
@@ -145,7 +157,14 @@ export class LayoutStore implements Target {
       return;
     }
     const final = this.blobPath(desc.digest);
-    const tmp = join(await this.tempDir(), tempName("blob"));
+    const tmpDir = await this.tempDir();
+    if (!writerLocks.has(this.root)) {
+      const lock = acquireFileLock(join(tmpDir, WRITERS_LOCK), { shared: true, timeoutSeconds: 600 });
+      writerLocks.set(this.root, lock);
+      lock.catch(() => writerLocks.delete(this.root));
+    }
+    await writerLocks.get(this.root);
+    const tmp = join(tmpDir, tempName("blob"));
     try {
       const fh = await open(tmp, "wx", 0o644);
       try {

@@ -12,16 +12,20 @@ import { open, type FileHandle } from "node:fs/promises";
 import { GadgetError } from "../errors.js";
 
 export interface LockOptions {
-  /** Give up after this many seconds (default 120). */
+  /** Give up after this many seconds (default 120); 0 = try once without waiting. */
   timeoutSeconds?: number;
+  /** A shared lock (many holders) instead of an exclusive one. */
+  shared?: boolean;
 }
 
 export async function acquireFileLock(path: string, opts: LockOptions = {}): Promise<FileHandle> {
   const fh = await open(path, "a", 0o644);
   const timeout = String(opts.timeoutSeconds ?? 120);
+  const mode = opts.shared ? "-s" : "-x";
+  const wait = opts.timeoutSeconds === 0 ? ["-n"] : ["-w", timeout];
   try {
     const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn("flock", ["-x", "-w", timeout, "3"], { stdio: ["ignore", "ignore", "pipe", fh.fd] });
+      const child = spawn("flock", [mode, ...wait, "3"], { stdio: ["ignore", "ignore", "pipe", fh.fd] });
       let stderr = "";
       child.stderr!.on("data", (d) => (stderr += d));
       child.on("error", (e) => reject(e));

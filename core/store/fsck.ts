@@ -1,0 +1,151 @@
+/**
+ * `image fsck`: checks a store against the OCI layout rules and what gadget promises — every
+ * referenced blob present with the right size and digest, manifests and indexes parse — and
+ * finds garbage (unreachable blobs, temp files left by killed writers). `repair` removes the
+ * garbage only; it never touches referenced content.
+ */
+import { readdir, stat, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { createReadStream } from "node:fs";
+import { createHash } from "node:crypto";
+import { digestAlgorithm, digestHex, type Digest } from "../oci/digest.js";
+import { MAX_MANIFEST_BYTES, successors, sniffKind, nodeKind, type Descriptor } from "../oci/model.js";
+import { acquireFileLock, withFileLock } from "./lock.js";
+import { LayoutStore, LOCK_FILE, TEMP_DIR, WRITERS_LOCK, refNameOf } from "./layout-store.js";
+
+export interface FsckFinding {
+  kind: "problem" | "garbage";
+  message: string;
+}
+
+export interface FsckReport {
+  store: string;
+  problems: string[];
+  garbage: string[];
+  repaired: string[];
+  checkedBlobs: number;
+}
+
+async function hashFile(path: string, algo: "sha256" | "sha512"): Promise<{ digest: Digest; size: number }> {
+  const h = createHash(algo);
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { digest: `${algo}:${h.digest("hex")}`, size };
+}
+
+export async function fsck(root: string, opts: { repair?: boolean } = {}): Promise<FsckReport> {
+  const report: FsckReport = { store: root, problems: [], garbage: [], repaired: [], checkedBlobs: 0 };
+  let store: LayoutStore;
+  try {
+    store = await LayoutStore.open(root, { create: false });
+  } catch (e) {
+    report.problems.push((e as Error).message);
+    return report;
+  }
+  let entries: Descriptor[];
+  try {
+    entries = await store.entries();
+  } catch (e) {
+    report.problems.push((e as Error).message);
+    return report;
+  }
+
+  const reachable = new Set<Digest>();
+  const verified = new Map<Digest, boolean>();
+  const verifyBlob = async (d: Descriptor, from: string): Promise<boolean> => {
+    const known = verified.get(d.digest);
+    if (known !== undefined) return known;
+    const path = store.blobPath(d.digest);
+    let ok = false;
+    try {
+      const { digest, size } = await hashFile(path, digestAlgorithm(d.digest));
+      report.checkedBlobs++;
+      if (size !== d.size) report.problems.push(`size mismatch: blob ${d.digest} is ${size} bytes, ${from} says ${d.size}`);
+      else if (digest !== d.digest) report.problems.push(`corrupt blob: ${d.digest} hashes to ${digest}`);
+      else ok = true;
+    } catch {
+      report.problems.push(`missing blob: ${d.digest} (referenced by ${from})`);
+    }
+    verified.set(d.digest, ok);
+    return ok;
+  };
+
+  const walk = async (d: Descriptor, from: string, depth: number, path: Digest[]): Promise<void> => {
+    if (path.includes(d.digest)) {
+      report.problems.push(`cycle: ${d.digest} reaches itself`);
+      return;
+    }
+    if (depth > 16) {
+      report.problems.push(`too deep: ${d.digest} nested more than 16 levels`);
+      return;
+    }
+    reachable.add(d.digest);
+    if (!(await verifyBlob(d, from))) return;
+    let kind = nodeKind(d.mediaType);
+    if (kind === "blob" && (d.mediaType || d.size > MAX_MANIFEST_BYTES)) return;
+    const bytes = await store.fetchBytes(d).catch(() => undefined);
+    if (!bytes) return;
+    if (kind === "blob") kind = sniffKind(bytes);
+    if (kind === "blob") return;
+    let children: Descriptor[];
+    try {
+      children = successors(kind, bytes, d.digest);
+    } catch (e) {
+      report.problems.push(`unparseable ${kind}: ${(e as Error).message}`);
+      return;
+    }
+    for (const c of children) await walk(c, `${kind} ${d.digest}`, depth + 1, [...path, d.digest]);
+  };
+
+  for (const e of entries) await walk(e, refNameOf(e) ? `tag ${refNameOf(e)}` : "index.json", 0, []);
+
+  // garbage: blobs nothing reaches, temp files
+  const unreachable: Digest[] = [];
+  for (const d of await store.listBlobs()) {
+    if (!reachable.has(d)) {
+      unreachable.push(d);
+      const size = await stat(store.blobPath(d)).then((s) => s.size).catch(() => 0);
+      report.garbage.push(`unreachable blob: ${d} (${size} bytes)`);
+    }
+  }
+  for (const algo of ["sha256", "sha512"]) {
+    const names = await readdir(join(root, "blobs", algo)).catch(() => [] as string[]);
+    for (const n of names) if (!/^[a-f0-9]+$/.test(n)) report.garbage.push(`stray file: blobs/${algo}/${n}`);
+  }
+  const temps = (await readdir(join(root, TEMP_DIR)).catch(() => [] as string[])).filter((n) => n !== WRITERS_LOCK);
+  for (const t of temps) report.garbage.push(`stale temp file: ${TEMP_DIR}/${t}`);
+
+  if (opts.repair && (unreachable.length > 0 || temps.length > 0)) {
+    // Writers hold the writers lock shared while they may add blobs not yet in index.json.
+    let writers;
+    try {
+      writers = await acquireFileLock(join(root, TEMP_DIR, WRITERS_LOCK), { timeoutSeconds: 0 });
+    } catch {
+      report.problems.push("repair skipped: another gadget process is writing to the store; run fsck --repair again when it finishes");
+      return report;
+    }
+    try {
+      await withFileLock(join(root, LOCK_FILE), async () => {
+        // re-check reachability under the lock: a writer may have tagged since
+        const fresh = await store.reachable(await store.entries());
+        for (const d of unreachable) {
+          if (fresh.has(d)) continue;
+          await store.deleteBlob(d);
+          report.repaired.push(`removed unreachable blob ${d}`);
+        }
+        for (const t of temps) {
+          await rm(join(root, TEMP_DIR, t), { recursive: true, force: true });
+          report.repaired.push(`removed stale temp file ${TEMP_DIR}/${t}`);
+        }
+      });
+    } finally {
+      await writers.close();
+    }
+    report.garbage = [];
+  }
+  void digestHex;
+  return report;
+}
