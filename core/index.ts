@@ -16,3 +16,5 @@ export { listImages, type ImageSummary } from "./image/list.js";
 export { inspectImage, type InspectResult } from "./image/inspect.js";
 export { defineStage, defineGadgetfile } from "./types.js";
 export type * from "./types.js";
+export { exportImages, type ExportOptions, type ExportResult, type ExportedImage, type TransferProgress } from "./image/export.js";
+export { importImages, type ImportOptions, type ImportResult, type ImportedImage, type ImportLimits } from "./image/import.js";

@@ -1,6 +1,21 @@
-import { GadgetError } from "../../errors.js";
+/** `gadget image export IMAGE [IMAGE…] FILE` (FILE "-" = stdout), as ig's `image export`. */
+import { exportImages } from "../../image/export.js";
+import { ttyProgress } from "../../tar/progress.js";
 import type { CommandContext } from "../context.js";
 
-export async function run(_ctx: CommandContext): Promise<void> {
-  throw new GadgetError({ what: "gadget image export", why: "not yet available in this version" });
+export async function run(ctx: CommandContext): Promise<void> {
+  const file = ctx.args[ctx.args.length - 1]!;
+  const references = ctx.args.slice(0, -1);
+  const toStdout = file === "-";
+  const progress = ctx.stderrIsTTY ? ttyProgress(ctx.stderr, "exporting") : undefined;
+  let result;
+  try {
+    result = await exportImages({ storeDir: ctx.storeDir(), references, file, stdout: ctx.stdout, onProgress: progress?.onProgress });
+  } finally {
+    progress?.stop();
+  }
+  // with "-" stdout carries the archive: the result goes to stderr
+  const say = toStdout ? ctx.warn : ctx.out;
+  if (ctx.flagBool("json")) say(JSON.stringify(result));
+  else say(`Successfully exported images to ${file}`);
 }

@@ -1,0 +1,270 @@
+/**
+ * `image export`: the named images (and their child manifests, signature tags and referrers) as
+ * an OCI image layout in a deterministic USTAR tar (DESIGN §9) — the format ig's `image export`
+ * writes: regular files only, sorted paths, blobs 0444 and the rest 0644, uid/gid 0 "root",
+ * mtime 0, index.json entries sorted by digest. Blobs are streamed from the store and
+ * digest-verified on the way; the file is written to a temp name and renamed.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import type { Writable } from "node:stream";
+import { GadgetError, describeSystemError } from "../errors.js";
+import { digestAlgorithm, digestHex, digestMismatch, type Digest } from "../oci/digest.js";
+import { encodeIndex, compareGoStrings } from "../oci/gojson.js";
+import { Annotation } from "../oci/media-types.js";
+import { successors, type Descriptor, type Index } from "../oci/model.js";
+import { formatReference, isSignatureTag, parseReference } from "../oci/reference.js";
+import { tempName } from "../store/atomic.js";
+import { LayoutStore, refNameOf } from "../store/layout-store.js";
+import { TarWriter, fileSink, streamSink, type TarSink } from "../tar/writer.js";
+
+export interface ExportOptions {
+  storeDir: string;
+  /** Image references (normalized as ig does); each needs a tag. */
+  references: string[];
+  /** Destination tar; "-" writes to stdout (or `stdout` when given). */
+  file: string;
+  onProgress?: (e: unknown) => void;
+  /** Where "-" writes (default process.stdout). */
+  stdout?: Writable;
+}
+
+export interface ExportedImage {
+  reference: string;
+  digest: string;
+}
+
+export interface ExportResult {
+  file: string;
+  images: ExportedImage[];
+}
+
+/** Progress events of export and import (bytes of archive written or read). */
+export interface TransferProgress {
+  phase: "export" | "import";
+  bytes: number;
+  /** Total bytes when known. */
+  total?: number;
+  /** The entry being written or read. */
+  entry?: string;
+  done?: boolean;
+}
+
+export const LAYOUT_JSON = '{"imageLayoutVersion":"1.0.0"}';
+export const BLOB_MODE = 0o444;
+export const FILE_MODE = 0o644;
+
+interface PlannedBlob {
+  desc: Descriptor;
+  /** Bytes from the descriptor's `data` when the store has no file for it (the empty config). */
+  inline?: Buffer;
+}
+
+export interface ExportPlan {
+  index: Index;
+  blobs: PlannedBlob[];
+  images: ExportedImage[];
+  totalBytes: number;
+}
+
+function exportError(which: string, why: string, hint?: string, cause?: unknown, code?: string): GadgetError {
+  return new GadgetError({ what: "exporting images", which, why, hint, cause, code });
+}
+
+export function blobPathInLayout(digest: Digest): string {
+  return `blobs/${digestAlgorithm(digest)}/${digestHex(digest)}`;
+}
+
+const SIG_TAG_RE = /^sha256-([a-f0-9]{64})(\.(sig|att|sbom))?$/;
+
+/** Work out what goes into the archive: index entries, blobs (sorted), totals. */
+export async function planExport(store: LayoutStore, references: string[]): Promise<ExportPlan> {
+  const entries = await store.entries();
+  const tagged = new Map<string, Descriptor>();
+  const images: ExportedImage[] = [];
+
+  for (const input of references) {
+    const ref = parseReference(input);
+    if (!ref.tag) {
+      throw exportError(JSON.stringify(input), "an exported image needs a tag, not only a digest", "export it by name, e.g. NAME:TAG");
+    }
+    const name = formatReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag });
+    if (tagged.has(name)) continue;
+    const entry = entries.find((e) => refNameOf(e) === name);
+    if (!entry) {
+      throw new GadgetError({ what: "exporting images", which: JSON.stringify(input), why: "not found in the local store", hint: "`gadget image list` shows the images in the store", code: "NOT_FOUND" });
+    }
+    if (ref.digest && entry.digest !== ref.digest) {
+      throw exportError(JSON.stringify(input), `the tag points at ${entry.digest}, not ${ref.digest}`);
+    }
+    tagged.set(name, withRefName(entry, name));
+    images.push({ reference: name, digest: entry.digest });
+  }
+
+  const nodes = new Map<Digest, PlannedBlob>();
+  const manifests = new Set<Digest>();
+  const untagged = new Map<Digest, Descriptor>();
+
+  const walk = async (desc: Descriptor, owner: string, path: Digest[]): Promise<void> => {
+    if (nodes.has(desc.digest)) return;
+    if (path.includes(desc.digest)) throw exportError(owner, `the image graph has a cycle at ${desc.digest}`);
+    if (path.length > 8) throw exportError(owner, `nested deeper than 8 levels at ${desc.digest}`);
+    if (desc.digest.startsWith("sha512:")) throw exportError(owner, `${desc.digest}: sha512 blobs do not fit a USTAR path; only sha256 is exported`);
+    const present = await store.exists(desc);
+    if (!present) {
+      const inline = desc.data ? Buffer.from(desc.data, "base64") : undefined;
+      if (inline && inline.length === desc.size && `sha256:${createHash("sha256").update(inline).digest("hex")}` === desc.digest) {
+        nodes.set(desc.digest, { desc, inline });
+        return;
+      }
+      const onDisk = await store.hasBlob(desc.digest);
+      throw exportError(
+        owner,
+        onDisk ? `blob ${desc.digest} in the store does not have the ${desc.size} bytes its descriptor says` : `blob ${desc.digest} is missing from the store`,
+        "run `gadget image fsck`, then pull or build the image again",
+        undefined,
+        "NOT_FOUND",
+      );
+    }
+    nodes.set(desc.digest, { desc });
+    const kind = await store.kindOf(desc);
+    if (kind === "blob") return;
+    manifests.add(desc.digest);
+    const bytes = await store.fetchBytes(desc);
+    const children = successors(kind, bytes, desc.digest);
+    for (const child of children) {
+      if (kind === "index" && !untagged.has(child.digest)) untagged.set(child.digest, child);
+      await walk(child, owner, [...path, desc.digest]);
+    }
+  };
+
+  for (const [name, desc] of tagged) await walk(desc, name, []);
+
+  // signature tags (cosign's sha256-<hex>.sig) of anything exported, then OCI referrers
+  for (let round = 0; round < 8; round++) {
+    let added = false;
+    for (const e of entries) {
+      const name = refNameOf(e);
+      if (!name || tagged.has(name) || !isSignatureTag(name)) continue;
+      const m = SIG_TAG_RE.exec(name);
+      if (m && manifests.has(`sha256:${m[1]}` as Digest)) {
+        tagged.set(name, e);
+        await walk(e, name, []);
+        added = true;
+      }
+    }
+    const candidates = entries.filter((e) => {
+      const name = refNameOf(e);
+      return name ? !tagged.has(name) : !untagged.has(e.digest) && !manifests.has(e.digest);
+    });
+    for (const r of await store.referrersOf(candidates, manifests)) {
+      const name = refNameOf(r);
+      if (name) tagged.set(name, r);
+      else untagged.set(r.digest, r);
+      await walk(r, name ?? r.digest, []);
+      added = true;
+    }
+    if (!added) break;
+  }
+
+  const taggedDigests = new Set([...tagged.values()].map((d) => d.digest));
+  const indexEntries = [...tagged.values(), ...[...untagged.values()].filter((d) => !taggedDigests.has(d.digest))];
+  indexEntries.sort((a, b) => compareGoStrings(a.digest, b.digest) || compareGoStrings(refNameOf(a) ?? "", refNameOf(b) ?? ""));
+
+  const blobs = [...nodes.values()].sort((a, b) => compareGoStrings(a.desc.digest, b.desc.digest));
+  const index: Index = { schemaVersion: 2, manifests: indexEntries };
+  const totalBytes = blobs.reduce((n, b) => n + b.desc.size, 0);
+  return { index, blobs, images, totalBytes };
+}
+
+function withRefName(d: Descriptor, name: string): Descriptor {
+  return { ...d, annotations: { ...(d.annotations ?? {}), [Annotation.RefName]: name } };
+}
+
+/** Stream a store blob, hashing it; the digest is checked when the last byte has passed. */
+async function* verifiedBlob(store: LayoutStore, desc: Descriptor): AsyncGenerator<Buffer> {
+  const hash = createHash(digestAlgorithm(desc.digest));
+  const stream = createReadStream(store.blobPath(desc.digest), { highWaterMark: 1 << 20 });
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      yield chunk;
+    }
+  } finally {
+    stream.destroy();
+  }
+  const got = `${digestAlgorithm(desc.digest)}:${hash.digest("hex")}`;
+  if (got !== desc.digest) throw digestMismatch(`${desc.digest} in ${store.root}`, desc.digest, got);
+}
+
+/** Write the planned archive to a sink. */
+export async function writeExport(store: LayoutStore, plan: ExportPlan, sink: TarSink, onProgress?: (e: TransferProgress) => void): Promise<number> {
+  const tw = new TarWriter(sink);
+  const total = plan.totalBytes;
+  let bytes = 0;
+  for (const b of plan.blobs) {
+    const path = blobPathInLayout(b.desc.digest);
+    const tick = (n: number) => {
+      bytes += n;
+      onProgress?.({ phase: "export", bytes, total, entry: path });
+    };
+    await tw.addFile(path, b.desc.size, b.inline ?? verifiedBlob(store, b.desc), { mode: BLOB_MODE }, tick);
+  }
+  const indexBytes = encodeIndex(plan.index);
+  await tw.addFile("index.json", indexBytes.length, indexBytes, { mode: FILE_MODE });
+  const layout = Buffer.from(LAYOUT_JSON);
+  await tw.addFile("oci-layout", layout.length, layout, { mode: FILE_MODE });
+  await tw.finish();
+  onProgress?.({ phase: "export", bytes, total, done: true });
+  return tw.bytes;
+}
+
+/** Export images from the store at `storeDir` to a tar file (or stdout for "-"). */
+export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
+  if (opts.references.length === 0) {
+    throw new GadgetError({ what: "exporting images", why: "no image given", hint: "usage: gadget image export IMAGE [IMAGE…] FILE", exitCode: 2, code: "USAGE" });
+  }
+  if (!opts.file) throw new GadgetError({ what: "exporting images", why: "no destination file given", exitCode: 2, code: "USAGE" });
+  const store = await LayoutStore.open(opts.storeDir);
+  const plan = await planExport(store, opts.references);
+  const progress = opts.onProgress as ((e: TransferProgress) => void) | undefined;
+
+  if (opts.file === "-") {
+    const out = opts.stdout ?? process.stdout;
+    try {
+      await writeExport(store, plan, streamSink(out), progress);
+    } catch (e) {
+      throw wrapWriteError(e, "stdout");
+    }
+    return { file: "-", images: plan.images };
+  }
+
+  const target = resolve(opts.file);
+  const tmp = join(dirname(target), tempName(`.${basename(target)}`));
+  let fh;
+  try {
+    fh = await open(tmp, "wx", FILE_MODE);
+  } catch (e) {
+    throw exportError(opts.file, describeSystemError(e), "check that the destination directory exists and is writable", e, (e as NodeJS.ErrnoException).code);
+  }
+  try {
+    try {
+      await writeExport(store, plan, fileSink(fh), progress);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, target);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    throw wrapWriteError(e, opts.file);
+  }
+  return { file: opts.file, images: plan.images };
+}
+
+function wrapWriteError(e: unknown, which: string): GadgetError {
+  if (e instanceof GadgetError) return e;
+  return exportError(which, describeSystemError(e), undefined, e, (e as NodeJS.ErrnoException).code);
+}

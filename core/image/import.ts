@@ -1,0 +1,445 @@
+/**
+ * `image import`: an OCI-layout tar (ours, ig's, skopeo's `oci-archive:`, gzip-compressed or not)
+ * into the local store (DESIGN §9). The archive is read once, as a stream: each blob is hashed
+ * while it is staged in the store's own `.tmp/` directory and rejected on the spot if its bytes do
+ * not match the digest its path names. When the whole archive has been read, oci-layout and
+ * index.json are checked, the graph of every imported tag is walked (every referenced blob must be
+ * present, with the size its descriptor says), and only then — under the index lock, in one
+ * update — are the staged blobs renamed into blobs/ and the tags added. Any failure leaves the
+ * store as it was: same index.json, no new blobs, no temp files.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+import { GadgetError, describeSystemError, isGadgetError } from "../errors.js";
+import { digestAlgorithm, digestHex, isDigest, type Digest } from "../oci/digest.js";
+import { Annotation } from "../oci/media-types.js";
+import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor } from "../oci/model.js";
+import { formatReference, isSignatureTag, isValidTag, parseReference } from "../oci/reference.js";
+import { LayoutStore, TEMP_DIR, refNameOf } from "../store/layout-store.js";
+import { GzipBombError, GzipDataError, gunzipBounded, sniffGzip, type GunzipLimits } from "../tar/gzip.js";
+import { TarFormatError, readTar, type TarEntry, type TarReadLimits } from "../tar/reader.js";
+import type { TransferProgress } from "./export.js";
+
+export interface ImportLimits extends TarReadLimits, GunzipLimits {
+  /** Largest index.json accepted (default 4 MiB, as manifests). */
+  maxIndexBytes?: number;
+}
+
+export interface ImportOptions {
+  storeDir: string;
+  /** Source tar; "-" reads stdin (or `stdin` when given). */
+  file: string;
+  onWarning?: (msg: string) => void;
+  onProgress?: (e: unknown) => void;
+  /** Where "-" reads from (default process.stdin). */
+  stdin?: Readable;
+  limits?: ImportLimits;
+}
+
+export interface ImportedImage {
+  reference: string;
+  digest: string;
+}
+
+export interface ImportResult {
+  /** Imported tags, signature tags left out (as ig prints them). */
+  images: ImportedImage[];
+  /** Imported signature tags (`sha256-<hex>.sig`, …). */
+  signatures: ImportedImage[];
+}
+
+const MAX_LAYOUT_BYTES = 64 * 1024;
+const MAX_DEPTH = 8;
+
+interface StagedBlob {
+  size: number;
+  /** Staged file, or undefined when the store already had this (verified) blob. */
+  file?: string;
+}
+
+interface PlannedTag {
+  name: string;
+  /** Position in the archive's index.json. */
+  position: number;
+  desc: Descriptor;
+  signature: boolean;
+}
+
+class ImportFailure extends GadgetError {}
+
+type FailFn = (which: string | undefined, why: string, hint?: string, code?: string) => never;
+
+/**
+ * Import every tagged image of an OCI-layout archive into the store. Nothing is added to
+ * index.json until every referenced blob has been read and verified.
+ */
+export async function importImages(opts: ImportOptions): Promise<ImportResult> {
+  const label = opts.file === "-" ? "stdin" : opts.file;
+  const fail: FailFn = (which, why, hint, code) => {
+    throw new ImportFailure({ what: "importing images", which: which ? `${label}: ${which}` : label, why, hint, code: code ?? "INVALID_ARCHIVE" });
+  };
+  const progress = opts.onProgress as ((e: TransferProgress) => void) | undefined;
+  const limits = opts.limits ?? {};
+
+  // open the input first: a missing file must not create or touch anything
+  let input: AsyncIterable<Uint8Array>;
+  let total: number | undefined;
+  if (opts.file === "-") {
+    input = opts.stdin ?? process.stdin;
+  } else {
+    try {
+      const st = await stat(opts.file);
+      if (st.isDirectory()) fail(undefined, "is a directory, not a tar file", undefined, "EISDIR");
+      total = st.size;
+    } catch (e) {
+      if (isGadgetError(e)) throw e;
+      fail(undefined, describeSystemError(e), undefined, (e as NodeJS.ErrnoException).code);
+    }
+    input = createReadStream(opts.file, { highWaterMark: 1 << 20 });
+  }
+
+  const store = await LayoutStore.open(opts.storeDir);
+  const tmpRoot = join(store.root, TEMP_DIR);
+  const tmpExisted = await stat(tmpRoot).then(
+    () => true,
+    () => false,
+  );
+  let staging: string | undefined;
+  try {
+    await mkdir(tmpRoot, { recursive: true });
+    staging = await mkdtemp(join(tmpRoot, "import-"));
+  } catch (e) {
+    throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e });
+  }
+
+  try {
+    // ---- read the archive: stage and verify blobs, keep oci-layout and index.json ----------
+    let readBytes = 0;
+    let lastEntry: string | undefined;
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of input) {
+        readBytes += chunk.byteLength;
+        progress?.({ phase: "import", bytes: readBytes, total, entry: lastEntry });
+        yield chunk;
+      }
+    }
+    const sniffed = await sniffGzip(counted());
+    const tarBytes = sniffed.gzip ? gunzipBounded(sniffed.source, limits) : sniffed.source;
+
+    const staged = new Map<Digest, StagedBlob>();
+    let layoutBytes: Buffer | undefined;
+    let indexBytes: Buffer | undefined;
+    const maxIndex = limits.maxIndexBytes ?? MAX_MANIFEST_BYTES;
+
+    const readSmall = async (entry: TarEntry, body: AsyncIterable<Buffer>, limit: number, what: string): Promise<Buffer> => {
+      if (entry.size > limit) fail(entry.path, `${what} is ${entry.size} bytes, more than the ${limit}-byte limit`);
+      const parts: Buffer[] = [];
+      for await (const c of body) parts.push(Buffer.from(c));
+      return Buffer.concat(parts);
+    };
+
+    const onEntry = async (entry: TarEntry, body: AsyncIterable<Buffer>): Promise<void> => {
+      lastEntry = entry.path;
+      if (entry.type === "directory") return;
+      if (entry.path === "oci-layout") {
+        const bytes = await readSmall(entry, body, MAX_LAYOUT_BYTES, "oci-layout");
+        if (layoutBytes && !layoutBytes.equals(bytes)) fail(entry.path, "duplicate entry with different content");
+        layoutBytes = bytes;
+        return;
+      }
+      if (entry.path === "index.json") {
+        const bytes = await readSmall(entry, body, maxIndex, "index.json");
+        if (indexBytes && !indexBytes.equals(bytes)) fail(entry.path, "duplicate entry with different content");
+        indexBytes = bytes;
+        return;
+      }
+      if (entry.path === "blobs" || entry.path.startsWith("blobs/")) {
+        const m = /^blobs\/(sha256|sha512)\/([^/]+)$/.exec(entry.path);
+        const digest = m ? `${m[1]}:${m[2]}` : "";
+        if (!m || !isDigest(digest)) fail(entry.path, "not a valid blob path (expected blobs/sha256/<64 lowercase hex>)");
+        await stageBlob(store, staging!, staged, entry, digest as Digest, body, fail);
+        return;
+      }
+      // other files (e.g. a README) are not part of the layout: ignored
+    };
+
+    try {
+      await readTar(tarBytes, onEntry, limits);
+    } catch (e) {
+      if (e instanceof ImportFailure) throw e;
+      if (e instanceof TarFormatError) fail(e.entry, e.reason, e.entry === undefined && e.offset === 0 ? "the input must be a tar (or tar.gz) of an OCI image layout" : undefined);
+      if (e instanceof GzipBombError) fail(lastEntry, e.message, "decompress it yourself if you trust it, then import the .tar", "GZIP_BOMB");
+      if (e instanceof GzipDataError) fail(lastEntry, e.message);
+      if (isGadgetError(e)) throw e;
+      fail(lastEntry, describeSystemError(e), undefined, (e as NodeJS.ErrnoException).code);
+    }
+
+    // ---- check the layout ------------------------------------------------------------------
+    if (!layoutBytes) fail("oci-layout", "missing: this is not an OCI image layout archive", "create archives with `gadget image export` or `skopeo copy … oci-archive:FILE`");
+    let version: unknown;
+    try {
+      version = (JSON.parse(layoutBytes.toString("utf8")) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+    } catch {
+      fail("oci-layout", "not valid JSON");
+    }
+    if (version !== "1.0.0") fail("oci-layout", `unsupported imageLayoutVersion ${JSON.stringify(version)} (expected "1.0.0")`);
+    if (!indexBytes) fail("index.json", "missing: this is not an OCI image layout archive");
+    let entries: Descriptor[];
+    try {
+      entries = parseIndex(indexBytes, "index.json").manifests;
+    } catch (e) {
+      const g = e as GadgetError;
+      fail(g.which ?? "index.json", g.why ?? g.message);
+    }
+
+    // ---- names -----------------------------------------------------------------------------
+    const stem = stemOf(opts.file);
+    const tags: PlannedTag[] = [];
+    const untaggedCandidates: Descriptor[] = [];
+    entries.forEach((d, i) => {
+      const raw = refNameOf(d);
+      if (raw === undefined || raw === "") {
+        untaggedCandidates.push(d);
+        return;
+      }
+      const where = `index.json manifests[${i}]`;
+      const { name, signature, warning } = usableName(raw, stem, where, fail);
+      if (warning) opts.onWarning?.(warning);
+      const prior = tags.find((t) => t.name === name);
+      if (prior) {
+        if (prior.desc.digest !== d.digest) fail(where, `ref name ${JSON.stringify(name)} appears twice, for ${prior.desc.digest} and ${d.digest}`);
+        return;
+      }
+      const desc = signature ? d : { ...d, annotations: { ...(d.annotations ?? {}), [Annotation.RefName]: name } };
+      tags.push({ name, desc, signature, position: i });
+    });
+    if (tags.length === 0) {
+      fail("index.json", "lists no tagged image (no org.opencontainers.image.ref.name annotation): nothing to import", "tag the images when creating the archive");
+    }
+
+    // ---- walk and verify every imported graph ------------------------------------------------
+    const needed = new Map<Digest, StagedBlob>();
+    const manifests = new Set<Digest>();
+    const readNode = async (d: Descriptor, blob: StagedBlob): Promise<Buffer> => {
+      if (blob.file) return readFile(blob.file);
+      return store.fetchBytes(d);
+    };
+    const walk = async (d: Descriptor, from: string, path: Digest[]): Promise<void> => {
+      if (path.includes(d.digest)) fail(from, `the image graph has a cycle at ${d.digest}`);
+      if (path.length > MAX_DEPTH) fail(from, `nested deeper than ${MAX_DEPTH} levels at ${d.digest}`);
+      if (needed.has(d.digest)) {
+        if (needed.get(d.digest)!.size !== d.size) fail(from, `${d.digest} is ${needed.get(d.digest)!.size} bytes, but a descriptor says ${d.size}`);
+        return;
+      }
+      let blob = staged.get(d.digest);
+      if (blob) {
+        if (blob.size !== d.size) fail(from, `${d.digest} is ${blob.size} bytes in the archive, but the descriptor says ${d.size}`);
+      } else if (await store.exists(d)) {
+        blob = { size: d.size };
+      } else {
+        fail(from, `references ${d.digest}, which is not in the archive (blobs/${digestAlgorithm(d.digest)}/${digestHex(d.digest)} is missing)`, undefined, "MISSING_BLOB");
+      }
+      needed.set(d.digest, blob!);
+      let kind = nodeKind(d.mediaType);
+      let bytes: Buffer | undefined;
+      if (kind === "blob" && !d.mediaType && d.size <= MAX_MANIFEST_BYTES) {
+        bytes = await readNode(d, blob!);
+        kind = sniffKind(bytes);
+      }
+      if (kind === "blob") return;
+      if (d.size > MAX_MANIFEST_BYTES) fail(from, `manifest ${d.digest} of ${d.size} bytes is larger than the ${MAX_MANIFEST_BYTES}-byte limit`);
+      bytes ??= await readNode(d, blob!);
+      const where = `blobs/${digestAlgorithm(d.digest)}/${digestHex(d.digest)}`;
+      let children: Descriptor[];
+      try {
+        children = successors(kind, bytes, where);
+      } catch (e) {
+        const g = e as GadgetError;
+        fail(g.which ?? where, g.why ?? g.message);
+      }
+      manifests.add(d.digest);
+      for (const c of children!) await walk(c, where, [...path, d.digest]);
+    };
+    for (const t of tags) await walk(t.desc, `index.json manifests[${t.position}] (${t.name})`, []);
+
+    // untagged entries that are OCI referrers (subject) of an imported manifest come along
+    const untagged: Descriptor[] = [];
+    for (let round = 0; round < MAX_DEPTH; round++) {
+      let added = false;
+      for (const d of untaggedCandidates) {
+        if (untagged.includes(d) || needed.has(d.digest) || d.size > MAX_MANIFEST_BYTES) continue;
+        const blob = staged.get(d.digest);
+        if (!blob?.file || blob.size !== d.size) continue;
+        let subject: unknown;
+        try {
+          subject = (JSON.parse((await readFile(blob.file)).toString("utf8")) as { subject?: { digest?: unknown } }).subject?.digest;
+        } catch {
+          continue;
+        }
+        if (typeof subject === "string" && manifests.has(subject as Digest)) {
+          await walk(d, `index.json manifests[${entries.indexOf(d)}]`, []);
+          untagged.push(d);
+          added = true;
+        }
+      }
+      if (!added) break;
+    }
+
+    // ---- commit: rename verified blobs into blobs/, then one index update ------------------
+    const renamed: string[] = [];
+    try {
+      await store.updateIndex(async (current) => {
+        for (const [digest, blob] of needed) {
+          if (!blob.file) continue;
+          if (await store.exists({ mediaType: "", digest, size: blob.size })) continue;
+          const final = store.blobPath(digest);
+          await mkdir(dirname(final), { recursive: true });
+          await rename(blob.file, final);
+          renamed.push(final);
+        }
+        const next = current.slice();
+        for (const t of tags) {
+          const i = next.findIndex((e) => refNameOf(e) === t.name);
+          if (i >= 0) next[i] = t.desc;
+          else next.push(t.desc);
+        }
+        for (const u of untagged) if (!next.some((e) => e.digest === u.digest)) next.push(u);
+        return { entries: next, result: undefined };
+      });
+    } catch (e) {
+      for (const f of renamed) await unlink(f).catch(() => {});
+      if (isGadgetError(e)) throw e;
+      throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e, code: (e as NodeJS.ErrnoException).code });
+    }
+    progress?.({ phase: "import", bytes: readBytes, total, done: true });
+    return {
+      images: tags.filter((t) => !t.signature).map((t) => ({ reference: t.name, digest: t.desc.digest })),
+      signatures: tags.filter((t) => t.signature).map((t) => ({ reference: t.name, digest: t.desc.digest })),
+    };
+  } finally {
+    if (input && typeof (input as Readable).destroy === "function" && opts.file !== "-") (input as Readable).destroy();
+    await rm(staging!, { recursive: true, force: true }).catch(() => {});
+    if (!tmpExisted) await rmdir(tmpRoot).catch(() => {});
+  }
+}
+
+/** Hash an entry's bytes while writing them to the staging dir; refuse a digest mismatch. */
+async function stageBlob(
+  store: LayoutStore,
+  staging: string,
+  staged: Map<Digest, StagedBlob>,
+  entry: TarEntry,
+  digest: Digest,
+  body: AsyncIterable<Buffer>,
+  fail: (which: string | undefined, why: string, hint?: string, code?: string) => never,
+): Promise<void> {
+  const hash = createHash(digestAlgorithm(digest));
+  const check = () => {
+    const got = `${digestAlgorithm(digest)}:${hash.digest("hex")}`;
+    if (got !== digest) fail(entry.path, `content does not match its digest (got ${got})`, "the archive is corrupt or was tampered with", "DIGEST_MISMATCH");
+  };
+  const prior = staged.get(digest);
+  // already staged (a duplicate entry) or already in the store: verify only, write nothing
+  if (prior || (await store.exists({ mediaType: "", digest, size: entry.size }))) {
+    for await (const c of body) hash.update(c);
+    check();
+    if (!prior) staged.set(digest, { size: entry.size });
+    return;
+  }
+  const file = join(staging, `${digestAlgorithm(digest)}-${digestHex(digest)}`);
+  const fh = await open(file, "wx", 0o444);
+  try {
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    for await (const c of body) {
+      hash.update(c);
+      batch.push(c);
+      batchBytes += c.length;
+      if (batchBytes >= 1 << 20) {
+        await writeAll(fh, batch);
+        batch = [];
+        batchBytes = 0;
+      }
+    }
+    if (batch.length > 0) await writeAll(fh, batch);
+    check();
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await unlink(file).catch(() => {});
+    throw e;
+  }
+  await fh.close();
+  staged.set(digest, { size: entry.size, file });
+}
+
+async function writeAll(fh: import("node:fs/promises").FileHandle, chunks: Buffer[]): Promise<void> {
+  let pending = chunks;
+  for (;;) {
+    const total = pending.reduce((n, c) => n + c.length, 0);
+    const { bytesWritten } = await fh.writev(pending);
+    if (bytesWritten >= total) return;
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const c of pending) {
+      if (skip >= c.length) {
+        skip -= c.length;
+        continue;
+      }
+      rest.push(skip > 0 ? c.subarray(skip) : c);
+      skip = 0;
+    }
+    pending = rest;
+  }
+}
+
+/** A repository name from the archive's file name, for bare tags (`latest` → `<stem>:latest`). */
+export function stemOf(file: string): string {
+  if (file === "-") return "imported";
+  const base = basename(file).replace(/(\.tar\.gz|\.tgz|\.tar|\.oci|\.gz)$/i, "");
+  const clean = base
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, "-")
+    .replace(/[._-]{2,}/g, "-")
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "");
+  return clean || "imported";
+}
+
+/**
+ * The name a ref name from an archive is stored under. Full references are normalized as ig
+ * does; cosign signature tags stay verbatim; a bare tag (what skopeo and other OCI tools write)
+ * becomes `<archive name>:<tag>` with a warning, so the image is visible in `image list`.
+ */
+export function usableName(
+  raw: string,
+  stem: string,
+  where: string,
+  fail: (which: string | undefined, why: string, hint?: string) => never,
+): { name: string; signature: boolean; warning?: string } {
+  if (isSignatureTag(raw) && !raw.includes("/")) return { name: raw, signature: true };
+  const bare = !raw.includes("/") && !raw.includes(":") && !raw.includes("@");
+  if (bare) {
+    if (!isValidTag(raw)) fail(where, `ref name ${JSON.stringify(raw)} is neither a tag nor an image reference`);
+    let name: string;
+    try {
+      const ref = parseReference(`${stem}:${raw}`);
+      name = formatReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag! });
+    } catch {
+      fail(where, `ref name ${JSON.stringify(raw)} is a bare tag and no usable image name could be made for it`);
+    }
+    return { name: name!, signature: false, warning: `ref name ${JSON.stringify(raw)} in the archive is a bare tag; imported as ${name!} (rename it with \`gadget image tag\`)` };
+  }
+  let ref;
+  try {
+    ref = parseReference(raw);
+  } catch (e) {
+    fail(where, `ref name ${JSON.stringify(raw)} is not a valid image reference: ${(e as GadgetError).why ?? (e as Error).message}`);
+  }
+  if (!ref!.tag) fail(where, `ref name ${JSON.stringify(raw)} has a digest but no tag`);
+  const name = formatReference({ registry: ref!.registry, repository: ref!.repository, tag: ref!.tag });
+  if (name !== raw) return { name, signature: false, warning: `ref name ${JSON.stringify(raw)} in the archive is not a full reference; imported as ${name}` };
+  return { name, signature: false };
+}

@@ -1,0 +1,140 @@
+/**
+ * A streaming, deterministic USTAR writer: regular files only, written in the order given (callers
+ * sort), fixed metadata (uid/gid 0, uname/gname "root", mtime 0 unless given), content streamed
+ * in bounded chunks with backpressure, and Go archive/tar's end (two zero blocks, no record
+ * padding). The whole archive is never held in memory.
+ */
+import type { FileHandle } from "node:fs/promises";
+import type { Writable } from "node:stream";
+import { BLOCK, MAX_OCTAL_SIZE, TypeFlag, encodeHeader, padding } from "./header.js";
+
+/** Where tar bytes go: a file handle (positional appends) or a stream (e.g. stdout). */
+export interface TarSink {
+  write(chunks: Buffer[]): Promise<void>;
+}
+
+const ZEROS = Buffer.alloc(BLOCK * 2);
+
+export function fileSink(fh: FileHandle): TarSink {
+  return {
+    async write(chunks) {
+      // writev may write partially; loop until everything is on disk
+      let pending = chunks.filter((c) => c.length > 0);
+      while (pending.length > 0) {
+        const total = pending.reduce((n, c) => n + c.length, 0);
+        const { bytesWritten } = await fh.writev(pending);
+        if (bytesWritten === total) return;
+        let skip = bytesWritten;
+        const rest: Buffer[] = [];
+        for (const c of pending) {
+          if (skip >= c.length) {
+            skip -= c.length;
+            continue;
+          }
+          rest.push(skip > 0 ? c.subarray(skip) : c);
+          skip = 0;
+        }
+        pending = rest;
+      }
+    },
+  };
+}
+
+export function streamSink(out: Writable): TarSink {
+  return {
+    write(chunks) {
+      return new Promise<void>((resolve, reject) => {
+        let ok = true;
+        for (const c of chunks) if (c.length > 0) ok = out.write(c) && ok;
+        if (ok) {
+          resolve();
+          return;
+        }
+        const onDrain = () => {
+          out.off("error", onError);
+          out.off("close", onClose);
+          resolve();
+        };
+        const onError = (e: Error) => {
+          out.off("drain", onDrain);
+          out.off("close", onClose);
+          reject(e);
+        };
+        const onClose = () => {
+          out.off("drain", onDrain);
+          out.off("error", onError);
+          reject(Object.assign(new Error("output closed before the archive was written"), { code: "EPIPE" }));
+        };
+        out.once("drain", onDrain);
+        out.once("error", onError);
+        out.once("close", onClose);
+      });
+    },
+  };
+}
+
+export interface TarFileOptions {
+  mode: number;
+  mtime?: number;
+}
+
+export class TarWriter {
+  private readonly sink: TarSink;
+  private finished = false;
+  /** Bytes written so far. */
+  bytes = 0;
+
+  constructor(sink: TarSink) {
+    this.sink = sink;
+  }
+
+  private async emit(chunks: Buffer[]): Promise<void> {
+    await this.sink.write(chunks);
+    for (const c of chunks) this.bytes += c.length;
+  }
+
+  /**
+   * Add a regular file. `content` is a buffer or a stream of chunks that must total exactly `size`
+   * bytes (more or fewer is an error: the archive would be corrupt). `onChunk` sees content bytes.
+   */
+  async addFile(path: string, size: number, content: Uint8Array | AsyncIterable<Uint8Array>, opts: TarFileOptions, onChunk?: (n: number) => void): Promise<void> {
+    if (this.finished) throw new Error("tar writer already finished");
+    if (size > MAX_OCTAL_SIZE) throw new RangeError(`${path}: ${size} bytes is larger than the 8 GiB a USTAR entry holds`);
+    const header = encodeHeader({ path, size, mode: opts.mode, mtime: opts.mtime ?? 0, type: TypeFlag.File });
+    const pad = padding(size);
+    if (content instanceof Uint8Array) {
+      if (content.byteLength !== size) throw new RangeError(`${path}: content is ${content.byteLength} bytes, header says ${size}`);
+      const body = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+      await this.emit([header, body, ZEROS.subarray(0, pad)]);
+      onChunk?.(size);
+      return;
+    }
+    let written = 0;
+    let batch: Buffer[] = [header];
+    let batchBytes = 0;
+    for await (const chunk of content) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      written += buf.length;
+      if (written > size) throw new RangeError(`${path}: content is longer than the ${size} bytes announced`);
+      batch.push(buf);
+      batchBytes += buf.length;
+      if (batchBytes >= 1 << 20) {
+        await this.emit(batch);
+        onChunk?.(batchBytes);
+        batch = [];
+        batchBytes = 0;
+      }
+    }
+    if (written !== size) throw new RangeError(`${path}: content is ${written} bytes, header says ${size}`);
+    batch.push(ZEROS.subarray(0, pad));
+    await this.emit(batch);
+    if (batchBytes > 0) onChunk?.(batchBytes);
+  }
+
+  /** Write the end-of-archive marker (two zero blocks). */
+  async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    await this.emit([ZEROS]);
+  }
+}
