@@ -1,0 +1,100 @@
+/**
+ * clang: compiles the gadget's eBPF source for one architecture with exactly ig's argv
+ * (DESIGN §6), then build.yaml's cflags, `-ffile-prefix-map=<gadget dir>=.` (the object does
+ * not depend on the checkout's path) and `-MD -MF` (the headers clang read become
+ * discoveredInputs: part of the next cache key, and watched). Runs in the gadget folder with
+ * the source path relative, as ig does after its chdir. Output artifact: "object".
+ */
+import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { basename, join, relative, isAbsolute } from "node:path";
+import { defineStage, GadgetError, type Arch, type GadgetInfo, type StageContext } from "../core/index.js";
+import { parseDepfile } from "./depfile.js";
+import { checkHostHeaders, findTool, headerHint, hostMultiarch, toolFailure } from "./tools.js";
+
+export interface ClangOptions {
+  /** clang binary (default: clang on PATH). */
+  clang?: string;
+  /** Extra arguments after build.yaml's cflags. */
+  cflags?: string[];
+}
+
+export const TARGET_ARCH_DEFINE: Record<Arch, string> = { amd64: "x86", arm64: "arm64" };
+
+/** ig's clang argv for one arch (without the program name). */
+export function igClangArgs(opts: { multiarch: string; arch: Arch; source: string; out: string }): string[] {
+  return [
+    "-target", "bpf",
+    "-Wall",
+    "-g",
+    "-O2",
+    `-I/usr/include/${opts.multiarch}`,
+    "-D", `__TARGET_ARCH_${TARGET_ARCH_DEFINE[opts.arch]}`,
+    "-c", opts.source,
+    "-I", `/usr/include/gadget/${opts.arch}/`,
+    "-o", opts.out,
+  ];
+}
+
+/** Our full argv: ig's, then cflags, then path-independence and dependency output. */
+export function clangArgs(opts: { multiarch: string; arch: Arch; source: string; out: string; gadgetDir: string; cflags: string[]; depfile: string }): string[] {
+  return [...igClangArgs(opts), ...opts.cflags, `-ffile-prefix-map=${opts.gadgetDir}=.`, "-MD", "-MF", opts.depfile];
+}
+
+/** Source path as clang gets it: relative to the gadget folder when inside it. */
+export function sourceArg(gadget: GadgetInfo): string {
+  const rel = relative(gadget.dir, gadget.ebpfSource);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : gadget.ebpfSource;
+}
+
+/** Whether the gadget has an eBPF program to compile (ig: a missing default program.bpf.c means none). */
+export function hasEbpfSource(gadget: GadgetInfo): boolean {
+  if (gadget.settings.ebpf === false) return false;
+  if (existsSync(gadget.ebpfSource)) return true;
+  if (basename(gadget.ebpfSource) === "program.bpf.c") return false;
+  throw new GadgetError({ what: "source file not found", which: gadget.ebpfSource, why: "no such file or directory" });
+}
+
+function archOf(ctx: StageContext<ClangOptions>): Arch {
+  if (!ctx.arch) throw new GadgetError({ what: "clang stage", why: "runs per architecture but got none" });
+  return ctx.arch;
+}
+
+export const clangStage = defineStage<ClangOptions>({
+  name: "clang",
+  version: "1",
+  perArch: true,
+  async inputs(ctx) {
+    if (!hasEbpfSource(ctx.gadget)) return { args: { ebpf: false } };
+    const clang = ctx.options.clang ?? findTool("clang", ctx.env);
+    const multiarch = await hostMultiarch(ctx);
+    const arch = archOf(ctx);
+    return {
+      files: [ctx.gadget.ebpfSource],
+      tools: [clang],
+      args: igClangArgs({ multiarch, arch, source: sourceArg(ctx.gadget), out: `${arch}.bpf.o` }).concat(ctx.gadget.cflags, ctx.options.cflags ?? [], ["-ffile-prefix-map"]),
+    };
+  },
+  async run(ctx) {
+    if (!hasEbpfSource(ctx.gadget)) return;
+    const arch = archOf(ctx);
+    const clang = ctx.options.clang ?? findTool("clang", ctx.env);
+    const multiarch = await hostMultiarch(ctx);
+    checkHostHeaders(multiarch);
+    const out = join(ctx.outDir, `${arch}.bpf.o`);
+    const depfile = join(ctx.outDir, `${arch}.d`);
+    const args = clangArgs({ multiarch, arch, source: sourceArg(ctx.gadget), out, gadgetDir: ctx.gadget.dir, cflags: [...ctx.gadget.cflags, ...(ctx.options.cflags ?? [])], depfile });
+    const res = await ctx.exec(clang, args, { cwd: ctx.gadget.dir, nothrow: true });
+    if (res.exitCode !== 0 || res.signal) {
+      throw toolFailure(res, `compiling ${relative(process.cwd(), ctx.gadget.ebpfSource) || ctx.gadget.ebpfSource} for ${arch}`, headerHint(res.stderr));
+    }
+    if (res.stderr.trim()) ctx.logger.warn(res.stderr.trimEnd());
+    let discovered: string[] = [];
+    try {
+      discovered = parseDepfile(await readFile(depfile, "utf8"), ctx.gadget.dir);
+    } catch {
+      /* no depfile: nothing discovered */
+    }
+    return { artifacts: { object: out }, discoveredInputs: discovered };
+  },
+});

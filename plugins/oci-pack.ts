@@ -1,0 +1,143 @@
+/**
+ * oci-pack: the §4 artifact. Reads each arch's stripped object ("ebpf@<arch>"), the wasm module
+ * ("wasm") and btfgen archives ("btfgen@<arch>"), handles gadget.yaml as `ig image build`
+ * does (--update-metadata first, then --validate-metadata against the BTF), packs with
+ * core's pack() (ig's exact bytes) and writes every blob into the local store. Nothing is
+ * written to the store before validation passed. Output artifact "index" (the index JSON);
+ * result { digest, size, mediaType }.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import {
+  assertValid,
+  builderVersion,
+  createdTimestamp,
+  defineStage,
+  GadgetError,
+  MediaType,
+  pack,
+  parseMetadata,
+  readBpfObject,
+  sha256,
+  updateMetadata,
+  validateMetadata,
+  type Arch,
+  type StageContext,
+} from "../core/index.js";
+
+export interface OciPackOptions {
+  /** ig's --validate-metadata (default true). */
+  validateMetadata?: boolean;
+  /** ig's --update-metadata (default false): writes gadget.yaml in the gadget folder. */
+  updateMetadata?: boolean;
+}
+
+async function readOptional(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new GadgetError({ what: "reading metadata file", which: path, why: (e as Error).message });
+  }
+}
+
+function displayPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r && !r.startsWith("..") ? r : p;
+}
+
+export const ociPackStage = defineStage<OciPackOptions>({
+  name: "oci-pack",
+  version: "1",
+  cacheable: false,
+  inputs(ctx: StageContext<OciPackOptions>) {
+    const artifacts = [...ctx.artifacts.keys()].filter((k) => /^(ebpf|btfgen)@/.test(k) || k === "wasm");
+    return { files: [ctx.gadget.metadata], artifacts, env: ["SOURCE_DATE_EPOCH"], args: { validate: ctx.options.validateMetadata ?? true, update: ctx.options.updateMetadata ?? false, archs: ctx.gadget.archs } };
+  },
+  async run(ctx: StageContext<OciPackOptions>) {
+    const { gadget } = ctx;
+    const which = displayPath(gadget.metadata);
+    const ebpfPaths: Partial<Record<Arch, string>> = {};
+    for (const arch of gadget.archs) {
+      const a = ctx.artifacts.get(`ebpf@${arch}`);
+      if (a) ebpfPaths[arch] = a.path;
+    }
+    const anyObject = Object.values(ebpfPaths)[0];
+    let objectBytes: Buffer | undefined;
+    const object = async () => {
+      if (!anyObject) return undefined;
+      objectBytes ??= await readFile(anyObject);
+      return readBpfObject(objectBytes, `${gadget.name} eBPF object`);
+    };
+
+    let config = await readOptional(gadget.metadata);
+    if (ctx.options.updateMetadata) {
+      const obj = await object();
+      if (!obj) throw new GadgetError({ what: "cannot update metadata", which, why: "the gadget has no eBPF program to read it from" });
+      const existing = config?.toString("utf8");
+      if (existing !== undefined) {
+        // ig: an existing file must be valid before it is extended
+        const report = validateMetadata(parseMetadata(existing, which), obj);
+        assertValid(report, which);
+      }
+      const { text } = updateMetadata(existing, obj, which);
+      if (text !== existing) {
+        await writeFile(gadget.metadata, text);
+        ctx.logger.info(`${existing === undefined ? "created" : "updated"} ${which}`);
+      }
+      config = Buffer.from(text);
+    }
+    if (config && (ctx.options.validateMetadata ?? true)) {
+      const meta = parseMetadata(config.toString("utf8"), which);
+      const obj = await object();
+      if (obj) {
+        const report = validateMetadata(meta, obj);
+        for (const w of report.warnings) ctx.logger.warn(`${which}: ${w.field}: ${w.message}`);
+        assertValid(report, which);
+      }
+    }
+
+    // Every check passed: read layers, pack, then write blobs.
+    const blobs: { digest: `${string}:${string}`; size: number; bytes: Uint8Array; mediaType: string }[] = [];
+    const addBlob = (bytes: Uint8Array, mediaType: string) => {
+      const b = { digest: sha256(bytes), size: bytes.byteLength, bytes, mediaType };
+      blobs.push(b);
+      return { digest: b.digest, size: b.size };
+    };
+    const layers: Parameters<typeof pack>[0]["layers"] = {};
+    const wasmArt = ctx.artifacts.get("wasm");
+    const wasm = wasmArt ? addBlob(await readFile(wasmArt.path), MediaType.WasmProgram) : undefined;
+    for (const arch of gadget.archs) {
+      const l: NonNullable<(typeof layers)[Arch]> = {};
+      const p = ebpfPaths[arch];
+      if (p) l.ebpf = addBlob(p === anyObject && objectBytes ? objectBytes : await readFile(p), MediaType.EbpfProgram);
+      if (wasm) l.wasm = wasm;
+      const b = ctx.artifacts.get(`btfgen@${arch}`);
+      if (b) l.btfgen = addBlob(await readFile(b.path), MediaType.Btfgen);
+      layers[arch] = l;
+    }
+    const packed = pack({
+      ...(config ? { config, configPath: which } : {}),
+      archs: gadget.archs,
+      layers,
+      created: createdTimestamp(ctx.env.SOURCE_DATE_EPOCH),
+      builderVersion: builderVersion(),
+      annotations: { ...ctx.annotations },
+    });
+
+    const store = await ctx.store();
+    for (const b of blobs) await store.push({ mediaType: b.mediaType, digest: b.digest, size: b.size }, b.bytes);
+    if (packed.config) await store.push(packed.config.descriptor, packed.config.bytes);
+    else await store.push({ mediaType: MediaType.Empty, digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 }, new TextEncoder().encode("{}"));
+    for (const m of packed.manifests) await store.push(m.descriptor, m.bytes);
+    await store.push(packed.index.descriptor, packed.index.bytes);
+
+    const indexPath = join(ctx.outDir, "index.json");
+    await writeFile(indexPath, packed.index.bytes);
+    const d = packed.index.descriptor;
+    return {
+      artifacts: { index: indexPath },
+      result: { digest: d.digest, size: d.size, mediaType: d.mediaType, manifests: packed.manifests.map((m) => ({ arch: m.arch, digest: m.descriptor.digest, size: m.descriptor.size })) },
+    };
+  },
+});

@@ -1,0 +1,38 @@
+/**
+ * store-tag: tags the packed index ("index" artifact from oci-pack) in the local store as the
+ * gadget's tag, with the §4 annotations on the index.json entry (as ig's local builds carry).
+ * Untagged builds leave the blobs in the store and only report the digest (as ig).
+ * Not cacheable: it is the publish step. Result { reference?, digest }.
+ */
+import { readFile } from "node:fs/promises";
+import { defineStage, GadgetError, MediaType, parseIndex, sha256 } from "../core/index.js";
+
+export interface StoreTagOptions {
+  /** Tag to use instead of the gadget's. */
+  tag?: string;
+}
+
+export const storeTagStage = defineStage<StoreTagOptions>({
+  name: "store-tag",
+  version: "1",
+  cacheable: false,
+  inputs(ctx) {
+    return { artifacts: ["index"], args: { tag: ctx.options.tag ?? ctx.gadget.tag ?? null } };
+  },
+  async run(ctx) {
+    const art = ctx.artifacts.get("index");
+    if (!art) throw new GadgetError({ what: "nothing to tag", which: ctx.gadget.name, why: "no packed index (the oci-pack step must run before store-tag)" });
+    const bytes = await readFile(art.path);
+    const digest = sha256(bytes);
+    const desc = { mediaType: MediaType.ImageIndex, digest, size: bytes.byteLength };
+    const store = await ctx.store();
+    if (!(await store.exists(desc))) throw new GadgetError({ what: "packed index missing from the store", which: digest, why: `not found in ${store.root}`, hint: "rebuild without the cache (--no-cache)" });
+    const reference = ctx.options.tag ?? ctx.gadget.tag;
+    if (reference) {
+      const index = parseIndex(bytes.toString("utf8"), "index");
+      await store.tag(desc, reference, { ...(index.annotations ?? {}) });
+      return { result: { reference, digest } };
+    }
+    return { result: { digest } };
+  },
+});

@@ -1,0 +1,124 @@
+/**
+ * Finding the tools the built-in stages run, with one-line errors that name the tool and the
+ * Debian package to install; and the host's multiarch include directory (derived, cached).
+ */
+import { accessSync, constants, existsSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { GadgetError, type ProcessOutput, type StageContext } from "../core/index.js";
+
+/** Tool → Debian package that provides it. */
+export const TOOL_PACKAGES: Record<string, string> = {
+  clang: "clang",
+  "llvm-strip": "llvm",
+  bpftool: "bpftool",
+  tar: "tar",
+  xz: "xz-utils",
+  "wasm-validate": "wabt",
+  go: "golang-go (Go >= 1.24 for wasip1 c-shared)",
+  cargo: "cargo (with the wasm32-wasip1 target: rustup target add wasm32-wasip1)",
+  tinygo: "tinygo (not packaged in Debian: see https://tinygo.org/getting-started/install/)",
+};
+
+const EXTRA_DIRS = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
+const found = new Map<string, string>();
+
+/** Absolute path of `name` on PATH (plus the sbin dirs, where Debian puts bpftool), or a GadgetError. */
+export function findTool(name: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const key = `${env.PATH ?? ""}\0${name}`;
+  const hit = found.get(key);
+  if (hit) return hit;
+  if (name.includes("/")) return name;
+  const dirs = [...(env.PATH ?? "").split(delimiter).filter(Boolean), ...EXTRA_DIRS];
+  for (const d of dirs) {
+    const p = join(d, name);
+    try {
+      accessSync(p, constants.X_OK);
+      found.set(key, p);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  throw missingTool(name);
+}
+
+export function missingTool(name: string): GadgetError {
+  const pkg = TOOL_PACKAGES[name] ?? name;
+  return new GadgetError({
+    what: "tool not found",
+    which: name,
+    why: `${name} is not on PATH`,
+    hint: `install the Debian package ${pkg} (scripts/bootstrap installs everything gadget needs)`,
+    code: "TOOL_NOT_FOUND",
+  });
+}
+
+const MULTIARCH_GUESS: Record<string, string> = {
+  x64: "x86_64-linux-gnu",
+  arm64: "aarch64-linux-gnu",
+  arm: "arm-linux-gnueabihf",
+  ppc64: "powerpc64le-linux-gnu",
+  s390x: "s390x-linux-gnu",
+  riscv64: "riscv64-linux-gnu",
+};
+let multiarch: Promise<string> | undefined;
+
+/**
+ * The host's multiarch triple (`x86_64-linux-gnu`), as `gcc -print-multiarch` prints it:
+ * taken from Node's arch when /usr/include/<triple>/asm exists (no process spawned), else asked
+ * from `clang -print-multiarch`. Cached for the process.
+ */
+export function hostMultiarch(ctx: Pick<StageContext, "exec" | "env">): Promise<string> {
+  if (!multiarch) {
+    multiarch = (async () => {
+      const guess = MULTIARCH_GUESS[process.arch];
+      if (guess && existsSync(`/usr/include/${guess}/asm`)) return guess;
+      const out = await ctx.exec(findTool("clang", ctx.env), ["-print-multiarch"]);
+      const triple = out.stdout.trim();
+      if (!triple) throw new GadgetError({ what: "cannot find the multiarch include directory", which: "clang -print-multiarch", why: "printed nothing" });
+      return triple;
+    })();
+    multiarch.catch(() => (multiarch = undefined));
+  }
+  return multiarch;
+}
+
+/** Check kernel uapi headers for the host triple; one-line error naming linux-libc-dev otherwise. */
+export function checkHostHeaders(triple: string): void {
+  if (!existsSync(`/usr/include/${triple}/asm/types.h`)) {
+    throw new GadgetError({
+      what: "kernel headers not found",
+      which: `/usr/include/${triple}/asm/types.h`,
+      why: "clang needs the uapi headers of the host architecture",
+      hint: "install the Debian package linux-libc-dev",
+      code: "HEADERS_NOT_FOUND",
+    });
+  }
+}
+
+/** Hint for a clang "file not found" diagnostic: which Debian package has that header. */
+export function headerHint(stderr: string): string | undefined {
+  const m = /fatal error: '([^']+)' file not found/.exec(stderr);
+  if (!m) return undefined;
+  const h = m[1]!;
+  if (h.startsWith("bpf/")) return `<${h}> comes from libbpf: install the Debian package libbpf-dev`;
+  if (h.startsWith("linux/") || h.startsWith("asm/") || h.startsWith("asm-generic/")) return `<${h}> comes from the kernel uapi headers: install the Debian package linux-libc-dev`;
+  if (h === "vmlinux.h") return "generate it with `bpftool btf dump file /sys/kernel/btf/vmlinux format c > vmlinux.h` (x86 only) or use per-arch headers";
+  if (h.startsWith("gadget/")) return `<${h}> is one of Inspektor Gadget's headers: put them in /usr/include/gadget or add \`-I <dir>\` to cflags in build.yaml`;
+  return `check the include path of <${h}> (add \`-I <dir>\` to cflags in build.yaml)`;
+}
+
+/**
+ * A tool failure shaped like the engine's ToolError (a GadgetError that is also a
+ * ProcessOutput), whose message is the one-line summary followed by the tool's own stderr
+ * verbatim — clang's file:line:col diagnostics appear exactly once.
+ */
+export function toolFailure(out: ProcessOutput, what: string, hint?: string): GadgetError & ProcessOutput {
+  const base = out.command.slice(out.command.lastIndexOf("/") + 1);
+  const status = out.signal ? `killed by ${out.signal}` : `exit status ${out.exitCode}`;
+  const err = new GadgetError({ what, which: base, why: status, hint, code: "TOOL_FAILED" }) as GadgetError & ProcessOutput;
+  Object.assign(err, { command: out.command, args: out.args, exitCode: out.exitCode, signal: out.signal, stdout: out.stdout, stderr: out.stderr });
+  const diag = out.stderr.trimEnd();
+  err.message = diag ? `${what} (${base}): ${status}:\n${diag}` : `${what} (${base}): ${status}`;
+  return err;
+}

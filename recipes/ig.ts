@@ -1,0 +1,221 @@
+/**
+ * The ig recipe: `ig image build PATH` as gadget steps. build.yaml is read with ig's rules
+ * (cmd/common/image/build.go): keys `ebpfsource` (default program.bpf.c), `metadata` (default
+ * gadget.yaml), `wasm`, plus `cflags` (ours: extra clang argv, a list or a whitespace-separated
+ * string, never given to a shell). A missing default source is fine when something else is
+ * there; a missing custom path is an error; paths starting with `-` or `@` are rejected.
+ */
+import { readFile, stat, readdir } from "node:fs/promises";
+import { basename, isAbsolute, join, relative, resolve } from "node:path";
+import { parseDocument } from "yaml";
+import { ALL_ARCHS, GadgetError, normalizeReference, type Arch, type GadgetInfo, type StepSpec } from "../core/index.js";
+
+export const DEFAULT_EBPF_SOURCE = "program.bpf.c";
+export const DEFAULT_METADATA = "gadget.yaml";
+export const DEFAULT_BUILD_FILE = "build.yaml";
+export const BUILD_KEYS = ["ebpfsource", "metadata", "wasm", "cflags"] as const;
+
+export interface IgStepOptions {
+  /** Generate minimal BTF (needs btfhubArchive). */
+  btfgen?: boolean;
+  btfhubArchive?: string;
+  /** Check gadget.yaml against the program's BTF (default true). */
+  validateMetadata?: boolean;
+  /** Create or extend gadget.yaml from the program. */
+  updateMetadata?: boolean;
+  /** Keep intermediate files (ig's -o): copies of <arch>.bpf.o etc. into this directory. */
+  outputDir?: string;
+}
+
+/** ig's local pipeline: clang + llvm-strip per arch (concurrently), wasm, btfgen, pack, tag. */
+export function igSteps(opts: IgStepOptions = {}): StepSpec[] {
+  const steps: StepSpec[] = [
+    { stage: "clang", options: opts.outputDir ? { outputDir: opts.outputDir } : {} },
+    { stage: "strip", options: opts.outputDir ? { outputDir: opts.outputDir } : {} },
+    { stage: "wasm", options: {} },
+  ];
+  if (opts.btfgen) steps.push({ stage: "btfgen", options: { enabled: true, archive: opts.btfhubArchive } });
+  steps.push({ stage: "oci-pack", options: { validateMetadata: opts.validateMetadata ?? true, updateMetadata: opts.updateMetadata ?? false } });
+  steps.push({ stage: "store-tag", options: {} });
+  return steps;
+}
+
+export interface BuildYaml {
+  ebpfsource?: string;
+  metadata?: string;
+  wasm?: string;
+  cflags?: string[];
+}
+
+export interface GadgetFromBuildYamlOptions {
+  /** ig's -f: a build file path (relative to cwd); when given it must exist. */
+  file?: string;
+  /** Image name to tag (normalized as ig does). */
+  tag?: string;
+  archs?: Arch[];
+  /** Directory -f and PATH are relative to (default process.cwd()). */
+  cwd?: string;
+  /** --update-metadata: a missing custom metadata path is then created, not an error. */
+  updateMetadata?: boolean;
+}
+
+function rejectFlagLike(value: string, which: string): void {
+  const v = value.trim();
+  if (v.startsWith("-")) throw new GadgetError({ what: "wrong build option", which, why: `flags are not accepted: ${JSON.stringify(value)}`, hint: "give a path (prefix it with ./ if it really starts with -)" });
+  if (v.startsWith("@")) throw new GadgetError({ what: "wrong build option", which, why: `response files are not accepted: ${JSON.stringify(value)}`, hint: "give a path (prefix it with ./ if it really starts with @)" });
+}
+
+/** Parse build.yaml text (pure). Unknown keys → warnings. */
+export function parseBuildYaml(text: string, which = DEFAULT_BUILD_FILE): { conf: BuildYaml; warnings: string[] } {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = e.linePos?.[0];
+    throw new GadgetError({
+      what: "invalid build file",
+      which: pos ? `${which}:${pos.line}:${pos.col}` : which,
+      why: e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, ""),
+      hint: "fix the YAML syntax",
+      code: "BAD_BUILD_FILE",
+    });
+  }
+  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  const conf: BuildYaml = {};
+  const warnings: string[] = [];
+  if (raw === null || raw === undefined) return { conf, warnings };
+  if (typeof raw !== "object" || Array.isArray(raw)) {
+    throw new GadgetError({ what: "invalid build file", which, why: "expected a YAML map with ebpfsource, metadata, wasm, cflags", code: "BAD_BUILD_FILE" });
+  }
+  const obj = raw as Record<string, unknown>;
+  const unknown = Object.keys(obj).filter((k) => !(BUILD_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0) warnings.push(`${which}: unknown key${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} (ignored; known keys: ${BUILD_KEYS.join(", ")})`);
+  for (const k of ["ebpfsource", "metadata", "wasm"] as const) {
+    const v = obj[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string") throw new GadgetError({ what: "invalid build file", which: `${which}: ${k}`, why: `expected a path string, got ${Array.isArray(v) ? "a list" : typeof v}`, code: "BAD_BUILD_FILE" });
+    conf[k] = v;
+  }
+  const cf = obj.cflags;
+  if (cf !== undefined && cf !== null) {
+    if (typeof cf === "string") conf.cflags = cf.split(/\s+/).filter(Boolean);
+    else if (Array.isArray(cf) && cf.every((x) => typeof x === "string" || typeof x === "number")) conf.cflags = cf.map(String);
+    else throw new GadgetError({ what: "invalid build file", which: `${which}: cflags`, why: "expected a list of strings (or one string)", code: "BAD_BUILD_FILE" });
+  }
+  return { conf, warnings };
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function hasGoFiles(dir: string): Promise<boolean> {
+  try {
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+    return entries.some((e) => e.isFile() && e.name.endsWith(".go"));
+  } catch {
+    return false;
+  }
+}
+
+/** Resolve a gadget folder + build.yaml into GadgetInfo with ig's default-path rules. */
+export async function gadgetFromBuildYaml(dir: string, opts: GadgetFromBuildYamlOptions = {}): Promise<{ gadget: GadgetInfo; warnings: string[] }> {
+  const cwd = opts.cwd ?? process.cwd();
+  const gadgetDir = resolve(cwd, dir);
+  let st;
+  try {
+    st = await stat(gadgetDir);
+  } catch {
+    throw new GadgetError({ what: "gadget folder not found", which: dir, why: "no such file or directory", code: "NOT_FOUND" });
+  }
+  if (!st.isDirectory()) throw new GadgetError({ what: "not a gadget folder", which: dir, why: "not a directory", hint: "pass the folder that holds program.bpf.c and gadget.yaml" });
+
+  let text = "";
+  let which = join(dir, DEFAULT_BUILD_FILE);
+  let buildFile: string | undefined;
+  if (opts.file !== undefined) {
+    rejectFlagLike(opts.file, "--file");
+    buildFile = resolve(cwd, opts.file);
+    which = opts.file;
+    try {
+      text = await readFile(buildFile, "utf8");
+    } catch (e) {
+      throw new GadgetError({ what: "reading build file", which: opts.file, why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message });
+    }
+  } else {
+    const p = join(gadgetDir, DEFAULT_BUILD_FILE);
+    try {
+      text = await readFile(p, "utf8");
+      buildFile = p;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new GadgetError({ what: "reading build file", which, why: (e as Error).message });
+    }
+  }
+  const { conf, warnings } = parseBuildYaml(text, which);
+
+  const ebpfRel = conf.ebpfsource ?? DEFAULT_EBPF_SOURCE;
+  const metaRel = conf.metadata ?? DEFAULT_METADATA;
+  rejectFlagLike(ebpfRel, `${which}: ebpfsource`);
+  rejectFlagLike(metaRel, `${which}: metadata`);
+  if (conf.wasm !== undefined) rejectFlagLike(conf.wasm, `${which}: wasm`);
+
+  const abs = (p: string) => (isAbsolute(p) ? p : join(gadgetDir, p));
+  const ebpfSource = abs(ebpfRel);
+  const metadata = abs(metaRel);
+  const hasEbpf = await exists(ebpfSource);
+  if (!hasEbpf && conf.ebpfsource !== undefined && conf.ebpfsource !== DEFAULT_EBPF_SOURCE) {
+    throw new GadgetError({ what: "source file not found", which: `${which}: ebpfsource`, why: `${JSON.stringify(conf.ebpfsource)} does not exist in ${dir}` });
+  }
+  const hasMetadata = await exists(metadata);
+  if (!hasMetadata && conf.metadata !== undefined && conf.metadata !== DEFAULT_METADATA && !opts.updateMetadata) {
+    throw new GadgetError({ what: "metadata file not found", which: `${which}: metadata`, why: `${JSON.stringify(conf.metadata)} does not exist in ${dir}`, hint: "fix the path, or pass --update-metadata to create it" });
+  }
+  let wasm: string | undefined;
+  if (conf.wasm !== undefined && conf.wasm !== "") {
+    wasm = abs(conf.wasm);
+    if (!(await exists(wasm))) throw new GadgetError({ what: "wasm file not found", which: `${which}: wasm`, why: `${JSON.stringify(conf.wasm)} does not exist in ${dir}` });
+  }
+  if (!hasEbpf && !hasMetadata && !wasm && !(await hasGoFiles(join(gadgetDir, "go")))) {
+    throw new GadgetError({
+      what: "not a gadget folder",
+      which: dir,
+      why: "at least one of ebpf source (program.bpf.c), metadata (gadget.yaml), .go files (present in go folder) or wasm module is required",
+      hint: "run `gadget init` to scaffold one",
+    });
+  }
+
+  let tag: string | undefined;
+  if (opts.tag !== undefined && opts.tag !== "") tag = normalizeReference(opts.tag);
+
+  const gadget: GadgetInfo = {
+    name: basename(gadgetDir),
+    dir: gadgetDir,
+    ebpfSource,
+    metadata,
+    cflags: conf.cflags ?? [],
+    archs: opts.archs && opts.archs.length > 0 ? ALL_ARCHS.filter((a) => opts.archs!.includes(a)) : [...ALL_ARCHS],
+    settings: {
+      // ig: a missing default program.bpf.c means "no eBPF program" (wasm- or metadata-only gadget)
+      ebpf: hasEbpf,
+      ...(buildFile ? { buildFile: relative(gadgetDir, buildFile) === DEFAULT_BUILD_FILE ? DEFAULT_BUILD_FILE : buildFile } : {}),
+    },
+  };
+  if (tag) gadget.tag = tag;
+  if (wasm) gadget.wasm = wasm;
+  return { gadget, warnings };
+}
+
+/** Validate `--arch` values. */
+export function parseArchs(values: string[]): Arch[] {
+  const out: Arch[] = [];
+  for (const v of values) {
+    const a = v.trim();
+    if (a !== "amd64" && a !== "arm64") throw new GadgetError({ what: "unsupported architecture", which: "--arch", why: JSON.stringify(a), hint: "use amd64, arm64 or amd64,arm64", exitCode: 2, code: "USAGE" });
+    if (!out.includes(a)) out.push(a);
+  }
+  return out;
+}
