@@ -140,6 +140,22 @@ export class LayoutStore implements Target {
     return this.fetchBytes({ mediaType: "", digest, size }, limit);
   }
 
+  /**
+   * Declare this process a writer: hold the store's shared writers lock (until the process ends)
+   * so `fsck --repair` leaves our temp files and not-yet-tagged blobs alone. Anything that writes
+   * into `.tmp/` or `blobs/` outside `push` must call this first. Returns the temp dir.
+   */
+  async holdWriterLock(): Promise<string> {
+    const tmpDir = await this.tempDir();
+    if (!writerLocks.has(this.root)) {
+      const lock = acquireFileLock(join(tmpDir, WRITERS_LOCK), { shared: true, timeoutSeconds: 600 });
+      writerLocks.set(this.root, lock);
+      lock.catch(() => writerLocks.delete(this.root));
+    }
+    await writerLocks.get(this.root);
+    return tmpDir;
+  }
+
   async tempDir(): Promise<string> {
     const dir = join(this.root, TEMP_DIR);
     await mkdir(dir, { recursive: true });
@@ -157,13 +173,7 @@ export class LayoutStore implements Target {
       return;
     }
     const final = this.blobPath(desc.digest);
-    const tmpDir = await this.tempDir();
-    if (!writerLocks.has(this.root)) {
-      const lock = acquireFileLock(join(tmpDir, WRITERS_LOCK), { shared: true, timeoutSeconds: 600 });
-      writerLocks.set(this.root, lock);
-      lock.catch(() => writerLocks.delete(this.root));
-    }
-    await writerLocks.get(this.root);
+    const tmpDir = await this.holdWriterLock();
     const tmp = join(tmpDir, tempName("blob"));
     try {
       const fh = await open(tmp, "wx", 0o644);
