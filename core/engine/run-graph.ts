@@ -178,12 +178,12 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     const t0 = performance.now();
     const stageName = step.stage.name;
     const base = { gadget: st.gadget.name, stage: stageName, ...(arch ? { arch } : {}) };
+    const outDir = join(workDir, "out", `${process.pid}-${Date.now().toString(36)}-${outSeq++}`);
     try {
       if (st.failed || signal.aborted) return;
       const visible = new Map<string, Artifact>(st.common);
       if (arch) for (const [k, v] of st.perArch.get(arch) ?? []) visible.set(k, v);
       else for (const [a, m] of st.perArch) for (const [k, v] of m) visible.set(`${k}@${a}`, v);
-      const outDir = join(workDir, "out", `${process.pid}-${Date.now().toString(36)}-${outSeq++}`);
       let usedStore = false;
       const ctx: StageContext<any> = {
         options: step.options,
@@ -219,6 +219,8 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         } else {
           emit({ type: "miss", ...base, reason: lookup.reason });
         }
+      } else if (useCache) {
+        emit({ type: "miss", ...base, reason: "not cacheable (always runs)" });
       }
       if (!outcome) {
         await mkdir(outDir, { recursive: true });
@@ -250,6 +252,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
       }
       emit({ type: "done", ...base, ms: performance.now() - t0 });
     } catch (e) {
+      if (useCache) await rm(outDir, { recursive: true, force: true }).catch(() => {});
       if (!st.failed) {
         st.failed = true;
         st.error = e;

@@ -72,7 +72,34 @@ export async function bundleModule(file: string, what = "cannot load gadgetfile"
   const inputs = Object.keys(result.metafile?.inputs ?? {})
     .filter((p) => !p.includes(":") || isAbsolute(p))
     .map((p) => resolve(dirname(abs), p));
-  return { code: out.text, inputs };
+  return { code: lightenGadgetImports(out.text, libUrl), inputs };
+}
+
+/** Names of "gadget" that live in core/types.js (no heavy dependencies). */
+const LIGHT_NAMES = new Set(["defineGadgetfile", "defineStage"]);
+
+/**
+ * Most gadgetfiles import only defineGadgetfile/defineStage: point those imports at
+ * core/types.js instead of the whole library, so loading a gadgetfile stays near Node's start-up.
+ */
+export function lightenGadgetImports(code: string, libUrl: string): string {
+  const quoted = JSON.stringify(libUrl);
+  const importRe = /import\s*(\{[^}]*\}|\*\s*as\s+\w+|\w+)\s*from\s*("[^"]*")/g;
+  let heavy = false;
+  let any = false;
+  for (const m of code.matchAll(importRe)) {
+    if (m[2] !== quoted) continue;
+    any = true;
+    const clause = m[1]!;
+    if (!clause.startsWith("{")) {
+      heavy = true;
+      break;
+    }
+    const names = clause.slice(1, -1).split(",").map((x) => x.trim().split(/\s+as\s+/)[0]!).filter(Boolean);
+    if (!names.every((n) => LIGHT_NAMES.has(n))) heavy = true;
+  }
+  if (!any || heavy || code.includes(`import(${quoted})`)) return code;
+  return code.replaceAll(quoted, JSON.stringify(new URL(libUrl.endsWith(".ts") ? "./types.ts" : "./types.js", libUrl).href));
 }
 
 interface EsbuildMessage {

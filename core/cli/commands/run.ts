@@ -1,6 +1,180 @@
-import { GadgetError } from "../../errors.js";
+/** `gadget run [TASK…]`: run gadgetfile tasks over every gadget (DESIGN §7). */
+import { GadgetError, usageError } from "../../errors.js";
 import type { CommandContext } from "../context.js";
+import { formatError, toJson } from "../output.js";
+import type { GadgetRunResult, StepEvent } from "../../engine/run-graph.js";
+import type { Project } from "../../engine/project.js";
 
-export async function run(_ctx: CommandContext): Promise<void> {
-  throw new GadgetError({ what: "gadget run", why: "not yet available in this version" });
+export function parseJobs(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw usageError(`invalid --jobs ${JSON.stringify(v)}: expected a whole number ≥ 1`);
+  return n;
+}
+
+export function fmtMs(ms: number): string {
+  return `${Math.round(ms)} ms`;
+}
+
+/** Wall time per gadget, from its first step's start to its last step's end. */
+export class GadgetTimer {
+  private readonly first = new Map<string, number>();
+  private readonly last = new Map<string, number>();
+  private readonly hits = new Map<string, number>();
+  private readonly misses = new Map<string, number>();
+  onEvent(e: StepEvent): void {
+    const now = performance.now();
+    if (e.type === "start" && !this.first.has(e.gadget)) this.first.set(e.gadget, now);
+    if (e.type === "done" || e.type === "fail") this.last.set(e.gadget, now);
+    if (e.type === "hit") this.hits.set(e.gadget, (this.hits.get(e.gadget) ?? 0) + 1);
+    if (e.type === "miss") this.misses.set(e.gadget, (this.misses.get(e.gadget) ?? 0) + 1);
+  }
+  ms(g: string): number {
+    const a = this.first.get(g);
+    const b = this.last.get(g);
+    return a === undefined || b === undefined ? 0 : b - a;
+  }
+  counts(g: string): { hits: number; misses: number } {
+    return { hits: this.hits.get(g) ?? 0, misses: this.misses.get(g) ?? 0 };
+  }
+}
+
+export function explainLine(e: StepEvent): string | undefined {
+  const step = `${e.gadget} ${e.stage}${e.arch ? `@${e.arch}` : ""}`;
+  if (e.type === "hit") return `${step}: hit`;
+  if (e.type === "miss") return `${step}: miss: ${e.reason ?? "unknown"}`;
+  return undefined;
+}
+
+/** `✓ trace_open 182 ms sha256:…` / `✗ trace_open 90 ms` (+ the error, on stderr). */
+export async function reportResults(ctx: CommandContext, results: GadgetRunResult[], timer: GadgetTimer): Promise<boolean> {
+  const { imageDigest } = await import("../../engine/project.js");
+  let ok = true;
+  for (const r of results) {
+    const ms = fmtMs(timer.ms(r.gadget.name));
+    if (r.ok) {
+      const d = imageDigest(r);
+      ctx.out(`✓ ${r.gadget.name} ${ms}${d ? ` ${d}` : ""}`);
+    } else {
+      ok = false;
+      ctx.out(`✗ ${r.gadget.name} ${ms}`);
+      ctx.warn(formatError(r.error, ctx.verbose));
+    }
+  }
+  return ok;
+}
+
+export function resultsJson(results: GadgetRunResult[], timer: GadgetTimer, tasks: string[], imageDigest: (r: GadgetRunResult) => string | undefined, imageReference: (r: GadgetRunResult) => string | undefined): unknown {
+  return {
+    ok: results.every((r) => r.ok),
+    tasks,
+    gadgets: results.map((r) => {
+      const d = imageDigest(r);
+      const ref = imageReference(r);
+      const err = r.error as { message?: string } | undefined;
+      return {
+        name: r.gadget.name,
+        ok: r.ok,
+        ms: Math.round(timer.ms(r.gadget.name)),
+        ...timer.counts(r.gadget.name),
+        ...(d ? { digest: d } : {}),
+        ...(ref ? { reference: ref } : {}),
+        ...(r.ok ? {} : { error: err?.message ?? String(r.error) }),
+        results: r.results,
+      };
+    }),
+  };
+}
+
+function printPlan(ctx: CommandContext, p: Project): void {
+  const rel = (d: string) => {
+    const r = d.startsWith(p.gadgetfile.dir + "/") ? d.slice(p.gadgetfile.dir.length + 1) : d;
+    return r || ".";
+  };
+  ctx.out(`tasks: ${p.tasks.join(" → ")}`);
+  ctx.out("steps:");
+  for (const s of p.steps) {
+    const name = typeof s.spec === "string" ? s.spec : s.spec.stage;
+    const stage = p.stages.get(name)!;
+    const opts = typeof s.spec === "string" ? undefined : s.spec.options;
+    ctx.out(`  ${s.task}: ${name}${stage.perArch ? " (per arch)" : ""}${opts && Object.keys(opts).length ? ` ${JSON.stringify(opts)}` : ""}`);
+  }
+  ctx.out(`gadgets (${p.gadgets.length}):`);
+  for (const g of p.gadgets) ctx.out(`  ${g.name}  ${rel(g.dir)}  ${g.archs.join(",")}${g.tag ? `  ${g.tag}` : ""}`);
+}
+
+export async function run(ctx: CommandContext): Promise<number> {
+  const jobs = parseJobs(ctx.flagString("jobs"));
+  const json = ctx.flagBool("json");
+  const file = ctx.flagString("file");
+  if (ctx.flagBool("watch")) {
+    if (ctx.flagBool("dry")) throw usageError("--watch and --dry cannot be combined");
+    const { watchProject } = await import("../../engine/watch.js");
+    return watchProject({
+      cwd: ctx.cwd,
+      ...(file ? { file } : {}),
+      tasks: ctx.args,
+      storeDir: ctx.storeDir(),
+      ...(jobs ? { jobs } : {}),
+      cache: !ctx.flagBool("no-cache"),
+      explain: ctx.flagBool("explain"),
+      out: ctx.out,
+      warn: ctx.warn,
+      verbose: ctx.verbose,
+      env: ctx.env,
+    });
+  }
+  const { loadProject, runProject, imageDigest, imageReference } = await import("../../engine/project.js");
+  const project = await loadProject({ cwd: ctx.cwd, ...(file ? { file } : {}), tasks: ctx.args });
+  if (ctx.flagBool("dry")) {
+    if (json) {
+      ctx.out(
+        toJson(
+          {
+            tasks: project.tasks,
+            steps: project.steps.map((s) => ({ task: s.task, stage: typeof s.spec === "string" ? s.spec : s.spec.stage, ...(typeof s.spec === "string" ? {} : { options: s.spec.options ?? {} }) })),
+            gadgets: project.gadgets,
+          },
+          false,
+        ),
+      );
+    } else printPlan(ctx, project);
+    return 0;
+  }
+  if (project.gadgets.length === 0) throw new GadgetError({ what: "nothing to run", which: project.gadgetfile.file, why: "the gadgetfile selects no gadgets" });
+  const explain = ctx.flagBool("explain");
+  const timer = new GadgetTimer();
+  const ac = new AbortController();
+  const onSig = () => ac.abort();
+  process.once("SIGINT", onSig);
+  process.once("SIGTERM", onSig);
+  let results: GadgetRunResult[];
+  try {
+    results = await runProject(project, {
+      storeDir: ctx.storeDir(),
+      ...(jobs ? { jobs } : {}),
+      cache: !ctx.flagBool("no-cache"),
+      explain,
+      env: ctx.env,
+      signal: ac.signal,
+      logger: { info: (m) => ctx.warn(m), warn: (m) => ctx.warn(`warning: ${m}`), debug: (m) => (ctx.verbose ? ctx.warn(m) : undefined) },
+      onEvent: (e) => {
+        timer.onEvent(e);
+        if (explain) {
+          const l = explainLine(e);
+          if (l) ctx.warn(l);
+        }
+      },
+    });
+  } finally {
+    process.off("SIGINT", onSig);
+    process.off("SIGTERM", onSig);
+  }
+  if (ac.signal.aborted) return 130;
+  if (json) {
+    ctx.out(toJson(resultsJson(results, timer, project.tasks, imageDigest, imageReference), false));
+    for (const r of results) if (!r.ok) ctx.warn(formatError(r.error, ctx.verbose));
+    return results.every((r) => r.ok) ? 0 : 1;
+  }
+  return (await reportResults(ctx, results, timer)) ? 0 : 1;
 }

@@ -1,0 +1,113 @@
+/**
+ * A loaded project: the gadgetfile, its stages (built-ins + plugins), its gadgets and the steps
+ * of the requested tasks — everything `gadget run` and watch mode need before running.
+ */
+import { GadgetError } from "../errors.js";
+import type { GadgetInfo, Logger, Stage, StepSpec } from "../types.js";
+import { findGadgetfile, loadGadgetfile, type LoadedGadgetfile } from "../gadgetfile/load.js";
+import { resolveGadgets } from "../gadgetfile/gadgets.js";
+import { checkStages, effectiveTasks, orderTasks, planSteps, type PlannedStep } from "../gadgetfile/tasks.js";
+import { displayPath } from "../gadgetfile/bundle.js";
+import { runGraph, type GadgetRunResult, type StepEvent } from "./run-graph.js";
+
+export interface Project {
+  gadgetfile: LoadedGadgetfile;
+  gadgets: GadgetInfo[];
+  stages: Map<string, Stage<any>>;
+  tasks: string[];
+  steps: PlannedStep[];
+  /** Files whose change means "reload the project": the gadgetfile, its imports, local plugin files. */
+  configInputs: string[];
+}
+
+export interface LoadProjectOptions {
+  cwd: string;
+  /** -f FILE */
+  file?: string;
+  tasks?: string[];
+  /** Use the cached bundle of an unchanged gadgetfile (default true). */
+  bundleCache?: boolean;
+}
+
+let builtinStages: Promise<Map<string, Stage<any>>> | undefined;
+
+export async function loadProject(opts: LoadProjectOptions): Promise<Project> {
+  const file = findGadgetfile(opts.cwd, opts.file);
+  const gf = await loadGadgetfile(file, { cache: opts.bundleCache !== false });
+  const where = displayPath(gf.file);
+  const tasksByName = effectiveTasks(gf.config);
+  const requested = opts.tasks && opts.tasks.length > 0 ? opts.tasks : ["build"];
+  const order = orderTasks(tasksByName, requested, where, gf.source);
+  const steps = planSteps(gf.config, tasksByName, order);
+
+  const { loadBuiltinStages, loadPluginsWithInputs } = await import("./plugins.js");
+  let builtinError: unknown;
+  const stages = new Map<string, Stage<any>>();
+  try {
+    builtinStages ??= loadBuiltinStages();
+    for (const [k, v] of await builtinStages) stages.set(k, v);
+  } catch (e) {
+    builtinStages = undefined;
+    builtinError = e;
+  }
+  const plugins = await loadPluginsWithInputs(gf.config.plugins ?? [], gf.dir);
+  for (const [k, v] of plugins.stages) stages.set(k, v); // a plugin may replace a built-in stage
+  try {
+    checkStages(steps, stages, where, gf.source);
+  } catch (e) {
+    if (builtinError) throw builtinError;
+    throw e;
+  }
+  const gadgets = await resolveGadgets(gf.config, gf.dir, where, gf.source);
+  return { gadgetfile: gf, gadgets, stages, tasks: order, steps, configInputs: [...new Set([...gf.inputs, ...plugins.inputs])] };
+}
+
+export interface RunProjectOptions {
+  storeDir: string;
+  jobs?: number;
+  cache?: boolean;
+  explain?: boolean;
+  env?: Record<string, string | undefined>;
+  logger?: Logger;
+  signal?: AbortSignal;
+  onEvent?: (e: StepEvent) => void;
+  /** Only these gadgets (by name); default all. */
+  only?: ReadonlySet<string>;
+}
+
+export function runProject(p: Project, o: RunProjectOptions): Promise<GadgetRunResult[]> {
+  const steps: StepSpec[] = p.steps.map((s) => s.spec);
+  return runGraph({
+    gadgets: o.only ? p.gadgets.filter((g) => o.only!.has(g.name)) : p.gadgets,
+    steps,
+    stages: p.stages,
+    storeDir: o.storeDir,
+    projectRoot: p.gadgetfile.dir,
+    ...(o.jobs ? { jobs: o.jobs } : {}),
+    cache: o.cache !== false,
+    ...(o.explain ? { explain: true } : {}),
+    ...(o.env ? { env: o.env } : {}),
+    ...(o.logger ? { logger: o.logger } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+  });
+}
+
+/** The image digest a gadget's run produced (oci-pack's index, or the tagged one). */
+export function imageDigest(r: GadgetRunResult): string | undefined {
+  for (const k of ["store-tag", "oci-pack"]) {
+    const d = r.results[k]?.digest;
+    if (typeof d === "string") return d;
+  }
+  for (const v of Object.values(r.results)) if (typeof v.digest === "string") return v.digest;
+  return undefined;
+}
+
+export function imageReference(r: GadgetRunResult): string | undefined {
+  const ref = r.results["store-tag"]?.reference;
+  return typeof ref === "string" ? ref : undefined;
+}
+
+export function noGadgets(where: string): GadgetError {
+  return new GadgetError({ what: "nothing to run", which: where, why: "the gadgetfile selects no gadgets" });
+}

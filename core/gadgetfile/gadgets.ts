@@ -1,0 +1,105 @@
+/**
+ * From the gadgetfile's `gadgets` (folders, globs, specs with overrides) and `defaults` to the
+ * resolved GadgetInfo list the engine runs. A glob selects folders that look like gadgets
+ * (program.bpf.c, gadget.yaml or build.yaml inside); an explicit folder must exist.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { basename, join, relative, resolve } from "node:path";
+import { GadgetError } from "../errors.js";
+import { ALL_ARCHS } from "../oci/pack.js";
+import { normalizeReference } from "../oci/reference.js";
+import type { Gadgetfile, GadgetInfo, GadgetOverrides, GadgetSpec } from "../types.js";
+import { globDirs, hasGlob } from "./glob.js";
+import { gadgetfileError } from "./validate.js";
+
+export function looksLikeGadget(dir: string): boolean {
+  return ["program.bpf.c", "gadget.yaml", "build.yaml"].some((f) => existsSync(join(dir, f)));
+}
+
+/** Apply a tag template: {name} → the gadget's name; normalized as ig does. */
+export function applyTagTemplate(template: string, name: string): string {
+  return normalizeReference(template.replaceAll("{name}", name));
+}
+
+interface BuildYamlLite {
+  ebpfsource?: string;
+  metadata?: string;
+  wasm?: string;
+  cflags?: string[];
+}
+
+/** The build.yaml keys (ig's, plus cflags) when the folder has one; parsed lazily with `yaml`. */
+async function readBuildYaml(dir: string): Promise<BuildYamlLite> {
+  const p = join(dir, "build.yaml");
+  if (!existsSync(p)) return {};
+  const { parse } = await import("yaml");
+  let raw: unknown;
+  try {
+    raw = parse(readFileSync(p, "utf8"));
+  } catch (e) {
+    throw new GadgetError({ what: "invalid build file", which: p, why: (e as Error).message.split("\n")[0] });
+  }
+  if (!raw || typeof raw !== "object") return {};
+  const o = raw as Record<string, unknown>;
+  const r: BuildYamlLite = {};
+  for (const k of ["ebpfsource", "metadata", "wasm"] as const) if (typeof o[k] === "string") r[k] = o[k] as string;
+  if (typeof o.cflags === "string") r.cflags = o.cflags.split(/\s+/).filter(Boolean);
+  else if (Array.isArray(o.cflags)) r.cflags = o.cflags.map(String);
+  return r;
+}
+
+export async function resolveGadgets(gf: Gadgetfile, baseDir: string, file: string, source?: string): Promise<GadgetInfo[]> {
+  const defaults: GadgetOverrides = gf.defaults ?? {};
+  const byDir = new Map<string, GadgetInfo>();
+  const names = new Map<string, string>();
+  for (let i = 0; i < gf.gadgets.length; i++) {
+    const entry = gf.gadgets[i]!;
+    const spec: GadgetSpec = typeof entry === "string" ? { path: entry } : entry;
+    const keyPath = typeof entry === "string" ? ["gadgets", i] : ["gadgets", i, "path"];
+    let dirs: string[];
+    if (hasGlob(spec.path)) {
+      dirs = globDirs(baseDir, spec.path).filter(looksLikeGadget);
+      if (dirs.length === 0) throw gadgetfileError(file, source, keyPath, `${JSON.stringify(spec.path)} matches no gadget folder (one with program.bpf.c, gadget.yaml or build.yaml)`);
+      if (spec.name && dirs.length > 1) throw gadgetfileError(file, source, ["gadgets", i, "name"], `"name" given for a glob that matches ${dirs.length} folders`);
+    } else {
+      const d = resolve(baseDir, spec.path);
+      let ok = false;
+      try {
+        ok = statSync(d).isDirectory();
+      } catch {
+        /* not found */
+      }
+      if (!ok) throw gadgetfileError(file, source, keyPath, `${JSON.stringify(spec.path)} is not a folder (${d})`, "gadget paths are relative to the gadgetfile");
+      dirs = [d];
+    }
+    for (const dir of dirs) {
+      const by = await readBuildYaml(dir);
+      const pick = <K extends keyof GadgetOverrides>(k: K): GadgetOverrides[K] => (spec[k] !== undefined ? spec[k] : defaults[k]);
+      const name = spec.name ?? basename(dir);
+      const other = names.get(name);
+      if (other && other !== dir) throw gadgetfileError(file, source, keyPath, `two gadgets are named ${JSON.stringify(name)} (${relative(baseDir, other)} and ${relative(baseDir, dir)})`, 'give one a "name"');
+      names.set(name, dir);
+      const tagTemplate = pick("tag") ?? "{name}";
+      let tag: string;
+      try {
+        tag = applyTagTemplate(tagTemplate, name);
+      } catch (e) {
+        throw gadgetfileError(file, source, spec.tag !== undefined ? ["gadgets", i, "tag"] : ["defaults", "tag"], (e as Error).message);
+      }
+      const wasm = pick("wasm") ?? by.wasm;
+      const info: GadgetInfo = {
+        name,
+        dir,
+        tag,
+        ebpfSource: resolve(dir, pick("ebpfsource") ?? by.ebpfsource ?? "program.bpf.c"),
+        metadata: resolve(dir, pick("metadata") ?? by.metadata ?? "gadget.yaml"),
+        ...(wasm ? { wasm: resolve(dir, wasm) } : {}),
+        cflags: [...(pick("cflags") ?? by.cflags ?? [])],
+        archs: [...(pick("archs") ?? ALL_ARCHS)],
+        settings: { ...(defaults.settings ?? {}), ...(spec.settings ?? {}) },
+      };
+      byDir.set(dir, info); // a later, more specific entry overrides an earlier glob match
+    }
+  }
+  return [...byDir.values()];
+}

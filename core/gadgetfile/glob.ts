@@ -1,0 +1,81 @@
+/**
+ * A tiny glob matcher for gadget folders (Node 20 has no fs.glob): `*`, `?`, `[abc]`, `{a,b}`
+ * within a path segment, `**` for any depth. Hidden folders and node_modules are skipped.
+ */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+
+export function hasGlob(p: string): boolean {
+  return /[*?[\]{}]/.test(p);
+}
+
+/** Expand {a,b} alternatives (no nesting needed for folder patterns, but handled recursively). */
+export function expandBraces(p: string): string[] {
+  const m = /\{([^{}]*)\}/.exec(p);
+  if (!m) return [p];
+  return m[1]!.split(",").flatMap((alt) => expandBraces(p.slice(0, m.index) + alt + p.slice(m.index + m[0].length)));
+}
+
+export function segmentRegExp(seg: string): RegExp {
+  let re = "";
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg[i]!;
+    if (c === "*") re += "[^/]*";
+    else if (c === "?") re += "[^/]";
+    else if (c === "[") {
+      const end = seg.indexOf("]", i + 1);
+      if (end < 0) re += "\\[";
+      else {
+        let body = seg.slice(i + 1, end);
+        if (body.startsWith("!")) body = "^" + body.slice(1);
+        re += `[${body.replace(/\\/g, "\\\\")}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
+}
+
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith(".") && e.name !== "node_modules")
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Directories under `base` matching the pattern (relative, "/"-separated). Sorted, unique. */
+export function globDirs(base: string, pattern: string): string[] {
+  const out = new Set<string>();
+  for (const p of expandBraces(pattern)) {
+    const segs = p.split("/").filter((s) => s !== "" && s !== ".");
+    walk(base, segs, out);
+  }
+  return [...out].sort();
+}
+
+function walk(dir: string, segs: string[], out: Set<string>): void {
+  if (segs.length === 0) {
+    out.add(dir);
+    return;
+  }
+  const [seg, ...rest] = segs as [string, ...string[]];
+  if (seg === "**") {
+    walk(dir, rest, out);
+    for (const d of subdirs(dir)) walk(join(dir, d), segs, out);
+    return;
+  }
+  if (seg === "..") {
+    walk(join(dir, ".."), rest, out);
+    return;
+  }
+  if (!hasGlob(seg)) {
+    walk(join(dir, seg), rest, out);
+    return;
+  }
+  const re = segmentRegExp(seg);
+  for (const d of subdirs(dir)) if (re.test(d)) walk(join(dir, d), rest, out);
+}

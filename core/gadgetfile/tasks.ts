@@ -1,0 +1,100 @@
+/**
+ * Tasks: named step lists with `deps`. `build` defaults to the ig recipe's steps; `publish`
+ * defaults to build + the gadgetfile's publish targets. Running tasks T… means running, in one
+ * graph, the steps of every task T needs (deps first, each task once), so later steps (push)
+ * see earlier steps' results (oci-pack's digest).
+ */
+import { GadgetError } from "../errors.js";
+import type { Gadgetfile, PublishTarget, Stage, StepSpec, TaskSpec } from "../types.js";
+import { gadgetfileError } from "./validate.js";
+
+/** What `ig image build` does, as steps (kept equal to recipes/ig.ts igSteps({})). */
+export const DEFAULT_BUILD_STEPS: StepSpec[] = [
+  { stage: "clang", options: {} },
+  { stage: "strip", options: {} },
+  { stage: "wasm", options: {} },
+  { stage: "oci-pack", options: { validateMetadata: true, updateMetadata: false } },
+  { stage: "store-tag", options: {} },
+];
+
+export function publishSteps(targets: PublishTarget[]): StepSpec[] {
+  return targets.map((t) => {
+    const { type, ...options } = t;
+    return { stage: type, options };
+  });
+}
+
+export function effectiveTasks(gf: Gadgetfile, buildSteps: StepSpec[] = DEFAULT_BUILD_STEPS): Record<string, TaskSpec> {
+  const tasks: Record<string, TaskSpec> = {
+    build: { steps: buildSteps, description: "build every gadget into the local store (the ig recipe)" },
+    publish: { deps: ["build"], steps: publishSteps(gf.publish ?? []), description: "build, then the publish targets" },
+  };
+  for (const [name, t] of Object.entries(gf.tasks ?? {})) tasks[name] = t;
+  return tasks;
+}
+
+/** Tasks in run order (deps first) for the requested ones; cycles and unknown deps are errors. */
+export function orderTasks(tasks: Record<string, TaskSpec>, requested: string[], file: string, source?: string): string[] {
+  const order: string[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (name: string, stack: string[], from?: { task: string; index: number }) => {
+    if (!Object.hasOwn(tasks, name)) {
+      if (from) throw gadgetfileError(file, source, ["tasks", from.task, "deps", from.index], `unknown task ${JSON.stringify(name)}`, `known tasks: ${Object.keys(tasks).sort().join(", ")}`, "UNKNOWN_TASK");
+      throw new GadgetError({ what: "unknown task", which: name, why: `${file} defines no task ${JSON.stringify(name)}`, hint: `known tasks: ${Object.keys(tasks).sort().join(", ")}`, code: "UNKNOWN_TASK" });
+    }
+    const s = state.get(name);
+    if (s === "done") return;
+    if (s === "visiting") {
+      const cycle = [...stack.slice(stack.indexOf(name)), name];
+      throw gadgetfileError(file, source, ["tasks", cycle[0]!, "deps"], `cycle in task deps: ${cycle.join(" → ")}`, "remove one of these deps", "TASK_CYCLE");
+    }
+    state.set(name, "visiting");
+    (tasks[name]!.deps ?? []).forEach((d, index) => visit(d, [...stack, name], { task: name, index }));
+    state.set(name, "done");
+    order.push(name);
+  };
+  // Check every task for cycles (not only the requested ones): a broken file fails early.
+  for (const t of Object.keys(tasks)) visit(t, []);
+  const needed = new Set<string>();
+  const mark = (n: string) => {
+    if (needed.has(n)) return;
+    needed.add(n);
+    for (const d of tasks[n]!.deps ?? []) mark(d);
+  };
+  for (const r of requested) {
+    if (!Object.hasOwn(tasks, r)) visit(r, []);
+    mark(r);
+  }
+  return order.filter((t) => needed.has(t));
+}
+
+export interface PlannedStep {
+  task: string;
+  spec: StepSpec;
+  /** Where it is written, for errors: tasks.<task>.steps[i] (undefined for built-in tasks). */
+  keyPath?: (string | number)[];
+}
+
+export function planSteps(gf: Gadgetfile, tasks: Record<string, TaskSpec>, order: string[]): PlannedStep[] {
+  const out: PlannedStep[] = [];
+  for (const t of order) {
+    const user = Object.hasOwn(gf.tasks ?? {}, t);
+    (tasks[t]!.steps ?? []).forEach((spec, i) => out.push({ task: t, spec, ...(user ? { keyPath: ["tasks", t, "steps", i] } : t === "publish" ? { keyPath: ["publish", i] } : {}) }));
+  }
+  return out;
+}
+
+export function stepStageName(s: StepSpec): string {
+  return typeof s === "string" ? s : s.stage;
+}
+
+/** Every step names a loaded stage; else an error at the step's file:line. */
+export function checkStages(steps: PlannedStep[], stages: ReadonlyMap<string, Stage<any>>, file: string, source?: string): void {
+  for (const s of steps) {
+    const name = stepStageName(s.spec);
+    if (stages.has(name)) continue;
+    const hint = `known stages: ${[...stages.keys()].sort().join(", ")}; add the plugin that defines it to "plugins"`;
+    if (s.keyPath) throw gadgetfileError(file, source, typeof s.spec === "string" ? s.keyPath : [...s.keyPath, "stage"], `unknown stage ${JSON.stringify(name)}`, hint, "UNKNOWN_STAGE");
+    throw new GadgetError({ what: "unknown stage", which: `${name} (task ${s.task})`, why: `no stage named ${JSON.stringify(name)} is loaded`, hint, code: "UNKNOWN_STAGE" });
+  }
+}
