@@ -1,6 +1,23 @@
-import { GadgetError } from "../../errors.js";
+import { pullImage, pullResultLine } from "../../image/pull.js";
+import { transferOptionsFromFlags } from "../../registry/cli-options.js";
+import { createProgress } from "../progress.js";
 import type { CommandContext } from "../context.js";
 
-export async function run(_ctx: CommandContext): Promise<void> {
-  throw new GadgetError({ what: "gadget image pull", why: "not yet available in this version" });
+export async function run(ctx: CommandContext): Promise<void> {
+  const image = ctx.args[0]!;
+  const opts = transferOptionsFromFlags(ctx, image);
+  const json = ctx.flagBool("json");
+  const progress = ctx.stderrIsTTY && !json ? createProgress(ctx.stderr, "Pulling") : undefined;
+  if (progress) opts.onProgress = progress.onProgress;
+  // ig prints the name as given first
+  if (!json) ctx.out(`Pulling ${image}...`);
+  try {
+    const r = await pullImage(opts);
+    progress?.finish();
+    if (json) ctx.out(JSON.stringify({ reference: r.reference, digest: r.digest }));
+    else ctx.out(pullResultLine(r));
+  } catch (e) {
+    progress?.finish();
+    throw e;
+  }
 }

@@ -1,6 +1,23 @@
-import { GadgetError } from "../../errors.js";
+import { pushImage, pushResultLine } from "../../image/push.js";
+import { transferOptionsFromFlags } from "../../registry/cli-options.js";
+import { createProgress } from "../progress.js";
 import type { CommandContext } from "../context.js";
 
-export async function run(_ctx: CommandContext): Promise<void> {
-  throw new GadgetError({ what: "gadget image push", why: "not yet available in this version" });
+export async function run(ctx: CommandContext): Promise<void> {
+  const image = ctx.args[0]!;
+  const opts = transferOptionsFromFlags(ctx, image);
+  const json = ctx.flagBool("json");
+  const progress = ctx.stderrIsTTY && !json ? createProgress(ctx.stderr, "Pushing") : undefined;
+  if (progress) opts.onProgress = progress.onProgress;
+  // ig prints the name as given first
+  if (!json) ctx.out(`Pushing ${image}...`);
+  try {
+    const r = await pushImage(opts);
+    progress?.finish();
+    if (json) ctx.out(JSON.stringify({ reference: r.reference, digest: r.digest, uploaded: r.stats?.uploaded ?? 0, mounted: r.stats?.mounted ?? 0, skipped: r.stats?.skipped ?? 0 }));
+    else ctx.out(pushResultLine(r));
+  } catch (e) {
+    progress?.finish();
+    throw e;
+  }
 }

@@ -1,0 +1,80 @@
+/**
+ * `gadget image pull`: copy an image's whole graph (every platform) from a registry into the
+ * local store, then tag it under the normalized name (ig's PullGadgetImage). Every blob is
+ * digest-verified before it lands; a failed pull leaves the store's index untouched and removes
+ * the blobs it wrote that nothing references.
+ */
+import { GadgetError } from "../errors.js";
+import { copyGraph } from "../oci/copy.js";
+import type { Digest } from "../oci/digest.js";
+import { formatReference, parseReference, referenceName } from "../oci/reference.js";
+import { LayoutStore } from "../store/layout-store.js";
+import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
+import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
+import { retryingDestination } from "../registry/retrying-storage.js";
+
+export type PullOptions = TransferOptions;
+
+export interface PullResult {
+  /** Normalized reference (`host/repo:tag`, or `host/repo@sha256:…` for a digest pull). */
+  reference: string;
+  digest: string;
+}
+
+export async function pullImage(opts: PullOptions): Promise<PullResult> {
+  const ref = parseReference(opts.reference);
+  const concurrency = parseConcurrency(opts.concurrency) ?? 4;
+  if (Number.isNaN(concurrency)) throw new GadgetError({ what: "invalid concurrency", which: String(opts.concurrency), why: "expected a whole number from 1 to 64", exitCode: 2, code: "USAGE" });
+  const store = await LayoutStore.open(opts.storeDir);
+  const repo = await openRemoteRepository(ref, { ...opts, concurrency });
+  const emit = opts.onProgress as ((e: ProgressEvent) => void) | undefined;
+  const written: Digest[] = [];
+  try {
+    const root = await repo.resolve(ref.digest ?? ref.tag ?? "latest");
+    const src = progressSource(repo, emit);
+    try {
+      await copyGraph(src, retryingDestination(src, store), root, {
+        concurrency,
+        preCopy: (d) => emit?.({ type: "start", digest: d.digest, size: d.size, mediaType: d.mediaType }),
+        postCopy: (d) => {
+          written.push(d.digest);
+          emit?.({ type: "done", digest: d.digest, size: d.size, mediaType: d.mediaType });
+        },
+        onCopySkipped: (d) => emit?.({ type: "skip", digest: d.digest, size: d.size, mediaType: d.mediaType }),
+      });
+    } catch (e) {
+      await removeUnreferenced(store, written);
+      throw e;
+    }
+    let reference: string;
+    if (ref.tag) {
+      reference = formatReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag });
+      await store.tag(root, reference);
+    } else {
+      reference = `${referenceName(ref)}@${root.digest}`;
+      await store.tagExact(root, reference);
+    }
+    return { reference, digest: root.digest };
+  } finally {
+    await repo.client.close();
+  }
+}
+
+/** Blobs this pull wrote that no tag reaches (the pull failed before tagging). */
+async function removeUnreferenced(store: LayoutStore, written: Digest[]): Promise<void> {
+  if (written.length === 0) return;
+  try {
+    await store.updateIndex(async (entries) => {
+      const kept = await store.reachable(entries);
+      for (const d of written) if (!kept.has(d)) await store.deleteBlob(d);
+      return { entries, result: undefined };
+    });
+  } catch {
+    /* best effort: fsck --repair cleans the rest */
+  }
+}
+
+/** ig's result line. */
+export function pullResultLine(r: PullResult): string {
+  return r.reference.includes("@") ? `Successfully pulled ${r.reference}` : `Successfully pulled ${r.reference}@${r.digest}`;
+}

@@ -1,0 +1,84 @@
+/**
+ * `gadget image push`: copy an image's whole graph from the local store to a registry (blobs the
+ * registry has are skipped after a HEAD; blobs another repository of the same registry has are
+ * mounted), then tag the index (ig's PushGadgetImage).
+ */
+import { GadgetError } from "../errors.js";
+import { copyGraph, type CopyStats } from "../oci/copy.js";
+import { parseReference, referenceName, formatReference, tryParseStoredRef } from "../oci/reference.js";
+import { LayoutStore, refNameOf } from "../store/layout-store.js";
+import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
+import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
+import { retryingDestination } from "../registry/retrying-storage.js";
+import type { Descriptor } from "../oci/model.js";
+
+export type PushOptions = TransferOptions & {
+  /** Repositories on the same registry to try mounting blobs from (default: the local store's other tags there). */
+  mountFrom?: string[];
+};
+
+export interface PushResult {
+  /** Normalized reference pushed (`host/repo:tag`, or `host/repo@sha256:…`). */
+  reference: string;
+  digest: string;
+  stats?: CopyStats & { uploaded: number; mounted: number };
+}
+
+export async function pushImage(opts: PushOptions): Promise<PushResult> {
+  const ref = parseReference(opts.reference);
+  const concurrency = parseConcurrency(opts.concurrency) ?? 4;
+  if (Number.isNaN(concurrency)) throw new GadgetError({ what: "invalid concurrency", which: String(opts.concurrency), why: "expected a whole number from 1 to 64", exitCode: 2, code: "USAGE" });
+  const store = await LayoutStore.open(opts.storeDir);
+  const root = await store.resolve(opts.reference);
+  const candidates = opts.mountFrom ?? (await mountCandidates(store, ref.registry, ref.repository));
+  const repo = await openRemoteRepository(ref, { ...opts, concurrency });
+  const emit = opts.onProgress as ((e: ProgressEvent) => void) | undefined;
+  try {
+    const src = progressSource(store, emit);
+    const stats = await copyGraph(src, retryingDestination(src, repo), root, {
+      concurrency,
+      preCopy: (d) => emit?.({ type: "start", digest: d.digest, size: d.size, mediaType: d.mediaType }),
+      postCopy: (d) => emit?.({ type: "done", digest: d.digest, size: d.size, mediaType: d.mediaType }),
+      onCopySkipped: (d) => emit?.({ type: "skip", digest: d.digest, size: d.size, mediaType: d.mediaType }),
+      mountFrom:
+        candidates.length === 0
+          ? undefined
+          : async (d: Descriptor) => {
+              for (const from of candidates.slice(0, 3)) {
+                if (await repo.mount(d, from)) {
+                  emit?.({ type: "mount", digest: d.digest, size: d.size, mediaType: d.mediaType, from });
+                  return true;
+                }
+              }
+              return false;
+            },
+    });
+    let reference: string;
+    if (ref.tag) {
+      await repo.tag(root, ref.tag);
+      reference = formatReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag });
+    } else {
+      reference = `${referenceName(ref)}@${root.digest}`;
+    }
+    return { reference, digest: root.digest, stats: { ...stats, uploaded: repo.stats.blobUploads, mounted: repo.stats.blobMounts } };
+  } finally {
+    await repo.client.close();
+  }
+}
+
+/** Other repositories of the same registry that the local store has images for. */
+async function mountCandidates(store: LayoutStore, registry: string, repository: string): Promise<string[]> {
+  const out = new Set<string>();
+  for (const e of await store.entries()) {
+    const name = refNameOf(e);
+    if (!name) continue;
+    const r = tryParseStoredRef(name);
+    if (r && r.registry === registry && r.repository !== repository) out.add(r.repository);
+  }
+  return [...out];
+}
+
+/** ig's result line: `Successfully pushed <repo>:<tag>@<digest>`. */
+export function pushResultLine(r: PushResult): string {
+  return r.reference.includes("@") ? `Successfully pushed ${r.reference}` : `Successfully pushed ${r.reference}@${r.digest}`;
+}

@@ -1,0 +1,347 @@
+/**
+ * An OCI distribution client for one registry, on undici: TLS from --cert-dir, plain HTTP for
+ * insecure registries, basic and bearer auth (challenge learned once, tokens cached per scope
+ * set, refreshed on 401), retries with backoff on 408/429/5xx and connection errors (honouring
+ * Retry-After), redirects followed without credentials, bounded sockets. `close()` ends the
+ * keep-alive sockets so the process exits promptly.
+ */
+import type { Readable } from "node:stream";
+import type { Agent, Dispatcher } from "undici";
+import { GadgetError } from "../errors.js";
+import type { Credential } from "../auth/credential.js";
+import { isEmptyCredential } from "../auth/credential.js";
+import { parseChallenge, type Challenge } from "./challenge.js";
+import { isRetryableNetworkError, markExhausted, networkError } from "./errors.js";
+import { mergeScopes } from "./scope.js";
+import { loadTlsMaterial } from "./tls.js";
+import { basicAuthorization, fetchToken, type TokenResult } from "./token.js";
+import { packageVersion } from "../version.js";
+
+export interface RetryPolicy {
+  /** Extra attempts after the first (default 4). */
+  retries: number;
+  /** First backoff delay in ms (default 200), doubled each time, with jitter. */
+  baseDelayMs: number;
+  /** Longest single wait, including Retry-After (default 10 000). */
+  maxDelayMs: number;
+}
+
+export interface RegistryClientOptions {
+  /** The registry as written in the reference: host[:port] (docker.io is served by registry-1.docker.io). */
+  registry: string;
+  /** Use http:// (an insecure registry). */
+  plainHttp?: boolean;
+  /** docker certs.d-style folder: ca.crt, client.cert, client.key. */
+  certDir?: string;
+  /** Verify TLS certificates (default true). */
+  tlsVerify?: boolean;
+  /** The login for this registry (resolved from the auth file by the caller). */
+  credential?: Credential;
+  /** Parallel connections to the registry (default 4). */
+  concurrency?: number;
+  retry?: Partial<RetryPolicy>;
+  /** One line per HTTP exchange (method, URL, status) — never headers or bodies. */
+  onDebug?: (line: string) => void;
+}
+
+export type Body = Buffer | Uint8Array | Readable;
+
+export interface RegistryRequest {
+  method: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+  /** Path + query on the registry (`/v2/...`), or an absolute URL (upload locations). */
+  path: string;
+  /** Token scopes this request needs (`repository:name:pull,push`). */
+  scopes?: string[];
+  headers?: Record<string, string>;
+  body?: Body;
+  /** Follow 3xx (default true for GET/HEAD). */
+  followRedirects?: boolean;
+  /** Retry on 5xx/408/429/connection errors (default: when the body can be replayed). */
+  retry?: boolean;
+}
+
+export interface RegistryResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData["body"];
+  /** The final URL (after redirects). */
+  url: string;
+}
+
+const DEFAULT_RETRY: RetryPolicy = { retries: 4, baseDelayMs: 200, maxDelayMs: 10_000 };
+const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+
+export function header(res: { headers: Record<string, string | string[] | undefined> }, name: string): string | undefined {
+  const v = res.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** docker.io names are served by registry-1.docker.io. */
+export function apiHost(registry: string): string {
+  return registry === "docker.io" || registry === "index.docker.io" ? "registry-1.docker.io" : registry;
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || hostname === "::1" || /^127\./.test(hostname);
+}
+
+function userAgent(): string {
+  try {
+    return `gadget/${packageVersion()}`;
+  } catch {
+    return "gadget";
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function retryAfterMs(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
+}
+
+function replayable(body: Body | undefined): boolean {
+  return body === undefined || body instanceof Uint8Array;
+}
+
+export class RegistryClient {
+  readonly registry: string;
+  readonly origin: string;
+  readonly plainHttp: boolean;
+  readonly concurrency: number;
+  private readonly agent: Agent;
+  private readonly credential: Credential | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly onDebug: ((line: string) => void) | undefined;
+  private readonly userAgent = userAgent();
+  private challenge: Challenge | undefined;
+  private readonly tokens = new Map<string, TokenResult>();
+  private readonly pendingTokens = new Map<string, Promise<TokenResult>>();
+  private closed = false;
+  /** Counters for tests and benchmarks. */
+  readonly stats = { requests: 0, retries: 0, tokenFetches: 0 };
+
+  private constructor(opts: RegistryClientOptions, agent: Agent) {
+    this.registry = opts.registry;
+    this.plainHttp = Boolean(opts.plainHttp);
+    this.origin = `${this.plainHttp ? "http" : "https"}://${apiHost(opts.registry)}`;
+    this.concurrency = opts.concurrency ?? 4;
+    this.agent = agent;
+    this.credential = isEmptyCredential(opts.credential) ? undefined : opts.credential;
+    this.retry = { ...DEFAULT_RETRY, ...(opts.retry ?? {}) };
+    this.onDebug = opts.onDebug;
+  }
+
+  static async create(opts: RegistryClientOptions): Promise<RegistryClient> {
+    const { Agent } = await import("undici");
+    const tls = opts.plainHttp ? { dirs: [] } : await loadTlsMaterial(apiHost(opts.registry), opts.certDir);
+    const connect: Record<string, unknown> = { rejectUnauthorized: opts.tlsVerify !== false };
+    if ("ca" in tls && tls.ca) connect.ca = tls.ca;
+    if ("cert" in tls && tls.cert) {
+      connect.cert = tls.cert;
+      connect.key = tls.key;
+    }
+    const concurrency = opts.concurrency ?? 4;
+    const agent = new Agent({
+      connections: concurrency + 2,
+      keepAliveTimeout: 10_000,
+      headersTimeout: 120_000,
+      bodyTimeout: 120_000,
+      connect,
+    });
+    if (opts.onDebug && tls.dirs.length > 0) opts.onDebug(`TLS material from ${tls.dirs.join(", ")}`);
+    return new RegistryClient(opts, agent);
+  }
+
+  get hasCredential(): boolean {
+    return this.credential !== undefined;
+  }
+
+  /** Close keep-alive sockets (idempotent). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.agent.close().catch(() => {});
+  }
+
+  // ---- auth ---------------------------------------------------------------------------------
+
+  private tokenKey(scopes: string[]): string {
+    return mergeScopes(scopes).join(" ");
+  }
+
+  private mayUseRealm(realm: string): boolean {
+    try {
+      const u = new URL(realm);
+      if (u.protocol === "https:") return true;
+      return this.plainHttp || isLoopback(u.hostname);
+    } catch {
+      return false;
+    }
+  }
+
+  private async token(scopes: string[], force = false): Promise<string> {
+    const key = this.tokenKey(scopes);
+    const cached = this.tokens.get(key);
+    if (!force && cached && cached.expiresAt > Date.now()) return cached.token;
+    const pending = this.pendingTokens.get(key);
+    if (pending && !force) return (await pending).token;
+    const ch = this.challenge!;
+    const realm = ch.params.realm ?? "";
+    const p = fetchToken({
+      dispatcher: this.agent,
+      registry: this.registry,
+      realm,
+      service: ch.params.service,
+      scopes: mergeScopes(scopes),
+      credential: this.credential,
+      sendCredentials: this.mayUseRealm(realm),
+      userAgent: this.userAgent,
+      onDebug: this.onDebug,
+    });
+    this.pendingTokens.set(key, p);
+    try {
+      const t = await p;
+      this.stats.tokenFetches++;
+      this.tokens.set(key, t);
+      return t.token;
+    } finally {
+      this.pendingTokens.delete(key);
+    }
+  }
+
+  /** The Authorization header for a request, when the registry's scheme is known. */
+  private async authorization(scopes: string[], force = false): Promise<string | undefined> {
+    if (this.credential?.registryToken) return `Bearer ${this.credential.registryToken}`;
+    const ch = this.challenge;
+    if (!ch) return undefined;
+    if (ch.scheme === "basic") return this.credential?.username !== undefined ? basicAuthorization(this.credential) : undefined;
+    if (ch.scheme === "bearer") return `Bearer ${await this.token(scopes, force)}`;
+    return undefined;
+  }
+
+  // ---- requests -----------------------------------------------------------------------------
+
+  private resolveUrl(path: string): URL {
+    return path.startsWith("http://") || path.startsWith("https://") ? new URL(path) : new URL(path, this.origin);
+  }
+
+  /**
+   * Send a request with auth and retries. HTTP error statuses are returned (the caller maps
+   * them); connection failures throw a GadgetError after the retries.
+   */
+  async request(req: RegistryRequest): Promise<RegistryResponse> {
+    if (this.closed) throw new GadgetError({ what: "registry client", which: this.registry, why: "used after close" });
+    const scopes = req.scopes ?? [];
+    const canRetry = req.retry ?? replayable(req.body);
+    const follow = req.followRedirects ?? (req.method === "GET" || req.method === "HEAD");
+    let url = this.resolveUrl(req.path);
+    let attempt = 0;
+    let authRetried = false;
+    let redirects = 0;
+    let withAuth = true;
+    for (;;) {
+      const headers: Record<string, string> = { "user-agent": this.userAgent, ...(req.headers ?? {}) };
+      const sameHost = url.host === new URL(this.origin).host;
+      if (withAuth && sameHost) {
+        const a = await this.authorization(scopes);
+        if (a) headers.authorization = a;
+      }
+      let res: Dispatcher.ResponseData;
+      this.stats.requests++;
+      try {
+        res = await this.agent.request({
+          origin: url.origin,
+          path: url.pathname + url.search,
+          method: req.method,
+          headers,
+          body: req.body as Dispatcher.DispatchOptions["body"],
+        });
+      } catch (e) {
+        this.onDebug?.(`${req.method} ${url.origin}${url.pathname} → ${(e as { code?: string }).code ?? (e as Error).message}`);
+        if (canRetry && attempt < this.retry.retries && isRetryableNetworkError(e)) {
+          attempt++;
+          this.stats.retries++;
+          await sleep(this.backoff(attempt));
+          continue;
+        }
+        const err = networkError(this.registry, e, this.plainHttp);
+        throw canRetry && isRetryableNetworkError(e) ? markExhausted(err) : err;
+      }
+      const status = res.statusCode;
+      this.onDebug?.(`${req.method} ${url.origin}${url.pathname} → ${status}`);
+      const out: RegistryResponse = { status, headers: res.headers as RegistryResponse["headers"], body: res.body, url: url.toString() };
+
+      if (status === 401 && sameHost && !authRetried && replayable(req.body)) {
+        const ch = parseChallenge(res.headers["www-authenticate"]);
+        await res.body.dump().catch(() => {});
+        if (!ch) return this.unreadable401(out);
+        const hadAuth = headers.authorization !== undefined;
+        const changed = !this.challenge || this.challenge.scheme !== ch.scheme || this.challenge.params.realm !== ch.params.realm;
+        this.challenge = ch;
+        authRetried = true;
+        if (ch.scheme === "bearer") {
+          const extra = ch.params.scope ? ch.params.scope.split(" ") : [];
+          const all = [...scopes, ...extra];
+          await this.token(all, true);
+          if (extra.length > 0) scopes.push(...extra.filter((s) => !scopes.includes(s)));
+          continue;
+        }
+        if (ch.scheme === "basic" && this.credential?.username !== undefined && (!hadAuth || changed)) continue;
+        return this.unreadable401(out);
+      }
+      if (follow && status >= 300 && status < 400 && res.headers.location && redirects < 5) {
+        await res.body.dump().catch(() => {});
+        const next = new URL(String(header(out, "location")), url);
+        // credentials never follow a redirect to blob storage
+        withAuth = false;
+        url = next;
+        redirects++;
+        continue;
+      }
+      if (canRetry && RETRY_STATUS.has(status) && attempt < this.retry.retries) {
+        const wait = retryAfterMs(header(out, "retry-after"));
+        await res.body.dump().catch(() => {});
+        attempt++;
+        this.stats.retries++;
+        await sleep(Math.min(wait ?? this.backoff(attempt), this.retry.maxDelayMs));
+        continue;
+      }
+      return out;
+    }
+  }
+
+  private unreadable401(out: RegistryResponse): RegistryResponse {
+    return out;
+  }
+
+  private backoff(attempt: number): number {
+    const d = this.retry.baseDelayMs * 2 ** (attempt - 1);
+    return Math.min(this.retry.maxDelayMs, d * (0.75 + Math.random() * 0.5));
+  }
+
+  /**
+   * GET /v2/: is the registry there, and does it take our credentials? Throws a GadgetError for
+   * a wrong password (401) or an unreachable registry.
+   */
+  async ping(): Promise<{ status: number; scheme: string | undefined }> {
+    const res = await this.request({ method: "GET", path: "/v2/" });
+    const text = await res.body.text().catch(() => "");
+    if (res.status === 200) return { status: 200, scheme: this.challenge?.scheme };
+    const { httpError } = await import("./errors.js");
+    if (res.status === 401) {
+      throw new GadgetError({
+        what: "authenticating to registry",
+        which: this.registry,
+        why: this.credential ? "invalid username or password (401 unauthorized)" : "authentication required (401 unauthorized)",
+        hint: this.credential ? undefined : `log in with: gadget login ${this.registry}`,
+        code: "UNAUTHORIZED",
+      });
+    }
+    throw httpError("contacting registry", this.registry, res.status, text, this.registry);
+  }
+}

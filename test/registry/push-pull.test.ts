@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { pullImage } from "../../core/image/pull.js";
+import { pushImage } from "../../core/image/push.js";
+import { LayoutStore } from "../../core/store/layout-store.js";
+import { GadgetError } from "../../core/errors.js";
+import { runGadget, tempDir } from "../helpers/cli.js";
+import { startRegistry, type RunningRegistry } from "../helpers/registry.js";
+import { makeImage } from "./fixtures.js";
+
+let reg: RunningRegistry;
+let tmp: { dir: string; cleanup: () => Promise<void> };
+
+beforeAll(async () => {
+  reg = await startRegistry();
+  tmp = await tempDir("gadget-pushpull-");
+});
+afterAll(async () => {
+  await reg?.stop();
+  await tmp?.cleanup();
+});
+
+const blobUploads = (rs: { method: string; uri: string }[]) => rs.filter((r) => /\/blobs\/uploads\//.test(r.uri) && (r.method === "PUT" || r.method === "PATCH"));
+
+describe("push and pull against a real registry (plain HTTP)", () => {
+  it("round-trips an image between two stores with identical digests", async () => {
+    const a = join(tmp.dir, "a");
+    const b = join(tmp.dir, "b");
+    const ref = `${reg.host}/gadgets/roundtrip:v1`;
+    const img = await makeImage(a, ref, { layerSize: 300_000 });
+    const pushed = await pushImage({ storeDir: a, reference: ref, insecureRegistries: [reg.host] });
+    expect(pushed).toMatchObject({ reference: ref, digest: img.index.digest });
+    const pulled = await pullImage({ storeDir: b, reference: ref, insecureRegistries: [reg.host] });
+    expect(pulled).toEqual({ reference: ref, digest: img.index.digest });
+    const sb = await LayoutStore.open(b);
+    expect((await sb.resolve(ref)).digest).toBe(img.index.digest);
+    const sa = await LayoutStore.open(a);
+    for (const d of img.digests) {
+      expect(await sb.hasBlob(d as never)).toBe(true);
+      expect(Buffer.compare(await readFile(sb.blobPath(d as never)), await readFile(sa.blobPath(d as never)))).toBe(0);
+    }
+    expect((await sb.listBlobs()).sort()).toEqual([...img.digests].sort());
+  });
+
+  it("re-pushing an unchanged image uploads zero blobs; a second repo mounts instead of uploading", async () => {
+    const a = join(tmp.dir, "c");
+    const ref = `${reg.host}/gadgets/again:v1`;
+    await makeImage(a, ref, { layerSize: 50_000 });
+    await pushImage({ storeDir: a, reference: ref, insecureRegistries: [reg.host] });
+    const before = (await reg.requests()).length;
+    const again = await pushImage({ storeDir: a, reference: ref, insecureRegistries: [reg.host] });
+    const during = (await reg.requests()).slice(before);
+    expect(blobUploads(during)).toEqual([]);
+    expect(during.filter((r) => r.method === "POST")).toEqual([]);
+    expect(again.stats?.uploaded).toBe(0);
+    expect(again.stats?.skipped).toBeGreaterThan(0);
+
+    // same image under another repository of the same registry
+    const store = await LayoutStore.open(a);
+    const other = `${reg.host}/gadgets/mirror:v1`;
+    await store.tag(await store.resolve(ref), other);
+    const n = (await reg.requests()).length;
+    const mirrored = await pushImage({ storeDir: a, reference: other, insecureRegistries: [reg.host] });
+    const mountReqs = (await reg.requests()).slice(n);
+    expect(blobUploads(mountReqs)).toEqual([]);
+    const mounts = mountReqs.filter((r) => r.method === "POST" && r.uri.includes("mount=") && r.status === 201);
+    expect(mounts.length).toBe(3); // config + two layers
+    expect(mirrored.stats?.mounted).toBe(3);
+  });
+
+  it("pulls by digest and tags the digest reference", async () => {
+    const a = join(tmp.dir, "d");
+    const b = join(tmp.dir, "e");
+    const ref = `${reg.host}/gadgets/bydigest:v2`;
+    const img = await makeImage(a, ref);
+    await pushImage({ storeDir: a, reference: ref, insecureRegistries: [reg.host] });
+    const r = await pullImage({ storeDir: b, reference: `${reg.host}/gadgets/bydigest@${img.index.digest}`, insecureRegistries: [reg.host] });
+    expect(r).toEqual({ reference: `${reg.host}/gadgets/bydigest@${img.index.digest}`, digest: img.index.digest });
+    const sb = await LayoutStore.open(b);
+    expect((await sb.resolve(`${reg.host}/gadgets/bydigest@${img.index.digest}`)).digest).toBe(img.index.digest);
+  });
+
+  it("an unknown tag is not found, and the store stays as it was", async () => {
+    const b = join(tmp.dir, "f");
+    const err = await pullImage({ storeDir: b, reference: `${reg.host}/gadgets/nothing:nope`, insecureRegistries: [reg.host] }).catch((e) => e);
+    expect(err).toBeInstanceOf(GadgetError);
+    expect((err as GadgetError).code).toBe("NOT_FOUND");
+    expect((err as GadgetError).message).toContain(`${reg.host}/gadgets/nothing:nope`);
+    const blobs = await readdir(join(b, "blobs", "sha256"));
+    expect(blobs).toEqual([]);
+  });
+});
+
+describe("gadget image push/pull (CLI)", () => {
+  it("prints ig's lines and fails with a hint without --insecure-registries", async () => {
+    const a = join(tmp.dir, "cli-a");
+    const b = join(tmp.dir, "cli-b");
+    const ref = `${reg.host}/cli/gadget:latest`;
+    const img = await makeImage(a, ref);
+    const push = await runGadget(["image", "push", ref, "--oci-store", a, "--insecure-registries", reg.host]);
+    expect(push.stderr).toBe("");
+    expect(push.stdout).toBe(`Pushing ${ref}...\nSuccessfully pushed ${ref}@${img.index.digest}\n`);
+    expect(push.code).toBe(0);
+
+    const pull = await runGadget(["image", "pull", `${reg.host}/cli/gadget`, "--oci-store", b, "--insecure-registries", reg.host]);
+    expect(pull.stdout).toBe(`Pulling ${reg.host}/cli/gadget...\nSuccessfully pulled ${ref}@${img.index.digest}\n`);
+    expect(pull.code).toBe(0);
+
+    const json = await runGadget(["image", "pull", ref, "--oci-store", b, "--insecure-registries", reg.host, "--json"]);
+    expect(JSON.parse(json.stdout)).toEqual({ reference: ref, digest: img.index.digest });
+
+    const tls = await runGadget(["image", "pull", ref, "--oci-store", b]);
+    expect(tls.code).toBe(1);
+    expect(tls.stderr).toContain(`Error: TLS handshake failed (${reg.host})`);
+    expect(tls.stderr).toContain(`hint: if ${reg.host} serves plain HTTP, pass --insecure-registries ${reg.host}`);
+  });
+});
