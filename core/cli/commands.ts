@@ -128,10 +128,11 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["image", "sign"],
     summary: "Sign an image's index digest (cosign-compatible)",
-    usage: "gadget image sign IMAGE --key KEY [--format legacy|oci11|bundle]",
+    usage: "gadget image sign IMAGE --key KEY [--format legacy|oci11|bundle] [-a key=value]",
     flags: [
-      { name: "key", type: "string", value: "KEY", description: "PEM private key (ECDSA P-256, RSA, Ed25519, or cosign-encrypted)" },
-      { name: "format", type: "string", value: "FORMAT", description: "legacy (default), oci11 or bundle", default: "legacy" },
+      { name: "key", type: "string", value: "KEY", description: "PEM private key: ECDSA P-256, RSA or Ed25519 (PKCS#8 may be encrypted: COSIGN_PASSWORD or a prompt)" },
+      { name: "format", type: "string", value: "FORMAT", description: "legacy (cosign .sig tag, default), oci11 (referrer) or bundle (sigstore bundle referrer)", default: "legacy" },
+      { name: "annotations", short: "a", type: "list", value: "KEY=VALUE", description: "extra claims in the signed payload's \"optional\" (as cosign -a)" },
       JSON_FLAG,
     ],
     args: { min: 1, max: 1 },
@@ -140,8 +141,8 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["image", "verify"],
     summary: "Verify an image's signatures with public keys",
-    usage: "gadget image verify IMAGE --public-keys K1[,K2]",
-    flags: [{ name: "public-keys", type: "list", value: "FILES", description: "comma-separated PEM public keys" }, JSON_FLAG],
+    usage: "gadget image verify IMAGE [--public-keys K1[,K2]]",
+    flags: [{ name: "public-keys", type: "list", value: "KEYS", description: "comma-separated PEM public keys: files or PEM contents as ig takes them (default: Inspektor Gadget's key)" }, JSON_FLAG],
     args: { min: 1, max: 1 },
     load: () => import("./commands/image-verify.js"),
   },
@@ -152,6 +153,7 @@ export const COMMANDS: CommandSpec[] = [
     flags: [
       { name: "type", type: "string", value: "TYPE", description: "ecdsa (P-256, default), rsa or ed25519", default: "ecdsa" },
       { name: "output-prefix", type: "string", value: "PREFIX", description: "file prefix (default cosign)", default: "cosign" },
+      JSON_FLAG,
     ],
     args: { min: 0, max: 0 },
     load: () => import("./commands/image-keygen.js"),
