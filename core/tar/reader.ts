@@ -56,8 +56,13 @@ class ByteSource {
   private done = false;
   offset = 0;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
-    this.it = source[Symbol.asyncIterator]();
+  constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+    if (Symbol.asyncIterator in source) {
+      this.it = source[Symbol.asyncIterator]();
+    } else {
+      const sync = source[Symbol.iterator]();
+      this.it = { next: async () => sync.next() };
+    }
   }
 
   private async more(): Promise<boolean> {
@@ -169,7 +174,7 @@ const DEFAULTS: Required<TarReadLimits> = { maxEntries: 100_000, maxPaxBytes: 1 
  * unsafe or malformed; errors thrown by `onEntry` propagate unchanged.
  */
 export async function readTar(
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   onEntry: (entry: TarEntry, body: AsyncIterable<Buffer>) => Promise<void>,
   limits: TarReadLimits = {},
 ): Promise<TarSummary> {
@@ -189,7 +194,7 @@ export async function readTar(
         throw new TarFormatError(block.length === 0 ? "empty input: not a tar archive" : `not a tar archive (only ${block.length} bytes)`, undefined, 0);
       }
       throw new TarFormatError(
-        block.length === 0 ? "truncated archive: it ends without the end-of-archive marker" : "truncated archive: the input ends inside a header block",
+        block.length === 0 ? "truncated archive: it ends without the end-of-archive marker" : `truncated archive: the input ends inside the header block at byte ${headerOffset}`,
         undefined,
         headerOffset,
       );
@@ -211,7 +216,7 @@ export async function readTar(
     } catch (e) {
       const why = (e as Error).message;
       if (first) throw new TarFormatError(`not a tar archive (${why})`, undefined, 0);
-      throw new TarFormatError(`corrupt tar header (${why})`, undefined, headerOffset);
+      throw new TarFormatError(`corrupt tar header at byte ${headerOffset} (${why})`, undefined, headerOffset);
     }
     first = false;
     const rawPath = h.path;
@@ -291,10 +296,10 @@ export async function readTar(
     }
 
     const entry: TarEntry = { path: checked.path, type, size, mode: h.mode, offset: headerOffset };
-    const body = new EntryBody(src, size, shortErr(`the content of ${path}`));
+    const body = new EntryBody(src, size, shortErr("the entry's content"));
     await onEntry(entry, body);
     // skip what the callback did not read (it may have stopped early), then the padding
-    await src.skip(body.left, shortErr(`the content of ${path}`));
+    await src.skip(body.left, shortErr("the entry's content"));
     await src.skip(padding(size), shortErr(`the padding of ${path}`));
   }
 }
