@@ -5,9 +5,9 @@
  * GADGET_PARAM at all, for every global `const volatile` variable). Existing entries are kept
  * as written (comments and order preserved); only missing ones are added.
  */
-import { Document, isMap, parseDocument, YAMLMap } from "yaml";
+import { Document, isMap, parseDocument } from "yaml";
 import { GadgetError } from "../errors.js";
-import { BtfKind, underlying } from "../btf/btf.js";
+import { BtfKind } from "../btf/btf.js";
 import type { BpfObject } from "../btf/object.js";
 import { checkParamVar } from "./validate.js";
 
@@ -57,15 +57,11 @@ export function updateMetadata(existing: string | undefined, obj: BpfObject, whi
     const st = obj.btf.byName(structName, BtfKind.Struct);
     if (!st) continue;
     if (doc.getIn(["datasources", name, "fields"]) === undefined) {
-      doc.setIn(["datasources", name, "fields"], new YAMLMap());
+      doc.setIn(["datasources", name, "fields"], doc.createNode({}));
       added.push(`datasources.${name}`);
     }
     for (const member of st.members ?? []) {
       if (!member.name) continue;
-      const t = underlying(obj.btf, member.type);
-      if (t.kind === BtfKind.Struct || t.kind === BtfKind.Union) {
-        // nested structs are flattened by ig's runtime; document the member itself
-      }
       setIfMissing(["datasources", name, "fields", member.name, "annotations", "description"], "TODO: Fill field description");
     }
   }

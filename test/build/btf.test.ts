@@ -1,0 +1,110 @@
+/** The TypeScript ELF + BTF reader on objects compiled by the real clang. */
+import { describe, expect, it, beforeAll, afterAll } from "vitest";
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "../helpers/cli.js";
+import { readBpfObject, parseElf, EM_BPF, BtfKind } from "../../core/index.js";
+import { requireTools } from "./helpers.js";
+
+const SRC = `
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct event { __u32 pid; __u8 comm[16]; };
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } events SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16); __type(key, __u32); __type(value, struct event); } table SEC(".maps");
+const volatile __u32 targ_uid = 1000;
+const volatile __s64 neg = -5;
+const volatile bool flag = true;
+const __u32 only_const = 3;
+volatile __u32 only_volatile = 4;
+__u64 counter = 0;
+const void *gadget_param_targ_uid __attribute__((unused));
+const void *gadget_tracer_exec___events___event __attribute__((unused));
+const struct event *__gadget_tracer_type_exec __attribute__((unused));
+SEC("tracepoint/syscalls/sys_enter_execve")
+int handle(void *ctx) {
+  struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) return 0;
+  e->pid = targ_uid + neg + flag + only_const + only_volatile;
+  counter++;
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let obj: Buffer;
+
+beforeAll(async () => {
+  requireTools("clang", "llvm-strip");
+  ({ dir, cleanup } = await tempDir("gadget-btf-"));
+  writeFileSync(join(dir, "p.bpf.c"), SRC);
+  const triple = execFileSync("clang", ["-print-multiarch"]).toString().trim();
+  execFileSync("clang", ["-target", "bpf", "-Wall", "-g", "-O2", `-I/usr/include/${triple}`, "-D", "__TARGET_ARCH_x86", "-c", "p.bpf.c", "-o", "p.o"], { cwd: dir });
+  execFileSync("llvm-strip", ["-g", "p.o"], { cwd: dir });
+  obj = readFileSync(join(dir, "p.o"));
+});
+afterAll(async () => cleanup?.());
+
+describe("ELF reader", () => {
+  it("reads the machine (EM_BPF = 247) and the section table of a clang object", () => {
+    const elf = parseElf(obj);
+    expect(elf.machine).toBe(EM_BPF);
+    expect(EM_BPF).toBe(247);
+    const names = elf.sections.map((s) => s.name);
+    expect(names).toContain(".BTF");
+    expect(names).toContain(".BTF.ext");
+    expect(names).toContain(".rodata");
+    expect(names.filter((n) => n.startsWith(".debug"))).toEqual([]);
+  });
+
+  it("rejects bytes that are not ELF, and truncated ELF, with one-line errors", () => {
+    expect(() => parseElf(Buffer.from("hello world, not an elf file at all........................................"))).toThrow(/not an ELF file/);
+    expect(() => parseElf(obj.subarray(0, 40))).toThrow(/truncated/);
+    const broken = Buffer.from(obj);
+    broken.writeBigUInt64LE(BigInt(obj.length + 1000), 40); // e_shoff past the end
+    expect(() => parseElf(broken)).toThrow(/out of bounds/);
+  });
+
+  it("refuses an ELF that is not a BPF object", () => {
+    const x86 = readFileSync(process.execPath).subarray(0, 1 << 20);
+    expect(() => readBpfObject(Buffer.from(x86))).toThrow(/not an eBPF object|invalid ELF/);
+  });
+});
+
+describe("BTF reader", () => {
+  it("finds global variables with their sections, qualifiers, C types and initial values", () => {
+    const o = readBpfObject(obj);
+    const g = (n: string) => o.globals.find((x) => x.name === n)!;
+    expect(g("targ_uid")).toMatchObject({ section: ".rodata", linkage: "global", isConst: true, isVolatile: true, cType: "const volatile __u32", typeHint: "uint32", value: "1000", size: 4 });
+    expect(g("neg")).toMatchObject({ isConst: true, isVolatile: true, typeHint: "int64", value: "-5" });
+    expect(g("flag")).toMatchObject({ isConst: true, isVolatile: true, typeHint: "bool", value: "true" });
+    expect(g("only_const")).toMatchObject({ isConst: true, isVolatile: false });
+    expect(g("only_volatile")).toMatchObject({ isConst: false, isVolatile: true });
+    expect(g("counter")).toMatchObject({ isConst: false, isVolatile: false, section: ".bss", value: "0" });
+  });
+
+  it("finds BTF-defined maps with their types", () => {
+    const o = readBpfObject(obj);
+    expect(o.maps).toEqual(expect.arrayContaining([{ name: "events", type: 27 }, { name: "table", type: 1, valueType: "event" }]));
+  });
+
+  it("finds ig's GADGET_* markers as const void * globals", () => {
+    const o = readBpfObject(obj);
+    expect(o.markers).toEqual([
+      { kind: "param", variable: "gadget_param_targ_uid", parts: ["targ_uid"] },
+      { kind: "tracer", variable: "gadget_tracer_exec___events___event", parts: ["exec", "events", "event"] },
+    ]);
+    const ev = o.btf.byName("event", BtfKind.Struct)!;
+    expect(ev.members!.map((m) => m.name)).toEqual(["pid", "comm"]);
+  });
+
+  it("errors clearly on an object without BTF", () => {
+    execFileSync("clang", ["-target", "bpf", "-O2", "-c", "-x", "c", "-", "-o", "nobtf.o"], { cwd: dir, input: "int x = 1;\n" });
+    expect(() => readBpfObject(readFileSync(join(dir, "nobtf.o")))).toThrow(/no .BTF section/);
+  });
+});
