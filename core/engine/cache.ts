@@ -275,7 +275,9 @@ export class StepCache {
     const artifacts = new Map<string, Artifact>();
     for (const [name, a] of o.artifacts) {
       const dest = join(casDir, a.digest.slice(7));
-      if (!existsSync(dest)) {
+      // Identical outputs share one file; an existing one is reused only if it is intact.
+      const intact = existsSync(dest) && (await hashPath(dest, a.size).catch(() => "")) === a.digest;
+      if (!intact) {
         const tmp = `${dest}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
         if (outDir && !relative(outDir, a.path).startsWith("..")) await rename(a.path, tmp).catch(() => copyFile(a.path, tmp));
         else await copyFile(a.path, tmp);

@@ -6,7 +6,7 @@
  * temp files. esbuild's metafile lists the files that went in (watched in watch mode).
  */
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { builtinModules } from "node:module";
 import { GadgetError } from "../errors.js";
 
@@ -123,37 +123,73 @@ export function displayPath(p: string): string {
   return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : p;
 }
 
-let sourceMapsOn = false;
-
 /** Import bundled code from a data: URL; a throw at import time → GadgetError with file:line. */
 export async function importBundled(code: string, file: string, what = "cannot load gadgetfile"): Promise<Record<string, unknown>> {
-  if (!sourceMapsOn) {
-    process.setSourceMapsEnabled(true);
-    sourceMapsOn = true;
-  }
   const url = "data:text/javascript;base64," + Buffer.from(code).toString("base64");
   try {
     return (await import(url)) as Record<string, unknown>;
   } catch (e) {
     if (e instanceof GadgetError) throw e;
     const err = e as Error;
-    const loc = locateInStack(err?.stack ?? "", file);
-    return Promise.reject(
-      new GadgetError({ what, which: loc ?? displayPath(file), why: `threw at import: ${(err?.message ?? String(e)).split("\n")[0]}`, code: "GADGETFILE_THROWS", cause: e }),
-    );
+    const loc = locateThrow(err?.stack ?? "", code, file);
+    throw new GadgetError({ what, which: loc ?? displayPath(file), why: `threw at import: ${(err?.message ?? String(e)).split("\n")[0]}`, code: "GADGETFILE_THROWS", cause: e });
   }
 }
 
-/** The first stack frame that points into one of our source files (via source maps). */
-function locateInStack(stack: string, file: string): string | undefined {
-  const dir = dirname(resolve(file));
-  for (const m of stack.matchAll(/\(?((?:file:\/\/)?\/[^\s():]+):(\d+):(\d+)\)?/g)) {
-    let p = m[1]!;
-    if (p.startsWith("file://")) p = fileURLToPath(p);
-    if (p.includes("node_modules") || p.includes("/dist/core/")) continue;
-    if (p.startsWith(dir) || p === resolve(file)) return `${displayPath(p)}:${m[2]}:${m[3]}`;
+/** The gadgetfile (or imported file) line of the first stack frame in the bundled code, via its inline source map. */
+function locateThrow(stack: string, code: string, file: string): string | undefined {
+  const m = /data:text\/javascript;base64,[A-Za-z0-9+/=]+:(\d+):(\d+)/.exec(stack);
+  if (!m) return undefined;
+  const pos = mapPosition(code, Number(m[1]), Number(m[2]) - 1);
+  if (!pos) return undefined;
+  return `${displayPath(resolve(dirname(resolve(file)), pos.source))}:${pos.line}:${pos.column + 1}`;
+}
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+function decodeVlq(seg: string): number[] {
+  const out: number[] = [];
+  let value = 0;
+  let shift = 0;
+  for (const ch of seg) {
+    const d = B64.indexOf(ch);
+    value += (d & 31) << shift;
+    if (d & 32) shift += 5;
+    else {
+      out.push(value & 1 ? -(value >>> 1) : value >>> 1);
+      value = 0;
+      shift = 0;
+    }
   }
-  return undefined;
+  return out;
+}
+
+/** Map a generated (1-based line, 0-based column) to the original through the code's inline source map. */
+export function mapPosition(code: string, line: number, column: number): { source: string; line: number; column: number } | undefined {
+  const sm = /\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/.exec(code);
+  if (!sm) return undefined;
+  const map = JSON.parse(Buffer.from(sm[1]!, "base64").toString("utf8")) as { sources: string[]; mappings: string };
+  const lines = map.mappings.split(";");
+  let src = 0;
+  let oLine = 0;
+  let oCol = 0;
+  let best: { source: string; line: number; column: number } | undefined;
+  for (let l = 0; l < lines.length && l < line; l++) {
+    let gCol = 0;
+    for (const seg of lines[l]!.split(",")) {
+      if (!seg) continue;
+      const v = decodeVlq(seg);
+      gCol += v[0]!;
+      if (v.length >= 4) {
+        src += v[1]!;
+        oLine += v[2]!;
+        oCol += v[3]!;
+        if (l === line - 1 && gCol <= column) best = { source: map.sources[src]!, line: oLine + 1, column: oCol };
+        if (l === line - 1 && !best) best = { source: map.sources[src]!, line: oLine + 1, column: oCol };
+      }
+    }
+  }
+  return best;
 }
 
 export { join };

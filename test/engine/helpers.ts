@@ -1,0 +1,59 @@
+/** Shared setup for engine tests: a copy of a fixture repo in a temp dir, and a store beside it. */
+import { cp, mkdir } from "node:fs/promises";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
+import { runGadget, tempDir, type RunResult } from "../helpers/cli.js";
+
+export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "fixtures");
+
+/** Fail (never skip) when a tool is missing. */
+export function requireTool(tool: string): void {
+  try {
+    execFileSync(tool, ["--version"], { stdio: "ignore" });
+  } catch {
+    throw new Error(`${tool} not found: run scripts/bootstrap`);
+  }
+}
+
+export interface Repo {
+  dir: string;
+  store: string;
+  run(args: string[], env?: Record<string, string>): Promise<RunResult>;
+  cleanup(): Promise<void>;
+}
+
+export async function copyFixture(name: string): Promise<Repo> {
+  const t = await tempDir("gadget-engine-");
+  const dir = join(t.dir, "repo");
+  await cp(join(FIXTURES, name), dir, { recursive: true });
+  const store = join(t.dir, "store");
+  await mkdir(store);
+  return {
+    dir,
+    store,
+    run: (args, env) => runGadget([...args, "--oci-store", store], { cwd: dir, env: { SOURCE_DATE_EPOCH: "1700000000", ...env } }),
+    cleanup: t.cleanup,
+  };
+}
+
+export interface RunJson {
+  ok: boolean;
+  tasks: string[];
+  gadgets: { name: string; ok: boolean; digest?: string; reference?: string; hits: number; misses: number; error?: string }[];
+}
+
+export function digests(r: RunResult): Record<string, string> {
+  const j = JSON.parse(r.stdout) as RunJson;
+  return Object.fromEntries(j.gadgets.map((g) => [g.name, g.digest ?? ""]));
+}
+
+/** `<gadget> <stage>@<arch>: hit|miss: reason` lines printed by --explain. */
+export function explainLines(stderr: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const l of stderr.split("\n")) {
+    const x = /^(\S+ \S+): (hit|miss: .*)$/.exec(l);
+    if (x) m.set(x[1]!, x[2]!);
+  }
+  return m;
+}
