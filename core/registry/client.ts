@@ -76,6 +76,20 @@ export function header(res: { headers: Record<string, string | string[] | undefi
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** The response body as text, or "" when it was already consumed or dumped (undici throws then). */
+export async function bodyText(res: { body: Dispatcher.ResponseData["body"] }): Promise<string> {
+  const b = res.body as Dispatcher.ResponseData["body"] & { bodyUsed?: boolean; destroyed?: boolean; readableEnded?: boolean };
+  if (b.bodyUsed || b.destroyed || b.readableEnded) return "";
+  return b.text().catch(() => "");
+}
+
+/** Discard a response body (safe to call twice). */
+export async function drain(res: { body: Dispatcher.ResponseData["body"] }): Promise<void> {
+  const b = res.body as Dispatcher.ResponseData["body"] & { bodyUsed?: boolean; destroyed?: boolean; readableEnded?: boolean };
+  if (b.bodyUsed || b.destroyed || b.readableEnded) return;
+  await b.dump().catch(() => {});
+}
+
 /** docker.io names are served by registry-1.docker.io. */
 export function apiHost(registry: string): string {
   return registry === "docker.io" || registry === "index.docker.io" ? "registry-1.docker.io" : registry;
@@ -236,7 +250,7 @@ export class RegistryClient {
    */
   async request(req: RegistryRequest): Promise<RegistryResponse> {
     if (this.closed) throw new GadgetError({ what: "registry client", which: this.registry, why: "used after close" });
-    const scopes = req.scopes ?? [];
+    const scopes = [...(req.scopes ?? [])];
     const canRetry = req.retry ?? replayable(req.body);
     const follow = req.followRedirects ?? (req.method === "GET" || req.method === "HEAD");
     let url = this.resolveUrl(req.path);
@@ -278,24 +292,25 @@ export class RegistryClient {
 
       if (status === 401 && sameHost && !authRetried && replayable(req.body)) {
         const ch = parseChallenge(res.headers["www-authenticate"]);
-        await res.body.dump().catch(() => {});
-        if (!ch) return this.unreadable401(out);
         const hadAuth = headers.authorization !== undefined;
-        const changed = !this.challenge || this.challenge.scheme !== ch.scheme || this.challenge.params.realm !== ch.params.realm;
-        this.challenge = ch;
-        authRetried = true;
-        if (ch.scheme === "bearer") {
-          const extra = ch.params.scope ? ch.params.scope.split(" ") : [];
-          const all = [...scopes, ...extra];
-          await this.token(all, true);
-          if (extra.length > 0) scopes.push(...extra.filter((s) => !scopes.includes(s)));
+        const changed = !this.challenge || this.challenge.scheme !== ch?.scheme || this.challenge.params.realm !== ch?.params.realm;
+        const retryBearer = ch?.scheme === "bearer";
+        const retryBasic = ch?.scheme === "basic" && this.credential?.username !== undefined && (!hadAuth || changed);
+        if (ch) this.challenge = ch;
+        if (retryBearer || retryBasic) {
+          await drain(res);
+          authRetried = true;
+          if (retryBearer) {
+            const extra = ch!.params.scope ? ch!.params.scope.split(" ") : [];
+            for (const s of extra) if (!scopes.includes(s)) scopes.push(s);
+            await this.token(scopes, true);
+          }
           continue;
         }
-        if (ch.scheme === "basic" && this.credential?.username !== undefined && (!hadAuth || changed)) continue;
-        return this.unreadable401(out);
+        return out;
       }
       if (follow && status >= 300 && status < 400 && res.headers.location && redirects < 5) {
-        await res.body.dump().catch(() => {});
+        await drain(res);
         const next = new URL(String(header(out, "location")), url);
         // credentials never follow a redirect to blob storage
         withAuth = false;
@@ -305,7 +320,7 @@ export class RegistryClient {
       }
       if (canRetry && RETRY_STATUS.has(status) && attempt < this.retry.retries) {
         const wait = retryAfterMs(header(out, "retry-after"));
-        await res.body.dump().catch(() => {});
+        await drain(res);
         attempt++;
         this.stats.retries++;
         await sleep(Math.min(wait ?? this.backoff(attempt), this.retry.maxDelayMs));
@@ -313,10 +328,6 @@ export class RegistryClient {
       }
       return out;
     }
-  }
-
-  private unreadable401(out: RegistryResponse): RegistryResponse {
-    return out;
   }
 
   private backoff(attempt: number): number {
@@ -330,7 +341,7 @@ export class RegistryClient {
    */
   async ping(): Promise<{ status: number; scheme: string | undefined }> {
     const res = await this.request({ method: "GET", path: "/v2/" });
-    const text = await res.body.text().catch(() => "");
+    const text = await bodyText(res);
     if (res.status === 200) return { status: 200, scheme: this.challenge?.scheme };
     const { httpError } = await import("./errors.js");
     if (res.status === 401) {

@@ -11,7 +11,7 @@ import { readAll, type Content, type Target } from "../oci/content.js";
 import { MediaType, isIndexType, isManifestType } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, sniffKind, type Descriptor } from "../oci/model.js";
 import { parseReference } from "../oci/reference.js";
-import { header, type RegistryClient, type RegistryResponse } from "./client.js";
+import { bodyText, drain, header, type RegistryClient, type RegistryResponse } from "./client.js";
 import { httpError, networkError } from "./errors.js";
 import { repositoryScope } from "./scope.js";
 
@@ -85,7 +85,7 @@ export class RemoteRepository implements Target {
   }
 
   private async fail(what: string, which: string, res: RegistryResponse): Promise<never> {
-    const text = await res.body.text().catch(() => "");
+    const text = await bodyText(res);
     throw httpError(what, which, res.status, text, this.client.registry);
   }
 
@@ -108,7 +108,7 @@ export class RemoteRepository implements Target {
     const ref = this.refPart(reference);
     const which = ref.includes(":") ? `${this.name}@${ref}` : `${this.name}:${ref}`;
     const res = await this.client.request({ method: "HEAD", path: this.path("manifests", ref), scopes: this.pullScope(), headers: { accept: MANIFEST_ACCEPT } });
-    await res.body.dump().catch(() => {});
+    await drain(res);
     if (res.status === 404) {
       throw new GadgetError({ what: "resolving image", which, why: "not found: no such tag or digest in the registry", hint: "check the name and tag", code: "NOT_FOUND" });
     }
@@ -147,7 +147,7 @@ export class RemoteRepository implements Target {
     const which = ref.includes(":") ? `${this.name}@${ref}` : `${this.name}:${ref}`;
     const res = await this.client.request({ method: "GET", path: this.path("manifests", ref), scopes: this.pullScope(), headers: { accept: MANIFEST_ACCEPT } });
     if (res.status === 404) {
-      await res.body.dump().catch(() => {});
+      await drain(res);
       throw new GadgetError({ what: "fetching manifest", which, why: "not found", code: "NOT_FOUND" });
     }
     if (res.status !== 200) return this.fail("fetching manifest", which, res);
@@ -166,9 +166,10 @@ export class RemoteRepository implements Target {
       scopes: this.pullScope(),
       headers: kind === "manifests" ? { accept: MANIFEST_ACCEPT } : {},
     });
-    await res.body.dump().catch(() => {});
-    if (res.status === 200) return true;
-    if (res.status === 404) return false;
+    if (res.status === 200 || res.status === 404) {
+      await drain(res);
+      return res.status === 200;
+    }
     return this.fail("checking content", `${this.name}@${desc.digest}`, res);
   }
 
@@ -185,13 +186,13 @@ export class RemoteRepository implements Target {
       headers: kind === "manifests" ? { accept: MANIFEST_ACCEPT } : { accept: "*/*" },
     });
     if (res.status === 404) {
-      await res.body.dump().catch(() => {});
+      await drain(res);
       throw new GadgetError({ what: "fetching content", which, why: "not found in the registry", code: "NOT_FOUND" });
     }
     if (res.status !== 200) return this.fail("fetching content", which, res);
     const declared = Number(header(res, "content-length"));
     if (Number.isSafeInteger(declared) && declared !== desc.size && header(res, "content-encoding") === undefined) {
-      await res.body.dump().catch(() => {});
+      await drain(res);
       throw new GadgetError({ what: "content verification failed", which, why: `size mismatch: expected ${desc.size} bytes, the registry announced ${declared}`, code: "SIZE_MISMATCH" });
     }
     const verify = new VerifyingStream(desc.digest, desc.size, which as Digest);
@@ -243,7 +244,7 @@ export class RemoteRepository implements Target {
     while (path) {
       const res = await this.client.request({ method: "GET", path, scopes: this.pullScope(), headers: { accept: "application/json" } });
       if (res.status === 404) {
-        await res.body.dump().catch(() => {});
+        await drain(res);
         return out;
       }
       if (res.status !== 200) return this.fail("listing tags", this.name, res);
@@ -260,7 +261,7 @@ export class RemoteRepository implements Target {
   async deleteManifest(digest: Digest): Promise<void> {
     const res = await this.client.request({ method: "DELETE", path: this.path("manifests", digest), scopes: [repositoryScope(this.repository, ["delete"])] });
     if (res.status !== 202 && res.status !== 200) return this.fail("deleting manifest", `${this.name}@${digest}`, res);
-    await res.body.dump().catch(() => {});
+    await drain(res);
     this.manifestCache.delete(digest);
   }
 
@@ -277,7 +278,7 @@ export class RemoteRepository implements Target {
       scopes: [...this.pushScope(), repositoryScope(fromRepository, ["pull"])],
       headers: { "content-length": "0" },
     });
-    await res.body.dump().catch(() => {});
+    await drain(res);
     if (res.status === 201) {
       this.stats.blobMounts++;
       return true;
@@ -287,7 +288,7 @@ export class RemoteRepository implements Target {
       const loc = header(res, "location");
       if (loc) {
         const del = await this.client.request({ method: "DELETE", path: this.uploadUrl(loc).toString(), scopes: this.pushScope() }).catch(() => undefined);
-        await del?.body.dump().catch(() => {});
+        if (del) await drain(del);
       }
       return false;
     }
@@ -311,7 +312,7 @@ export class RemoteRepository implements Target {
       body: bytes,
     });
     if (res.status !== 201 && res.status !== 200) return this.fail("pushing manifest", ref.includes(":") ? `${this.name}@${ref}` : `${this.name}:${ref}`, res);
-    await res.body.dump().catch(() => {});
+    await drain(res);
     const got = header(res, "docker-content-digest");
     if (got && isDigest(got) && got !== desc.digest) {
       throw new GadgetError({ what: "pushing manifest", which: `${this.name}:${ref}`, why: `the registry stored it as ${got}, expected ${desc.digest}`, code: "DIGEST_MISMATCH" });
@@ -350,7 +351,7 @@ export class RemoteRepository implements Target {
     });
     if (start.status === 201) {
       // some registries complete a POST for known content
-      await start.body.dump().catch(() => {});
+      await drain(start);
       if (content instanceof Readable) content.destroy();
       return;
     }
@@ -358,7 +359,7 @@ export class RemoteRepository implements Target {
       if (content instanceof Readable) content.destroy();
       return this.fail("starting blob upload", which, start);
     }
-    await start.body.dump().catch(() => {});
+    await drain(start);
     let location = header(start, "location");
     if (!location) throw new GadgetError({ what: "starting blob upload", which, why: "the registry sent no upload location", code: "PROTOCOL" });
 
@@ -384,7 +385,7 @@ export class RemoteRepository implements Target {
         body,
       });
       if (res.status !== 201) return this.fail("uploading blob", which, res);
-      await res.body.dump().catch(() => {});
+      await drain(res);
     } else {
       const res = await this.client.request({
         method: "PATCH",
@@ -394,7 +395,7 @@ export class RemoteRepository implements Target {
         body: counted(toReadable(content)),
       });
       if (res.status !== 202) return this.fail("uploading blob", which, res);
-      await res.body.dump().catch(() => {});
+      await drain(res);
       if (sent !== desc.size) {
         throw new GadgetError({ what: "uploading blob", which, why: `sent ${sent} bytes, expected ${desc.size}`, code: "SIZE_MISMATCH" });
       }
@@ -407,7 +408,7 @@ export class RemoteRepository implements Target {
         body: Buffer.alloc(0),
       });
       if (fin.status !== 201) return this.fail("finishing blob upload", which, fin);
-      await fin.body.dump().catch(() => {});
+      await drain(fin);
     }
     this.stats.blobUploads++;
   }
