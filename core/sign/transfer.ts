@@ -1,0 +1,133 @@
+/**
+ * Make signatures travel with push and pull (ig's signature pullers/exporters): the image's
+ * legacy `sha256-<hex>.sig` tag and its referrers (`sha256-<hex>` referrers-tag index, or the
+ * registry's referrers API when it has one) are copied with copyGraph and tagged on the other side.
+ *
+ * push.ts, after tagging the image:   await pushSignatures(store, repo, root.digest)
+ * pull.ts, after tagging the image:   await pullSignatures(repo, store, root.digest)
+ */
+import { GadgetError } from "../errors.js";
+import { readAll, type ReadOnlyTarget, type Target } from "../oci/content.js";
+import { copyGraph, type CopyOptions } from "../oci/copy.js";
+import { sha256, type Digest } from "../oci/digest.js";
+import { encodeIndex } from "../oci/gojson.js";
+import { MediaType } from "../oci/media-types.js";
+import { MAX_MANIFEST_BYTES, parseIndex, parseManifest, type Descriptor } from "../oci/model.js";
+import type { LayoutStore } from "../store/layout-store.js";
+import { cosignSignatureTag, referrersTag } from "./constants.js";
+import { addReferrers, referrerDescriptor, signatureArtifacts } from "./related.js";
+
+/** A source that can list referrers through the OCI 1.1 referrers API; undefined = not supported there. */
+export interface ReferrersLister {
+  referrers(subject: Descriptor): Promise<Descriptor[] | undefined>;
+}
+
+function hasReferrersApi(x: unknown): x is ReferrersLister {
+  return typeof (x as { referrers?: unknown })?.referrers === "function";
+}
+
+function isNotFound(e: unknown): boolean {
+  return e instanceof GadgetError && e.code === "NOT_FOUND";
+}
+
+async function tryResolve(t: ReadOnlyTarget, reference: string): Promise<Descriptor | undefined> {
+  try {
+    return await t.resolve(reference);
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+async function fetchIndexEntries(t: ReadOnlyTarget, desc: Descriptor, which: string): Promise<Descriptor[]> {
+  return parseIndex(await readAll(await t.fetch(desc), MAX_MANIFEST_BYTES), which).manifests;
+}
+
+function referrersIndex(manifests: Descriptor[]): { desc: Descriptor; bytes: Buffer } {
+  const bytes = encodeIndex({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests });
+  return { desc: { mediaType: MediaType.ImageIndex, digest: sha256(bytes), size: bytes.byteLength }, bytes };
+}
+
+/** The image's descriptor as the local store has it (it was pulled first). */
+async function subjectDescriptor(store: LayoutStore, digest: Digest): Promise<Descriptor> {
+  const entry = (await store.entries()).find((e) => e.digest === digest);
+  if (entry) return { mediaType: entry.mediaType, digest, size: entry.size };
+  const bytes = await store.readBlob(digest);
+  return { mediaType: MediaType.ImageIndex, digest, size: bytes.byteLength };
+}
+
+export interface TransferredSignature {
+  refName: string;
+  digest: Digest;
+}
+
+/**
+ * Copy the image's signature tags from the local store to `dst` (the image's repository) and tag
+ * them there. A referrers index already in the repository is merged with ours, not replaced.
+ */
+export async function pushSignatures(store: LayoutStore, dst: Target, indexDigest: Digest, opts: CopyOptions = {}): Promise<TransferredSignature[]> {
+  const out: TransferredSignature[] = [];
+  for (const a of await signatureArtifacts(store, indexDigest)) {
+    await copyGraph(store, dst, a.descriptor, opts);
+    let root = a.descriptor;
+    if (a.refName === referrersTag(indexDigest)) {
+      const remote = await tryResolve(dst, a.refName);
+      if (remote && remote.digest !== root.digest) {
+        const mine = await fetchIndexEntries(store, root, a.refName);
+        const theirs = await fetchIndexEntries(dst, remote, a.refName).catch(() => [] as Descriptor[]);
+        const merged = [...theirs.filter((t) => !mine.some((m) => m.digest === t.digest)), ...mine];
+        if (merged.length > mine.length) {
+          const idx = referrersIndex(merged);
+          await dst.push(idx.desc, idx.bytes);
+          root = idx.desc;
+        }
+      }
+    }
+    await dst.tag(root, a.refName);
+    out.push({ refName: a.refName, digest: root.digest });
+  }
+  return out;
+}
+
+/**
+ * Fetch the image's signatures from `src` into the local store: the legacy `.sig` tag, referrers
+ * from the referrers API when `src` offers one, else the referrers tag schema. Absent signatures
+ * are not an error (most images are unsigned); transport errors are thrown for the caller to
+ * report (ig warns and keeps the pulled image).
+ */
+export async function pullSignatures(src: ReadOnlyTarget, store: LayoutStore, indexDigest: Digest, opts: CopyOptions = {}): Promise<TransferredSignature[]> {
+  const out: TransferredSignature[] = [];
+  const sigTag = cosignSignatureTag(indexDigest);
+  const legacy = await tryResolve(src, sigTag);
+  if (legacy) {
+    await copyGraph(src, store, legacy, opts);
+    await store.tagExact(legacy, sigTag);
+    out.push({ refName: sigTag, digest: legacy.digest });
+  }
+
+  let referrers: Descriptor[] | undefined;
+  if (hasReferrersApi(src)) referrers = await src.referrers(await subjectDescriptor(store, indexDigest));
+  if (referrers === undefined) {
+    const tag = referrersTag(indexDigest);
+    const idx = await tryResolve(src, tag);
+    if (idx) referrers = await fetchIndexEntries(src, idx, tag);
+  }
+  const kept: Descriptor[] = [];
+  for (const r of referrers ?? []) {
+    if (r.mediaType && r.mediaType !== MediaType.ImageManifest) continue; // referrers we can use are manifests
+    await copyGraph(src, store, r, opts);
+    // keep only manifests that really refer to this image
+    let m;
+    try {
+      m = parseManifest(await store.fetchBytes(r), r.digest);
+    } catch {
+      continue;
+    }
+    if (m.subject?.digest === indexDigest) kept.push(referrerDescriptor(r, m));
+  }
+  if (kept.length > 0) {
+    const desc = await addReferrers(store, indexDigest, kept);
+    out.push({ refName: referrersTag(indexDigest), digest: desc.digest });
+  }
+  return out;
+}
