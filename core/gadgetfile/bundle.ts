@@ -16,10 +16,11 @@ export interface Bundled {
   inputs: string[];
 }
 
-/** This installation's public library (dist/core/index.js; core/index.ts when run from source). */
+/** This installation's public library (dist/core/index.js). */
 export function gadgetLibraryUrl(): string {
   const self = import.meta.url;
-  return new URL(self.endsWith(".ts") ? "../index.ts" : "../index.js", self).href;
+  // From TS sources (in-process tests) Node cannot import .ts from a data: URL: use the dist/ build.
+  return new URL(self.endsWith(".ts") ? "../../dist/core/index.js" : "../index.js", self).href;
 }
 
 const BUILTINS = new Set(builtinModules);
@@ -99,7 +100,7 @@ export function lightenGadgetImports(code: string, libUrl: string): string {
     if (!names.every((n) => LIGHT_NAMES.has(n))) heavy = true;
   }
   if (!any || heavy || code.includes(`import(${quoted})`)) return code;
-  return code.replaceAll(quoted, JSON.stringify(new URL(libUrl.endsWith(".ts") ? "./types.ts" : "./types.js", libUrl).href));
+  return code.replaceAll(quoted, JSON.stringify(new URL("./types.js", libUrl).href));
 }
 
 interface EsbuildMessage {
