@@ -85,7 +85,7 @@ describe("gadget image build (examples)", () => {
     const { manifests } = await manifestsOf(built.wasm_hello!.digest);
     const [a, b] = manifests.map(({ m }: any) => m.layers[1]);
     expect(a).toEqual(b);
-    const mod = await WebAssembly.compile(await blob(store, a.digest));
+    const mod = await WebAssembly.compile(new Uint8Array(await blob(store, a.digest)));
     expect(WebAssembly.Module.exports(mod).map((e) => e.name)).toEqual(expect.arrayContaining(["gadgetInit", "gadgetStart", "gadgetStop"]));
     expect(WebAssembly.Module.imports(mod)).toEqual([{ module: "env", name: "gadgetLog", kind: "function" }]);
   });
