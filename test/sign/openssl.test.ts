@@ -1,0 +1,103 @@
+/**
+ * Independent check: a signature gadget made verifies with openssl, from the bytes in the store
+ * read directly (index.json → manifest → payload layer + annotation), not through our code.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { LayoutStore } from "../../core/store/layout-store.js";
+import type { KeyType } from "../../core/sign/keys.js";
+import { runGadget, tempDir } from "../helpers/cli.js";
+import { makeImage, writeKeys } from "./fixtures.js";
+
+const exec = promisify(execFile);
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+beforeAll(async () => {
+  tmp = await tempDir("gadget-sign-openssl-");
+  await exec("sh", ["-c", "command -v openssl"]).catch(() => {
+    throw new Error("openssl is not installed: run scripts/bootstrap");
+  });
+});
+afterAll(() => tmp.cleanup());
+
+interface RawIndex {
+  manifests: { digest: string; annotations?: Record<string, string> }[];
+}
+interface RawManifest {
+  layers: { mediaType: string; digest: string; annotations?: Record<string, string> }[];
+}
+
+const blob = (store: string, digest: string) => readFile(join(store, "blobs", "sha256", digest.slice("sha256:".length)));
+
+/** openssl's verdict on (data, signature) with a PEM public key. */
+async function opensslVerify(type: KeyType, pub: string, data: string, sig: string): Promise<string> {
+  const args =
+    type === "ed25519"
+      ? ["pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", data, "-sigfile", sig]
+      : ["dgst", "-sha256", "-verify", pub, "-signature", sig, data];
+  try {
+    const r = await exec("openssl", args);
+    return (r.stdout + r.stderr).trim();
+  } catch (e) {
+    return `FAILED: ${((e as { stdout?: string }).stdout ?? "") + ((e as { stderr?: string }).stderr ?? "")}`.trim();
+  }
+}
+
+describe.each(["ecdsa", "rsa", "ed25519"] as KeyType[])("%s", (type) => {
+  it("legacy: openssl verifies the payload against the annotation signature; a flipped byte fails", async () => {
+    const storeDir = join(tmp.dir, `legacy-${type}`);
+    const store = await LayoutStore.open(storeDir);
+    const img = await makeImage(store, "localhost:5000/o:v1", `openssl-${type}`);
+    const keys = await writeKeys(tmp.dir, type, `legacy-${type}`);
+    const r = await runGadget(["image", "sign", "localhost:5000/o:v1", "--key", keys.key, "--oci-store", storeDir]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+
+    const index = JSON.parse(await readFile(join(storeDir, "index.json"), "utf8")) as RawIndex;
+    const sigEntry = index.manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === `sha256-${img.digest.slice(7)}.sig`)!;
+    const manifest = JSON.parse((await blob(storeDir, sigEntry.digest)).toString()) as RawManifest;
+    const layer = manifest.layers[0]!;
+    const payloadFile = join(tmp.dir, `legacy-${type}.payload`);
+    const sigFile = join(tmp.dir, `legacy-${type}.sig`);
+    const payload = await blob(storeDir, layer.digest);
+    expect(JSON.parse(payload.toString()).critical.image["docker-manifest-digest"]).toBe(img.digest);
+    await writeFile(payloadFile, payload);
+    await writeFile(sigFile, Buffer.from(layer.annotations!["dev.cosignproject.cosign/signature"]!, "base64"));
+    expect(await opensslVerify(type, keys.pub, payloadFile, sigFile)).toMatch(/^(Verified OK|Signature Verified Successfully)$/);
+
+    const tampered = Buffer.from(payload);
+    tampered[tampered.length - 3] ^= 1;
+    await writeFile(payloadFile, tampered);
+    expect(await opensslVerify(type, keys.pub, payloadFile, sigFile)).toMatch(/^FAILED/);
+  });
+
+  it("bundle: openssl verifies the DSSE signature over PAE(payloadType, statement)", async () => {
+    const storeDir = join(tmp.dir, `bundle-${type}`);
+    const store = await LayoutStore.open(storeDir);
+    const img = await makeImage(store, "localhost:5000/b:v1", `openssl-b-${type}`);
+    const keys = await writeKeys(tmp.dir, type, `bundle-${type}`);
+    const r = await runGadget(["image", "sign", "localhost:5000/b:v1", "--key", keys.key, "--format", "bundle", "--oci-store", storeDir]);
+    expect(r.code).toBe(0);
+    const index = JSON.parse(await readFile(join(storeDir, "index.json"), "utf8")) as RawIndex;
+    const refEntry = index.manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === `sha256-${img.digest.slice(7)}`)!;
+    const referrers = JSON.parse((await blob(storeDir, refEntry.digest)).toString()) as RawIndex;
+    const manifest = JSON.parse((await blob(storeDir, referrers.manifests[0]!.digest)).toString()) as RawManifest & { subject: { digest: string } };
+    expect(manifest.subject.digest).toBe(img.digest);
+    const bundle = JSON.parse((await blob(storeDir, manifest.layers[0]!.digest)).toString()) as {
+      dsseEnvelope: { payload: string; payloadType: string; signatures: { sig: string }[] };
+    };
+    const statement = Buffer.from(bundle.dsseEnvelope.payload, "base64");
+    expect(JSON.parse(statement.toString()).subject[0].digest.sha256).toBe(img.digest.slice(7));
+    // DSSE v1 PAE, written out here independently of core/sign/payload.ts
+    const type_ = bundle.dsseEnvelope.payloadType;
+    const paeBytes = Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(type_)} ${type_} ${statement.length} `), statement]);
+    const dataFile = join(tmp.dir, `bundle-${type}.pae`);
+    const sigFile = join(tmp.dir, `bundle-${type}.sig`);
+    await writeFile(dataFile, paeBytes);
+    await writeFile(sigFile, Buffer.from(bundle.dsseEnvelope.signatures[0]!.sig, "base64"));
+    expect(await opensslVerify(type, keys.pub, dataFile, sigFile)).toMatch(/^(Verified OK|Signature Verified Successfully)$/);
+  });
+});
