@@ -69,7 +69,7 @@ describe.each(["ecdsa", "rsa", "ed25519"] as KeyType[])("%s", (type) => {
     expect(await opensslVerify(type, keys.pub, payloadFile, sigFile)).toMatch(/^(Verified OK|Signature Verified Successfully)$/);
 
     const tampered = Buffer.from(payload);
-    tampered[tampered.length - 3] ^= 1;
+    tampered[tampered.length - 3] = tampered[tampered.length - 3]! ^ 1;
     await writeFile(payloadFile, tampered);
     expect(await opensslVerify(type, keys.pub, payloadFile, sigFile)).toMatch(/^FAILED/);
   });
