@@ -5,7 +5,10 @@ import { pullImage } from "../../core/image/pull.js";
 import { pushImage } from "../../core/image/push.js";
 import { LayoutStore } from "../../core/store/layout-store.js";
 import { GadgetError } from "../../core/errors.js";
-import { runGadget, tempDir } from "../helpers/cli.js";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { mkdir } from "node:fs/promises";
+import { IG_FIXTURE_INDEX_DIGEST, IG_FIXTURE_TAR, runGadget, tempDir } from "../helpers/cli.js";
 import { startRegistry, type RunningRegistry } from "../helpers/registry.js";
 import { makeImage } from "./fixtures.js";
 
@@ -67,6 +70,24 @@ describe("push and pull against a real registry (plain HTTP)", () => {
     const mounts = mountReqs.filter((r) => r.method === "POST" && r.uri.includes("mount=") && r.status === 201);
     expect(mounts.length).toBe(3); // config + two layers
     expect(mirrored.stats?.mounted).toBe(3);
+  });
+
+  it("pushes and pulls a real ig image (fixture export) unchanged", async () => {
+    const layout = join(tmp.dir, "ig-layout");
+    await mkdir(layout, { recursive: true });
+    await promisify(execFile)("tar", ["-xf", IG_FIXTURE_TAR, "-C", layout]);
+    const store = await LayoutStore.open(layout);
+    const ref = `${reg.host}/ig/trace_open:latest`;
+    await store.tag(await store.resolve("trace_open"), ref);
+    const pushed = await pushImage({ storeDir: layout, reference: ref, insecureRegistries: [reg.host] });
+    expect(pushed.digest).toBe(IG_FIXTURE_INDEX_DIGEST);
+    const b = join(tmp.dir, "ig-pulled");
+    const pulled = await pullImage({ storeDir: b, reference: ref, insecureRegistries: [reg.host] });
+    expect(pulled.digest).toBe(IG_FIXTURE_INDEX_DIGEST);
+    const sb = await LayoutStore.open(b);
+    const reached = await sb.reachable([await sb.resolve(ref)]);
+    const original = await store.reachable([await store.resolve(ref)]);
+    expect([...reached.keys()].sort()).toEqual([...original.keys()].sort());
   });
 
   it("pulls by digest and tags the digest reference", async () => {
