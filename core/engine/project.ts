@@ -35,7 +35,7 @@ export async function loadProject(opts: LoadProjectOptions): Promise<Project> {
   const file = findGadgetfile(opts.cwd, opts.file);
   const gf = await loadGadgetfile(file, { cache: opts.bundleCache !== false });
   const where = displayPath(gf.file);
-  const tasksByName = effectiveTasks(gf.config);
+  const tasksByName = effectiveTasks(gf.config, gf.dir);
   const requested = opts.tasks && opts.tasks.length > 0 ? opts.tasks : ["build"];
   const order = orderTasks(tasksByName, requested, where, gf.source);
   const steps = planSteps(gf.config, tasksByName, order);

@@ -111,6 +111,18 @@ export class Semaphore {
   }
 }
 
+/** `{name}` in step option strings is the gadget's name (tag templates of publish targets). */
+export function expandName(v: unknown, name: string): unknown {
+  if (typeof v === "string") return v.replaceAll("{name}", name);
+  if (Array.isArray(v)) return v.map((x) => expandName(x, name));
+  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) o[k] = expandName(x, name);
+    return o;
+  }
+  return v;
+}
+
 const silentLogger: Logger = { info: () => {}, warn: () => {}, debug: () => {} };
 
 export async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
@@ -186,7 +198,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
       else for (const [a, m] of st.perArch) for (const [k, v] of m) visible.set(`${k}@${a}`, v);
       let usedStore = false;
       const ctx: StageContext<any> = {
-        options: step.options,
+        options: expandName(step.options, st.gadget.name) as Record<string, unknown>,
         gadget: st.gadget,
         ...(arch ? { arch } : {}),
         cwd: st.gadget.dir,
@@ -212,7 +224,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
       let outcome: { artifacts: Map<string, Artifact>; annotations: Record<string, string>; result?: Record<string, unknown>; discovered: string[] } | undefined;
       let lookup: Awaited<ReturnType<StepCache["lookup"]>> | undefined;
       if (cacheable && cache) {
-        lookup = await cache.lookup({ stage: step.stage, stepIndex: step.index, gadget: st.gadget, arch, options: step.options, declared, artifacts: visible, annotations: ctx.annotations, openStore });
+        lookup = await cache.lookup({ stage: step.stage, stepIndex: step.index, gadget: st.gadget, arch, options: ctx.options, declared, artifacts: visible, annotations: ctx.annotations, openStore });
         if (lookup.hit) {
           outcome = lookup.hit;
           emit({ type: "hit", ...base, ms: performance.now() - t0, reason: "hit" });

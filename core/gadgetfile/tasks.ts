@@ -4,6 +4,7 @@
  * graph, the steps of every task T needs (deps first, each task once), so later steps (push)
  * see earlier steps' results (oci-pack's digest).
  */
+import { resolve } from "node:path";
 import { GadgetError } from "../errors.js";
 import type { Gadgetfile, PublishTarget, Stage, StepSpec, TaskSpec } from "../types.js";
 import { gadgetfileError } from "./validate.js";
@@ -17,17 +18,21 @@ export const DEFAULT_BUILD_STEPS: StepSpec[] = [
   { stage: "store-tag", options: {} },
 ];
 
-export function publishSteps(targets: PublishTarget[]): StepSpec[] {
+/** Publish targets as steps; a tar-export file is made absolute (relative to the gadgetfile's folder). */
+export function publishSteps(targets: PublishTarget[], baseDir?: string): StepSpec[] {
   return targets.map((t) => {
     const { type, ...options } = t;
+    if (type === "tar-export" && baseDir && typeof (options as { file?: unknown }).file === "string") {
+      (options as { file: string }).file = resolve(baseDir, (options as { file: string }).file);
+    }
     return { stage: type, options };
   });
 }
 
-export function effectiveTasks(gf: Gadgetfile, buildSteps: StepSpec[] = DEFAULT_BUILD_STEPS): Record<string, TaskSpec> {
+export function effectiveTasks(gf: Gadgetfile, baseDir?: string, buildSteps: StepSpec[] = DEFAULT_BUILD_STEPS): Record<string, TaskSpec> {
   const tasks: Record<string, TaskSpec> = {
     build: { steps: buildSteps, description: "build every gadget into the local store (the ig recipe)" },
-    publish: { deps: ["build"], steps: publishSteps(gf.publish ?? []), description: "build, then the publish targets" },
+    publish: { deps: ["build"], steps: publishSteps(gf.publish ?? [], baseDir), description: "build, then the publish targets" },
   };
   for (const [name, t] of Object.entries(gf.tasks ?? {})) tasks[name] = t;
   return tasks;
