@@ -198,7 +198,7 @@ export class RemoteRepository implements Target {
     const verify = new VerifyingStream(desc.digest, desc.size, which as Digest);
     const body = res.body;
     body.on("error", (e) => verify.destroy(networkError(this.client.registry, e, this.client.plainHttp)));
-    const out = this.counter((n) => (this.stats.bytesDownloaded += n));
+    const out = this.batcher((n) => (this.stats.bytesDownloaded += n));
     verify.on("error", (e) => out.destroy(e));
     return body.pipe(verify).pipe(out);
   }
@@ -327,6 +327,32 @@ export class RemoteRepository implements Target {
       transform(chunk: Buffer, _enc, cb) {
         onBytes(chunk.length);
         cb(null, chunk);
+      },
+    });
+  }
+
+  /**
+   * Re-chunk a download into ~1 MiB pieces (sockets deliver 16–64 KiB): the store writes each
+   * chunk with one awaited write, so fewer, larger chunks keep the disk busy instead of the loop.
+   */
+  private batcher(onBytes: (n: number) => void, target = 1024 * 1024): Transform {
+    let parts: Buffer[] = [];
+    let size = 0;
+    return new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        onBytes(chunk.length);
+        parts.push(chunk);
+        size += chunk.length;
+        if (size >= target) {
+          const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+          parts = [];
+          size = 0;
+          cb(null, out);
+        } else cb();
+      },
+      flush(cb) {
+        if (size > 0) cb(null, parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+        else cb();
       },
     });
   }
