@@ -17,6 +17,8 @@ export interface InspectResult {
   annotations: Annotations;
   /** Signature/referrer tags that point at this image (sha256-<hex>.sig, sha256-<hex>). */
   signatures: Descriptor[];
+  /** The image's signatures by format: the legacy .sig manifest and each referrer (cosign oci11, sigstore bundle, others). */
+  signatureDetails: { format: string; digest: string; artifactType?: string }[];
 }
 
 export async function inspectImage(store: LayoutStore, reference: string): Promise<InspectResult> {
@@ -29,6 +31,7 @@ export async function inspectImage(store: LayoutStore, reference: string): Promi
     manifests: [],
     annotations: {},
     signatures: [],
+    signatureDetails: [],
   };
   if (isIndexType(descriptor.mediaType) || (!descriptor.mediaType && bytes.includes('"manifests"'))) {
     const index = parseIndex(bytes, descriptor.digest);
@@ -47,5 +50,13 @@ export async function inspectImage(store: LayoutStore, reference: string): Promi
     const n = refNameOf(e) ?? "";
     return n.endsWith(`sha256-${hex}.sig`) || n.endsWith(`sha256-${hex}`);
   });
+  const legacy = result.signatures.find((e) => refNameOf(e) === `sha256-${hex}.sig`);
+  if (legacy) result.signatureDetails.push({ format: "legacy", digest: legacy.digest });
+  const { findReferrers } = await import("../sign/related.js");
+  const { SignMediaType } = await import("../sign/constants.js");
+  for (const r of await findReferrers(store, descriptor.digest)) {
+    const format = r.artifactType === SignMediaType.ArtifactSig ? "oci11" : r.artifactType === SignMediaType.BundleV03 ? "bundle" : "referrer";
+    result.signatureDetails.push({ format, digest: r.descriptor.digest, artifactType: r.artifactType });
+  }
   return result;
 }

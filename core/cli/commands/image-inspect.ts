@@ -30,5 +30,6 @@ export async function run(ctx: CommandContext): Promise<void> {
   if (r.signatures.length > 0) {
     ctx.out("Signatures:");
     for (const s of r.signatures) ctx.out(`  ${s.annotations?.["org.opencontainers.image.ref.name"]}  ${s.digest}`);
+    for (const s of r.signatureDetails) ctx.out(`    ${s.format.padEnd(8)} ${s.digest}${s.format === "referrer" && s.artifactType ? `  ${s.artifactType}` : ""}`);
   }
 }
