@@ -50,7 +50,7 @@ async function randomFile(path: string, size: number): Promise<{ digest: `sha256
   for (let off = 0; off < size; off += chunk) {
     const b = randomBytes(Math.min(chunk, size - off));
     h.update(b);
-    if (!out.write(b)) await new Promise((r) => out.once("drain", r));
+    if (!out.write(b)) await new Promise<void>((r) => out.once("drain", () => r()));
   }
   await new Promise<void>((r, j) => out.end((e?: Error | null) => (e ? j(e) : r())));
   return { digest: `sha256:${h.digest("hex")}`, size };
