@@ -13,6 +13,9 @@ export interface FaultRules {
   /** Cut the connection of matching requests after this many response body bytes. */
   cutAfterBytes?: number;
   cutMatch?: (req: IncomingMessage) => boolean;
+  /** Answer matching requests with a 307 to this URL (+ the request path), like a registry redirecting to blob storage. */
+  redirectTo?: string;
+  redirectMatch?: (req: IncomingMessage) => boolean;
 }
 
 export interface FaultProxy {
@@ -36,6 +39,13 @@ export async function startFaultProxy(target: string, rules: FaultRules = {}): P
       req.resume();
       res.writeHead(503, { "retry-after": "0", "content-type": "application/json" });
       res.end('{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}');
+      return;
+    }
+    if (r.redirectTo && (!r.redirectMatch || r.redirectMatch(req))) {
+      entry.status = 307;
+      req.resume();
+      res.writeHead(307, { location: `${r.redirectTo}${req.url}` });
+      res.end();
       return;
     }
     const headers = { ...req.headers };
