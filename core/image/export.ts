@@ -7,11 +7,11 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { open, rename, unlink } from "node:fs/promises";
+import { open, readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { GadgetError, describeSystemError } from "../errors.js";
-import { digestAlgorithm, digestHex, digestMismatch, type Digest } from "../oci/digest.js";
+import { digestAlgorithm, digestHex, digestMismatch, sizeMismatch, type Digest } from "../oci/digest.js";
 import { encodeIndex, compareGoStrings } from "../oci/gojson.js";
 import { Annotation } from "../oci/media-types.js";
 import { successors, type Descriptor, type Index } from "../oci/model.js";
@@ -107,9 +107,11 @@ export async function planExport(store: LayoutStore, references: string[]): Prom
   const manifests = new Set<Digest>();
   const untagged = new Map<Digest, Descriptor>();
 
+  const seen = new Set<Digest>();
   const walk = async (desc: Descriptor, owner: string, path: Digest[]): Promise<void> => {
-    if (nodes.has(desc.digest)) return;
     if (path.includes(desc.digest)) throw exportError(owner, `the image graph has a cycle at ${desc.digest}`);
+    if (seen.has(desc.digest)) return;
+    seen.add(desc.digest);
     if (path.length > 8) throw exportError(owner, `nested deeper than 8 levels at ${desc.digest}`);
     if (desc.digest.startsWith("sha512:")) throw exportError(owner, `${desc.digest}: sha512 blobs do not fit a USTAR path; only sha256 is exported`);
     const present = await store.exists(desc);
@@ -132,15 +134,13 @@ export async function planExport(store: LayoutStore, references: string[]): Prom
     const kind = await store.kindOf(desc);
     if (kind === "blob") return;
     manifests.add(desc.digest);
-    const bytes = await store.fetchBytes(desc);
+    const bytes = await readVerified(store, desc);
     const children = successors(kind, bytes, desc.digest);
-    for (const child of children) {
-      if (kind === "index" && !untagged.has(child.digest)) untagged.set(child.digest, child);
-      await walk(child, owner, [...path, desc.digest]);
-    }
+    for (const child of children) if (kind === "index" && !untagged.has(child.digest)) untagged.set(child.digest, child);
+    await Promise.all(children.map((child) => walk(child, owner, [...path, desc.digest])));
   };
 
-  for (const [name, desc] of tagged) await walk(desc, name, []);
+  await Promise.all([...tagged].map(([name, desc]) => walk(desc, name, [])));
 
   // signature tags (cosign's sha256-<hex>.sig) of anything exported, then OCI referrers
   for (let round = 0; round < 8; round++) {
@@ -183,6 +183,23 @@ function withRefName(d: Descriptor, name: string): Descriptor {
   return { ...d, annotations: { ...(d.annotations ?? {}), [Annotation.RefName]: name } };
 }
 
+/** Blobs up to this size are read whole (one read, one hash); larger ones are streamed. */
+const SMALL_BLOB = 4 * 1024 * 1024;
+
+/** Read a (small) store blob whole and check its size and digest. */
+async function readVerified(store: LayoutStore, desc: Descriptor): Promise<Buffer> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(store.blobPath(desc.digest));
+  } catch (e) {
+    throw exportError(desc.digest, `reading the blob from ${store.root}: ${describeSystemError(e)}`, undefined, e);
+  }
+  if (bytes.length !== desc.size) throw sizeMismatch(`${desc.digest} in ${store.root}`, desc.size, String(bytes.length));
+  const got = `${digestAlgorithm(desc.digest)}:${createHash(digestAlgorithm(desc.digest)).update(bytes).digest("hex")}`;
+  if (got !== desc.digest) throw digestMismatch(`${desc.digest} in ${store.root}`, desc.digest, got);
+  return bytes;
+}
+
 /** Stream a store blob, hashing it; the digest is checked when the last byte has passed. */
 async function* verifiedBlob(store: LayoutStore, desc: Descriptor): AsyncGenerator<Buffer> {
   const hash = createHash(digestAlgorithm(desc.digest));
@@ -204,13 +221,27 @@ export async function writeExport(store: LayoutStore, plan: ExportPlan, sink: Ta
   const tw = new TarWriter(sink);
   const total = plan.totalBytes;
   let bytes = 0;
-  for (const b of plan.blobs) {
+  // small blobs are read (and verified) a few ahead of the one being written
+  const AHEAD = 8;
+  const reads = new Map<number, Promise<Buffer>>();
+  const prefetch = (i: number) => {
+    const b = plan.blobs[i];
+    if (!b || b.inline || b.desc.size > SMALL_BLOB || reads.has(i)) return;
+    const p = readVerified(store, b.desc);
+    p.catch(() => {}); // observed when awaited below
+    reads.set(i, p);
+  };
+  for (let i = 0; i < plan.blobs.length; i++) {
+    const b = plan.blobs[i]!;
+    for (let j = i; j < i + AHEAD; j++) prefetch(j);
     const path = blobPathInLayout(b.desc.digest);
     const tick = (n: number) => {
       bytes += n;
       onProgress?.({ phase: "export", bytes, total, entry: path });
     };
-    await tw.addFile(path, b.desc.size, b.inline ?? verifiedBlob(store, b.desc), { mode: BLOB_MODE }, tick);
+    const content = b.inline ?? (reads.has(i) ? await reads.get(i)! : verifiedBlob(store, b.desc));
+    reads.delete(i);
+    await tw.addFile(path, b.desc.size, content, { mode: BLOB_MODE }, tick);
   }
   const indexBytes = encodeIndex(plan.index);
   await tw.addFile("index.json", indexBytes.length, indexBytes, { mode: FILE_MODE });

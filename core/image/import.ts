@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { GadgetError, describeSystemError, isGadgetError } from "../errors.js";
@@ -129,7 +129,8 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
     const sniffed = await sniffGzip(counted());
     const tarBytes = sniffed.gzip ? gunzipBounded(sniffed.source, limits) : sniffed.source;
 
-    const staged = new Map<Digest, StagedBlob>();
+    const stager = new Stager(staging!, await listExisting(store), fail);
+    const staged = stager.staged;
     let layoutBytes: Buffer | undefined;
     let indexBytes: Buffer | undefined;
     const maxIndex = limits.maxIndexBytes ?? MAX_MANIFEST_BYTES;
@@ -160,7 +161,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
         const m = /^blobs\/(sha256|sha512)\/([^/]+)$/.exec(entry.path);
         const digest = m ? `${m[1]}:${m[2]}` : "";
         if (!m || !isDigest(digest)) fail(entry.path, "not a valid blob path (expected blobs/sha256/<64 lowercase hex>)");
-        await stageBlob(store, staging!, staged, entry, digest as Digest, body, fail);
+        await stager.add(entry, digest as Digest, body);
         return;
       }
       // other files (e.g. a README) are not part of the layout: ignored
@@ -168,7 +169,9 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
 
     try {
       await readTar(tarBytes, onEntry, limits);
+      await stager.settle();
     } catch (e) {
+      await stager.settle().catch(() => {});
       if (e instanceof ImportFailure) throw e;
       if (e instanceof TarFormatError) fail(e.entry, e.reason, e.entry === undefined && e.offset === 0 ? "the input must be a tar (or tar.gz) of an OCI image layout" : undefined);
       if (e instanceof GzipBombError) fail(lastEntry, e.message, "decompress it yourself if you trust it, then import the .tar", "GZIP_BOMB");
@@ -288,26 +291,33 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
       if (!added) break;
     }
 
-    // ---- commit: rename verified blobs into blobs/, then one index update ------------------
+    // ---- commit: flush staged blobs to disk, rename them into blobs/, one index update -----
+    // (fsync'd together at the end rather than one by one while reading: the kernel batches them)
+    await syncAll([...needed.values()].flatMap((b) => (b.file ? [b.file] : [])));
     const renamed: string[] = [];
     try {
       await store.updateIndex(async (current) => {
-        for (const [digest, blob] of needed) {
-          if (!blob.file) continue;
-          if (await store.exists({ mediaType: "", digest, size: blob.size })) continue;
-          const final = store.blobPath(digest);
-          await mkdir(dirname(final), { recursive: true });
-          await rename(blob.file, final);
-          renamed.push(final);
-        }
-        const next = current.slice();
+        const present = await listExisting(store);
+        const moves = [...needed].filter(([digest, blob]) => blob.file && present.get(digest) !== blob.size);
+        for (const algo of new Set(moves.map(([d]) => digestAlgorithm(d)))) await mkdir(join(store.root, "blobs", algo), { recursive: true });
+        let next = 0;
+        const mover = async () => {
+          while (next < moves.length) {
+            const [digest, blob] = moves[next++]!;
+            const final = store.blobPath(digest);
+            await rename(blob.file!, final);
+            if (!present.has(digest)) renamed.push(final);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(16, moves.length) }, mover));
+        const out = current.slice();
         for (const t of tags) {
-          const i = next.findIndex((e) => refNameOf(e) === t.name);
-          if (i >= 0) next[i] = t.desc;
-          else next.push(t.desc);
+          const i = out.findIndex((e) => refNameOf(e) === t.name);
+          if (i >= 0) out[i] = t.desc;
+          else out.push(t.desc);
         }
-        for (const u of untagged) if (!next.some((e) => e.digest === u.digest)) next.push(u);
-        return { entries: next, result: undefined };
+        for (const u of untagged) if (!out.some((e) => e.digest === u.digest)) out.push(u);
+        return { entries: out, result: undefined };
       });
     } catch (e) {
       for (const f of renamed) await unlink(f).catch(() => {});
@@ -326,54 +336,140 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
   }
 }
 
-/** Hash an entry's bytes while writing them to the staging dir; refuse a digest mismatch. */
-async function stageBlob(
-  store: LayoutStore,
-  staging: string,
-  staged: Map<Digest, StagedBlob>,
-  entry: TarEntry,
-  digest: Digest,
-  body: AsyncIterable<Buffer>,
-  fail: (which: string | undefined, why: string, hint?: string, code?: string) => never,
-): Promise<void> {
-  const hash = createHash(digestAlgorithm(digest));
-  const check = () => {
-    const got = `${digestAlgorithm(digest)}:${hash.digest("hex")}`;
-    if (got !== digest) fail(entry.path, `content does not match its digest (got ${got})`, "the archive is corrupt or was tampered with", "DIGEST_MISMATCH");
-  };
-  const prior = staged.get(digest);
-  // already staged (a duplicate entry) or already in the store: verify only, write nothing
-  if (prior || (await store.exists({ mediaType: "", digest, size: entry.size }))) {
-    for await (const c of body) hash.update(c);
-    check();
-    if (!prior) staged.set(digest, { size: entry.size });
-    return;
+/** Blobs up to this size are hashed in memory and written in the background, several at once. */
+const SMALL_BLOB = 1024 * 1024;
+const MAX_IN_FLIGHT = 16;
+
+/**
+ * The staging area: each blob entry is hashed while it is written to the store's `.tmp/` and
+ * refused on the spot when its bytes do not match the digest its path names. Small blobs are
+ * written in the background (bounded), large ones streamed with backpressure.
+ */
+class Stager {
+  readonly staged = new Map<Digest, StagedBlob>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(
+    private readonly dir: string,
+    /** Blobs the store already has (name → size), listed once up front. */
+    private readonly existing: Map<Digest, number>,
+    private readonly fail: FailFn,
+  ) {}
+
+  async add(entry: TarEntry, digest: Digest, body: AsyncIterable<Buffer>): Promise<void> {
+    if (this.failure) throw this.failure;
+    const algo = digestAlgorithm(digest);
+    const hash = createHash(algo);
+    const check = () => {
+      const got = `${algo}:${hash.digest("hex")}`;
+      if (got !== digest) this.fail(entry.path, `content does not match its digest (got ${got})`, "the archive is corrupt or was tampered with", "DIGEST_MISMATCH");
+    };
+    const prior = this.staged.get(digest);
+    // already staged (a duplicate entry) or already in the store: verify only, write nothing
+    if (prior || this.existing.get(digest) === entry.size) {
+      for await (const c of body) hash.update(c);
+      check();
+      if (!prior) this.staged.set(digest, { size: entry.size });
+      return;
+    }
+    const file = join(this.dir, `${algo}-${digestHex(digest)}`);
+    if (entry.size <= SMALL_BLOB) {
+      const parts: Buffer[] = [];
+      for await (const c of body) {
+        hash.update(c);
+        parts.push(c);
+      }
+      check();
+      this.staged.set(digest, { size: entry.size, file });
+      const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      const p: Promise<void> = writeFile(file, data, { flag: "wx", mode: 0o444 }).then(
+        () => void this.inFlight.delete(p),
+        (e: unknown) => {
+          this.inFlight.delete(p);
+          this.failure ??= e;
+        },
+      );
+      this.inFlight.add(p);
+      if (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
+      return;
+    }
+    const fh = await open(file, "wx", 0o444);
+    try {
+      let batch: Buffer[] = [];
+      let batchBytes = 0;
+      for await (const c of body) {
+        hash.update(c);
+        batch.push(c);
+        batchBytes += c.length;
+        if (batchBytes >= 1 << 20) {
+          await writeAll(fh, batch);
+          batch = [];
+          batchBytes = 0;
+        }
+      }
+      if (batch.length > 0) await writeAll(fh, batch);
+      check();
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await unlink(file).catch(() => {});
+      throw e;
+    }
+    await fh.close();
+    this.staged.set(digest, { size: entry.size, file });
   }
-  const file = join(staging, `${digestAlgorithm(digest)}-${digestHex(digest)}`);
-  const fh = await open(file, "wx", 0o444);
-  try {
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
-    for await (const c of body) {
-      hash.update(c);
-      batch.push(c);
-      batchBytes += c.length;
-      if (batchBytes >= 1 << 20) {
-        await writeAll(fh, batch);
-        batch = [];
-        batchBytes = 0;
+
+  /** Wait for background writes; rethrow the first failure. */
+  async settle(): Promise<void> {
+    await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+}
+
+/** name → size of the blobs a store already has (one readdir + stats in parallel). */
+async function listExisting(store: LayoutStore): Promise<Map<Digest, number>> {
+  const out = new Map<Digest, number>();
+  for (const algo of ["sha256", "sha512"]) {
+    let names: string[];
+    try {
+      names = await readdir(join(store.root, "blobs", algo));
+    } catch {
+      continue;
+    }
+    let next = 0;
+    const worker = async () => {
+      while (next < names.length) {
+        const n = names[next++]!;
+        const d = `${algo}:${n}`;
+        if (!isDigest(d)) continue;
+        try {
+          const st = await stat(join(store.root, "blobs", algo, n));
+          if (st.isFile()) out.set(d, st.size);
+        } catch {
+          /* raced with a remover */
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+  }
+  return out;
+}
+
+/** fsync files, several at once. */
+async function syncAll(files: string[], concurrency = 16): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const f = files[next++]!;
+      const fh = await open(f, "r");
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
       }
     }
-    if (batch.length > 0) await writeAll(fh, batch);
-    check();
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await unlink(file).catch(() => {});
-    throw e;
-  }
-  await fh.close();
-  staged.set(digest, { size: entry.size, file });
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
 }
 
 async function writeAll(fh: import("node:fs/promises").FileHandle, chunks: Buffer[]): Promise<void> {

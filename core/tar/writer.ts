@@ -88,9 +88,26 @@ export class TarWriter {
     this.sink = sink;
   }
 
+  /** Small writes are gathered into one sink write of up to ~1 MiB (fewer syscalls). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
   private async emit(chunks: Buffer[]): Promise<void> {
-    await this.sink.write(chunks);
-    for (const c of chunks) this.bytes += c.length;
+    for (const c of chunks) {
+      if (c.length === 0) continue;
+      this.pending.push(c);
+      this.pendingBytes += c.length;
+      this.bytes += c.length;
+    }
+    if (this.pendingBytes >= 1 << 20) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const out = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.sink.write(out);
   }
 
   /**
@@ -136,5 +153,6 @@ export class TarWriter {
     if (this.finished) return;
     this.finished = true;
     await this.emit([ZEROS]);
+    await this.flush();
   }
 }

@@ -143,7 +143,7 @@ describe("import refuses hostile or broken archives and leaves the store unchang
         variant((p, d) => {
           if (!p.endsWith(BIG_LAYER_HEX)) return d;
           const evil = Buffer.from(d);
-          evil[1000] ^= 0xff;
+          evil[1000] = evil[1000]! ^ 0xff;
           return evil;
         }),
       ),
@@ -240,7 +240,7 @@ describe("import refuses hostile or broken archives and leaves the store unchang
 
   it("refuses a header with a bad checksum in the middle of the archive", async () => {
     const whole = Buffer.from(buildTar(variant()));
-    whole[2048 + 10] ^= 0x01; // the second header's name: checksum no longer matches
+    whole[2058] = whole[2058]! ^ 0x01; // the second header's name: checksum no longer matches
     const file = await writeCase(whole);
     await expectRefused(file, file, /corrupt tar header at byte 2048 \(header checksum mismatch\)/);
   });
