@@ -9,8 +9,9 @@
 import { mkdir, mkdtemp, readdir, rm, writeFile, readFile } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { gzipSync } from "node:zlib";
-import { defineStage, GadgetError, type Arch } from "../core/index.js";
+import { defineStage, type Arch } from "../core/types.js";
 import { findTool, toolFailure } from "./tools.js";
+import { api } from "./api.js";
 
 export interface BtfgenOptions {
   enabled?: boolean;
@@ -26,7 +27,7 @@ export async function findKernelArchives(root: string, arch: Arch): Promise<stri
   try {
     entries = (await readdir(root, { recursive: true })) as string[];
   } catch (e) {
-    throw new GadgetError({ what: "btfhub archive not readable", which: root, why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : (e as Error).message, hint: "pass --btfhub-archive DIR with <distro>/<version>/<arch>/<kernel>.btf.tar.xz files" });
+    throw new (await api()).GadgetError({ what: "btfhub archive not readable", which: root, why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : (e as Error).message, hint: "pass --btfhub-archive DIR with <distro>/<version>/<arch>/<kernel>.btf.tar.xz files" });
   }
   const want = BTFHUB_ARCH[arch];
   return entries
@@ -42,7 +43,7 @@ function tarHeader(name: string, size: number, type: "0" | "5"): Buffer {
   let base = name;
   if (Buffer.byteLength(name) > 100) {
     const i = name.lastIndexOf("/", 155);
-    if (i <= 0 || Buffer.byteLength(name.slice(i + 1)) > 100) throw new GadgetError({ what: "path too long for tar", which: name });
+    if (i <= 0 || Buffer.byteLength(name.slice(i + 1)) > 100) throw new Error(`path too long for tar: ${name}`);
     prefix = name.slice(0, i);
     base = name.slice(i + 1);
   }
@@ -94,19 +95,19 @@ export const btfgenStage = defineStage<BtfgenOptions>({
     if (!ctx.options.enabled) return { args: { enabled: false } };
     const archive = ctx.options.archive ?? "";
     const files = archive ? (await findKernelArchives(archive, ctx.arch!)).map((p) => join(archive, p)) : [];
-    return { files, tools: [findTool("bpftool", ctx.env)], artifacts: ["ebpf"], args: { archive } };
+    return { files, tools: [await findTool("bpftool", ctx.env)], artifacts: ["ebpf"], args: { archive } };
   },
   async run(ctx) {
     if (!ctx.options.enabled) return;
     const arch = ctx.arch;
-    if (!arch) throw new GadgetError({ what: "btfgen stage", why: "runs per architecture but got none" });
+    if (!arch) throw new (await api()).GadgetError({ what: "btfgen stage", why: "runs per architecture but got none" });
     const archive = ctx.options.archive;
-    if (!archive) throw new GadgetError({ what: "btfgen requires --btfhub-archive", which: "--btfgen", why: "no btfhub-archive directory given", hint: "pass --btfhub-archive DIR", exitCode: 2, code: "USAGE" });
+    if (!archive) throw new (await api()).GadgetError({ what: "btfgen requires --btfhub-archive", which: "--btfgen", why: "no btfhub-archive directory given", hint: "pass --btfhub-archive DIR", exitCode: 2, code: "USAGE" });
     const obj = ctx.artifacts.get("ebpf");
     if (!obj) return; // no eBPF program: nothing to minimize
-    const bpftool = findTool("bpftool", ctx.env);
-    const tar = findTool("tar", ctx.env);
-    findTool("xz", ctx.env);
+    const bpftool = await findTool("bpftool", ctx.env);
+    const tar = await findTool("tar", ctx.env);
+    await findTool("xz", ctx.env);
     const kernels = await findKernelArchives(archive, arch);
     const work = await mkdtemp(join(ctx.outDir, "work-"));
     const outputs: { path: string; data: Uint8Array }[] = [];
@@ -115,14 +116,14 @@ export const btfgenStage = defineStage<BtfgenOptions>({
         const dir = join(work, "in", rel.replace(/\.btf\.tar\.xz$/, ""));
         await mkdir(dir, { recursive: true });
         const x = await ctx.exec(tar, ["-xJf", join(archive, rel), "-C", dir], { nothrow: true });
-        if (x.exitCode !== 0) throw toolFailure(x, `extracting ${rel}`);
+        if (x.exitCode !== 0) throw await toolFailure(x, `extracting ${rel}`);
         const btfs = ((await readdir(dir, { recursive: true })) as string[]).filter((p) => p.endsWith(".btf")).sort();
-        if (btfs.length === 0) throw new GadgetError({ what: "no .btf file in kernel archive", which: join(archive, rel) });
+        if (btfs.length === 0) throw new (await api()).GadgetError({ what: "no .btf file in kernel archive", which: join(archive, rel) });
         const treePath = rel.replace(/\.tar\.xz$/, "").split(sep).join("/"); // <distro>/<ver>/<arch>/<kernel>.btf
         const outFile = join(work, "out", treePath);
         await mkdir(join(outFile, ".."), { recursive: true });
         const res = await ctx.exec(bpftool, ["gen", "min_core_btf", join(dir, btfs[0]!), outFile, obj.path], { nothrow: true });
-        if (res.exitCode !== 0 || res.signal) throw toolFailure(res, `bpftool gen min_core_btf for ${rel}`);
+        if (res.exitCode !== 0 || res.signal) throw await toolFailure(res, `bpftool gen min_core_btf for ${rel}`);
         outputs.push({ path: treePath, data: await readFile(outFile) });
         await rm(dir, { recursive: true, force: true });
       }

@@ -8,7 +8,8 @@
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { basename, join, relative, isAbsolute } from "node:path";
-import { defineStage, GadgetError, type Arch, type GadgetInfo, type StageContext } from "../core/index.js";
+import { defineStage, type Arch, type GadgetInfo, type StageContext } from "../core/types.js";
+import { api, gadgetError } from "./api.js";
 import { parseDepfile } from "./depfile.js";
 import { checkHostHeaders, findTool, headerHint, hostMultiarch, toolFailure } from "./tools.js";
 
@@ -48,15 +49,15 @@ export function sourceArg(gadget: GadgetInfo): string {
 }
 
 /** Whether the gadget has an eBPF program to compile (ig: a missing default program.bpf.c means none). */
-export function hasEbpfSource(gadget: GadgetInfo): boolean {
+export async function hasEbpfSource(gadget: GadgetInfo): Promise<boolean> {
   if (gadget.settings.ebpf === false) return false;
   if (existsSync(gadget.ebpfSource)) return true;
   if (basename(gadget.ebpfSource) === "program.bpf.c") return false;
-  throw new GadgetError({ what: "source file not found", which: gadget.ebpfSource, why: "no such file or directory" });
+  throw await gadgetError({ what: "source file not found", which: gadget.ebpfSource, why: "no such file or directory" });
 }
 
-function archOf(ctx: StageContext<ClangOptions>): Arch {
-  if (!ctx.arch) throw new GadgetError({ what: "clang stage", why: "runs per architecture but got none" });
+async function archOf(ctx: StageContext<ClangOptions>): Promise<Arch> {
+  if (!ctx.arch) throw await gadgetError({ what: "clang stage", why: "runs per architecture but got none" });
   return ctx.arch;
 }
 
@@ -65,10 +66,10 @@ export const clangStage = defineStage<ClangOptions>({
   version: "1",
   perArch: true,
   async inputs(ctx) {
-    if (!hasEbpfSource(ctx.gadget)) return { args: { ebpf: false } };
-    const clang = ctx.options.clang ?? findTool("clang", ctx.env);
+    if (!(await hasEbpfSource(ctx.gadget))) return { args: { ebpf: false } };
+    const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
     const multiarch = await hostMultiarch(ctx);
-    const arch = archOf(ctx);
+    const arch = await archOf(ctx);
     return {
       files: [ctx.gadget.ebpfSource],
       tools: [clang],
@@ -76,17 +77,19 @@ export const clangStage = defineStage<ClangOptions>({
     };
   },
   async run(ctx) {
-    if (!hasEbpfSource(ctx.gadget)) return;
-    const arch = archOf(ctx);
-    const clang = ctx.options.clang ?? findTool("clang", ctx.env);
+    if (!(await hasEbpfSource(ctx.gadget))) return;
+    const arch = await archOf(ctx);
+    const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
     const multiarch = await hostMultiarch(ctx);
-    checkHostHeaders(multiarch);
+    await checkHostHeaders(multiarch);
     const out = join(ctx.outDir, `${arch}.bpf.o`);
     const depfile = join(ctx.outDir, `${arch}.d`);
     const args = clangArgs({ multiarch, arch, source: sourceArg(ctx.gadget), out, gadgetDir: ctx.gadget.dir, cflags: [...ctx.gadget.cflags, ...(ctx.options.cflags ?? [])], depfile });
-    const res = await ctx.exec(clang, args, { cwd: ctx.gadget.dir, nothrow: true });
+    const compiling = ctx.exec(clang, args, { cwd: ctx.gadget.dir, nothrow: true });
+    void api().catch(() => {}); // load the rest of the library while clang runs
+    const res = await compiling;
     if (res.exitCode !== 0 || res.signal) {
-      throw toolFailure(res, `compiling ${relative(process.cwd(), ctx.gadget.ebpfSource) || ctx.gadget.ebpfSource} for ${arch}`, headerHint(res.stderr));
+      throw await toolFailure(res, `compiling ${relative(process.cwd(), ctx.gadget.ebpfSource) || ctx.gadget.ebpfSource} for ${arch}`, headerHint(res.stderr));
     }
     if (res.stderr.trim()) ctx.logger.warn(res.stderr.trimEnd());
     let discovered: string[] = [];

@@ -8,22 +8,8 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import {
-  assertValid,
-  builderVersion,
-  createdTimestamp,
-  defineStage,
-  GadgetError,
-  MediaType,
-  pack,
-  parseMetadata,
-  readBpfObject,
-  sha256,
-  updateMetadata,
-  validateMetadata,
-  type Arch,
-  type StageContext,
-} from "../core/index.js";
+import { defineStage, type Arch, type StageContext } from "../core/types.js";
+import { api } from "./api.js";
 
 export interface OciPackOptions {
   /** ig's --validate-metadata (default true). */
@@ -37,7 +23,7 @@ async function readOptional(path: string): Promise<Buffer | undefined> {
     return await readFile(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new GadgetError({ what: "reading metadata file", which: path, why: (e as Error).message });
+    throw new (await api()).GadgetError({ what: "reading metadata file", which: path, why: (e as Error).message });
   }
 }
 
@@ -55,6 +41,7 @@ export const ociPackStage = defineStage<OciPackOptions>({
     return { files: [ctx.gadget.metadata], artifacts, env: ["SOURCE_DATE_EPOCH"], args: { validate: ctx.options.validateMetadata ?? true, update: ctx.options.updateMetadata ?? false, archs: ctx.gadget.archs } };
   },
   async run(ctx: StageContext<OciPackOptions>) {
+    const { assertValid, builderVersion, createdTimestamp, MediaType, pack, parseMetadata, readBpfObject, sha256, updateMetadata, validateMetadata } = await api();
     const { gadget } = ctx;
     const which = displayPath(gadget.metadata);
     const ebpfPaths: Partial<Record<Arch, string>> = {};
@@ -73,7 +60,7 @@ export const ociPackStage = defineStage<OciPackOptions>({
     let config = await readOptional(gadget.metadata);
     if (ctx.options.updateMetadata) {
       const obj = await object();
-      if (!obj) throw new GadgetError({ what: "cannot update metadata", which, why: "the gadget has no eBPF program to read it from" });
+      if (!obj) throw new (await api()).GadgetError({ what: "cannot update metadata", which, why: "the gadget has no eBPF program to read it from" });
       const existing = config?.toString("utf8");
       if (existing !== undefined) {
         // ig: an existing file must be valid before it is extended

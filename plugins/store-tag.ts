@@ -5,7 +5,8 @@
  * Not cacheable: it is the publish step. Result { reference?, digest }.
  */
 import { readFile } from "node:fs/promises";
-import { defineStage, GadgetError, MediaType, parseIndex, sha256 } from "../core/index.js";
+import { defineStage } from "../core/types.js";
+import { api } from "./api.js";
 
 export interface StoreTagOptions {
   /** Tag to use instead of the gadget's. */
@@ -20,13 +21,14 @@ export const storeTagStage = defineStage<StoreTagOptions>({
     return { artifacts: ["index"], args: { tag: ctx.options.tag ?? ctx.gadget.tag ?? null } };
   },
   async run(ctx) {
+    const { MediaType, parseIndex, sha256 } = await api();
     const art = ctx.artifacts.get("index");
-    if (!art) throw new GadgetError({ what: "nothing to tag", which: ctx.gadget.name, why: "no packed index (the oci-pack step must run before store-tag)" });
+    if (!art) throw new (await api()).GadgetError({ what: "nothing to tag", which: ctx.gadget.name, why: "no packed index (the oci-pack step must run before store-tag)" });
     const bytes = await readFile(art.path);
     const digest = sha256(bytes);
     const desc = { mediaType: MediaType.ImageIndex, digest, size: bytes.byteLength };
     const store = await ctx.store();
-    if (!(await store.exists(desc))) throw new GadgetError({ what: "packed index missing from the store", which: digest, why: `not found in ${store.root}`, hint: "rebuild without the cache (--no-cache)" });
+    if (!(await store.exists(desc))) throw new (await api()).GadgetError({ what: "packed index missing from the store", which: digest, why: `not found in ${store.root}`, hint: "rebuild without the cache (--no-cache)" });
     const reference = ctx.options.tag ?? ctx.gadget.tag;
     if (reference) {
       const index = parseIndex(bytes.toString("utf8"), "index");

@@ -4,7 +4,8 @@
  */
 import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import { GadgetError, type ProcessOutput, type StageContext } from "../core/index.js";
+import type { GadgetError, ProcessOutput, StageContext } from "../core/index.js";
+import { api, gadgetError } from "./api.js";
 
 /** Tool → Debian package that provides it. */
 export const TOOL_PACKAGES: Record<string, string> = {
@@ -23,7 +24,14 @@ const EXTRA_DIRS = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
 const found = new Map<string, string>();
 
 /** Absolute path of `name` on PATH (plus the sbin dirs, where Debian puts bpftool), or a GadgetError. */
-export function findTool(name: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
+export async function findTool(name: string, env: Readonly<Record<string, string | undefined>> = process.env): Promise<string> {
+  const p = lookupTool(name, env);
+  if (p === undefined) throw await missingTool(name);
+  return p;
+}
+
+/** Absolute path of `name` on PATH (plus the sbin dirs), or undefined. */
+export function lookupTool(name: string, env: Readonly<Record<string, string | undefined>> = process.env): string | undefined {
   const key = `${env.PATH ?? ""}\0${name}`;
   const hit = found.get(key);
   if (hit) return hit;
@@ -39,12 +47,12 @@ export function findTool(name: string, env: Readonly<Record<string, string | und
       /* next */
     }
   }
-  throw missingTool(name);
+  return undefined;
 }
 
-export function missingTool(name: string): GadgetError {
+export function missingTool(name: string): Promise<Error> {
   const pkg = TOOL_PACKAGES[name] ?? name;
-  return new GadgetError({
+  return gadgetError({
     what: "tool not found",
     which: name,
     why: `${name} is not on PATH`,
@@ -73,9 +81,9 @@ export function hostMultiarch(ctx: Pick<StageContext, "exec" | "env">): Promise<
     multiarch = (async () => {
       const guess = MULTIARCH_GUESS[process.arch];
       if (guess && existsSync(`/usr/include/${guess}/asm`)) return guess;
-      const out = await ctx.exec(findTool("clang", ctx.env), ["-print-multiarch"]);
+      const out = await ctx.exec(await findTool("clang", ctx.env), ["-print-multiarch"]);
       const triple = out.stdout.trim();
-      if (!triple) throw new GadgetError({ what: "cannot find the multiarch include directory", which: "clang -print-multiarch", why: "printed nothing" });
+      if (!triple) throw await gadgetError({ what: "cannot find the multiarch include directory", which: "clang -print-multiarch", why: "printed nothing" });
       return triple;
     })();
     multiarch.catch(() => (multiarch = undefined));
@@ -84,9 +92,9 @@ export function hostMultiarch(ctx: Pick<StageContext, "exec" | "env">): Promise<
 }
 
 /** Check kernel uapi headers for the host triple; one-line error naming linux-libc-dev otherwise. */
-export function checkHostHeaders(triple: string): void {
+export async function checkHostHeaders(triple: string): Promise<void> {
   if (!existsSync(`/usr/include/${triple}/asm/types.h`)) {
-    throw new GadgetError({
+    throw await gadgetError({
       what: "kernel headers not found",
       which: `/usr/include/${triple}/asm/types.h`,
       why: "clang needs the uapi headers of the host architecture",
@@ -113,7 +121,8 @@ export function headerHint(stderr: string): string | undefined {
  * ProcessOutput), whose message is the one-line summary followed by the tool's own stderr
  * verbatim — clang's file:line:col diagnostics appear exactly once.
  */
-export function toolFailure(out: ProcessOutput, what: string, hint?: string): GadgetError & ProcessOutput {
+export async function toolFailure(out: ProcessOutput, what: string, hint?: string): Promise<GadgetError & ProcessOutput> {
+  const { GadgetError } = await api();
   const base = out.command.slice(out.command.lastIndexOf("/") + 1);
   const status = out.signal ? `killed by ${out.signal}` : `exit status ${out.exitCode}`;
   const err = new GadgetError({ what, which: base, why: status, hint, code: "TOOL_FAILED" }) as GadgetError & ProcessOutput;

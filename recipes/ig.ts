@@ -7,8 +7,16 @@
  */
 import { readFile, stat, readdir } from "node:fs/promises";
 import { basename, isAbsolute, join, relative, resolve } from "node:path";
-import { parseDocument } from "yaml";
-import { ALL_ARCHS, GadgetError, normalizeReference, type Arch, type GadgetInfo, type StepSpec } from "../core/index.js";
+import type { Arch, GadgetInfo, StepSpec } from "../core/types.js";
+import type { GadgetErrorInit } from "../core/index.js";
+
+const ALL_ARCHS: readonly Arch[] = ["amd64", "arm64"];
+
+/** The library and YAML are loaded only when needed (errors, a build.yaml), keeping the path to clang short. */
+const api = () => import("../core/index.js");
+async function err(init: GadgetErrorInit): Promise<Error> {
+  return new (await api()).GadgetError(init);
+}
 
 export const DEFAULT_EBPF_SOURCE = "program.bpf.c";
 export const DEFAULT_METADATA = "gadget.yaml";
@@ -59,19 +67,23 @@ export interface GadgetFromBuildYamlOptions {
   updateMetadata?: boolean;
 }
 
-function rejectFlagLike(value: string, which: string): void {
+async function rejectFlagLike(value: string, which: string): Promise<void> {
   const v = value.trim();
-  if (v.startsWith("-")) throw new GadgetError({ what: "wrong build option", which, why: `flags are not accepted: ${JSON.stringify(value)}`, hint: "give a path (prefix it with ./ if it really starts with -)" });
-  if (v.startsWith("@")) throw new GadgetError({ what: "wrong build option", which, why: `response files are not accepted: ${JSON.stringify(value)}`, hint: "give a path (prefix it with ./ if it really starts with @)" });
+  if (v.startsWith("-")) throw await err({ what: "wrong build option", which, why: `flags are not accepted: ${JSON.stringify(value)}`, hint: "give a path (prefix it with ./ if it really starts with -)" });
+  if (v.startsWith("@")) throw await err({ what: "wrong build option", which, why: `response files are not accepted: ${JSON.stringify(value)}`, hint: "give a path (prefix it with ./ if it really starts with @)" });
 }
 
 /** Parse build.yaml text (pure). Unknown keys → warnings. */
-export function parseBuildYaml(text: string, which = DEFAULT_BUILD_FILE): { conf: BuildYaml; warnings: string[] } {
+export async function parseBuildYaml(text: string, which = DEFAULT_BUILD_FILE): Promise<{ conf: BuildYaml; warnings: string[] }> {
+  const conf: BuildYaml = {};
+  const warnings: string[] = [];
+  if (text.trim() === "") return { conf, warnings };
+  const { parseDocument } = await import("yaml");
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const pos = e.linePos?.[0];
-    throw new GadgetError({
+    throw await err({
       what: "invalid build file",
       which: pos ? `${which}:${pos.line}:${pos.col}` : which,
       why: e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, ""),
@@ -80,11 +92,9 @@ export function parseBuildYaml(text: string, which = DEFAULT_BUILD_FILE): { conf
     });
   }
   const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
-  const conf: BuildYaml = {};
-  const warnings: string[] = [];
   if (raw === null || raw === undefined) return { conf, warnings };
   if (typeof raw !== "object" || Array.isArray(raw)) {
-    throw new GadgetError({ what: "invalid build file", which, why: "expected a YAML map with ebpfsource, metadata, wasm, cflags", code: "BAD_BUILD_FILE" });
+    throw await err({ what: "invalid build file", which, why: "expected a YAML map with ebpfsource, metadata, wasm, cflags", code: "BAD_BUILD_FILE" });
   }
   const obj = raw as Record<string, unknown>;
   const unknown = Object.keys(obj).filter((k) => !(BUILD_KEYS as readonly string[]).includes(k));
@@ -92,14 +102,14 @@ export function parseBuildYaml(text: string, which = DEFAULT_BUILD_FILE): { conf
   for (const k of ["ebpfsource", "metadata", "wasm"] as const) {
     const v = obj[k];
     if (v === undefined || v === null) continue;
-    if (typeof v !== "string") throw new GadgetError({ what: "invalid build file", which: `${which}: ${k}`, why: `expected a path string, got ${Array.isArray(v) ? "a list" : typeof v}`, code: "BAD_BUILD_FILE" });
+    if (typeof v !== "string") throw await err({ what: "invalid build file", which: `${which}: ${k}`, why: `expected a path string, got ${Array.isArray(v) ? "a list" : typeof v}`, code: "BAD_BUILD_FILE" });
     conf[k] = v;
   }
   const cf = obj.cflags;
   if (cf !== undefined && cf !== null) {
     if (typeof cf === "string") conf.cflags = cf.split(/\s+/).filter(Boolean);
     else if (Array.isArray(cf) && cf.every((x) => typeof x === "string" || typeof x === "number")) conf.cflags = cf.map(String);
-    else throw new GadgetError({ what: "invalid build file", which: `${which}: cflags`, why: "expected a list of strings (or one string)", code: "BAD_BUILD_FILE" });
+    else throw await err({ what: "invalid build file", which: `${which}: cflags`, why: "expected a list of strings (or one string)", code: "BAD_BUILD_FILE" });
   }
   return { conf, warnings };
 }
@@ -130,21 +140,21 @@ export async function gadgetFromBuildYaml(dir: string, opts: GadgetFromBuildYaml
   try {
     st = await stat(gadgetDir);
   } catch {
-    throw new GadgetError({ what: "gadget folder not found", which: dir, why: "no such file or directory", code: "NOT_FOUND" });
+    throw await err({ what: "gadget folder not found", which: dir, why: "no such file or directory", code: "NOT_FOUND" });
   }
-  if (!st.isDirectory()) throw new GadgetError({ what: "not a gadget folder", which: dir, why: "not a directory", hint: "pass the folder that holds program.bpf.c and gadget.yaml" });
+  if (!st.isDirectory()) throw await err({ what: "not a gadget folder", which: dir, why: "not a directory", hint: "pass the folder that holds program.bpf.c and gadget.yaml" });
 
   let text = "";
   let which = join(dir, DEFAULT_BUILD_FILE);
   let buildFile: string | undefined;
   if (opts.file !== undefined) {
-    rejectFlagLike(opts.file, "--file");
+    await rejectFlagLike(opts.file, "--file");
     buildFile = resolve(cwd, opts.file);
     which = opts.file;
     try {
       text = await readFile(buildFile, "utf8");
     } catch (e) {
-      throw new GadgetError({ what: "reading build file", which: opts.file, why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message });
+      throw await err({ what: "reading build file", which: opts.file, why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message });
     }
   } else {
     const p = join(gadgetDir, DEFAULT_BUILD_FILE);
@@ -152,35 +162,35 @@ export async function gadgetFromBuildYaml(dir: string, opts: GadgetFromBuildYaml
       text = await readFile(p, "utf8");
       buildFile = p;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new GadgetError({ what: "reading build file", which, why: (e as Error).message });
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw await err({ what: "reading build file", which, why: (e as Error).message });
     }
   }
-  const { conf, warnings } = parseBuildYaml(text, which);
+  const { conf, warnings } = await parseBuildYaml(text, which);
 
   const ebpfRel = conf.ebpfsource ?? DEFAULT_EBPF_SOURCE;
   const metaRel = conf.metadata ?? DEFAULT_METADATA;
-  rejectFlagLike(ebpfRel, `${which}: ebpfsource`);
-  rejectFlagLike(metaRel, `${which}: metadata`);
-  if (conf.wasm !== undefined) rejectFlagLike(conf.wasm, `${which}: wasm`);
+  await rejectFlagLike(ebpfRel, `${which}: ebpfsource`);
+  await rejectFlagLike(metaRel, `${which}: metadata`);
+  if (conf.wasm !== undefined) await rejectFlagLike(conf.wasm, `${which}: wasm`);
 
   const abs = (p: string) => (isAbsolute(p) ? p : join(gadgetDir, p));
   const ebpfSource = abs(ebpfRel);
   const metadata = abs(metaRel);
   const hasEbpf = await exists(ebpfSource);
   if (!hasEbpf && conf.ebpfsource !== undefined && conf.ebpfsource !== DEFAULT_EBPF_SOURCE) {
-    throw new GadgetError({ what: "source file not found", which: `${which}: ebpfsource`, why: `${JSON.stringify(conf.ebpfsource)} does not exist in ${dir}` });
+    throw await err({ what: "source file not found", which: `${which}: ebpfsource`, why: `${JSON.stringify(conf.ebpfsource)} does not exist in ${dir}` });
   }
   const hasMetadata = await exists(metadata);
   if (!hasMetadata && conf.metadata !== undefined && conf.metadata !== DEFAULT_METADATA && !opts.updateMetadata) {
-    throw new GadgetError({ what: "metadata file not found", which: `${which}: metadata`, why: `${JSON.stringify(conf.metadata)} does not exist in ${dir}`, hint: "fix the path, or pass --update-metadata to create it" });
+    throw await err({ what: "metadata file not found", which: `${which}: metadata`, why: `${JSON.stringify(conf.metadata)} does not exist in ${dir}`, hint: "fix the path, or pass --update-metadata to create it" });
   }
   let wasm: string | undefined;
   if (conf.wasm !== undefined && conf.wasm !== "") {
     wasm = abs(conf.wasm);
-    if (!(await exists(wasm))) throw new GadgetError({ what: "wasm file not found", which: `${which}: wasm`, why: `${JSON.stringify(conf.wasm)} does not exist in ${dir}` });
+    if (!(await exists(wasm))) throw await err({ what: "wasm file not found", which: `${which}: wasm`, why: `${JSON.stringify(conf.wasm)} does not exist in ${dir}` });
   }
   if (!hasEbpf && !hasMetadata && !wasm && !(await hasGoFiles(join(gadgetDir, "go")))) {
-    throw new GadgetError({
+    throw await err({
       what: "not a gadget folder",
       which: dir,
       why: "at least one of ebpf source (program.bpf.c), metadata (gadget.yaml), .go files (present in go folder) or wasm module is required",
@@ -189,7 +199,7 @@ export async function gadgetFromBuildYaml(dir: string, opts: GadgetFromBuildYaml
   }
 
   let tag: string | undefined;
-  if (opts.tag !== undefined && opts.tag !== "") tag = normalizeReference(opts.tag);
+  if (opts.tag !== undefined && opts.tag !== "") tag = looksNormalized(opts.tag) ? opts.tag : (await api()).normalizeReference(opts.tag);
 
   const gadget: GadgetInfo = {
     name: basename(gadgetDir),
@@ -209,12 +219,17 @@ export async function gadgetFromBuildYaml(dir: string, opts: GadgetFromBuildYaml
   return { gadget, warnings };
 }
 
+/** Already in ig's canonical form (registry/repository:tag, lowercase): nothing to normalize. */
+function looksNormalized(tag: string): boolean {
+  return /^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+)(:\d+)?\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*:[\w][\w.-]{0,127}$/.test(tag);
+}
+
 /** Validate `--arch` values. */
-export function parseArchs(values: string[]): Arch[] {
+export async function parseArchs(values: string[]): Promise<Arch[]> {
   const out: Arch[] = [];
   for (const v of values) {
     const a = v.trim();
-    if (a !== "amd64" && a !== "arm64") throw new GadgetError({ what: "unsupported architecture", which: "--arch", why: JSON.stringify(a), hint: "use amd64, arm64 or amd64,arm64", exitCode: 2, code: "USAGE" });
+    if (a !== "amd64" && a !== "arm64") throw await err({ what: "unsupported architecture", which: "--arch", why: JSON.stringify(a), hint: "use amd64, arm64 or amd64,arm64", exitCode: 2, code: "USAGE" });
     if (!out.includes(a)) out.push(a);
   }
   return out;

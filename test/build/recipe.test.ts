@@ -16,23 +16,23 @@ beforeEach(async () => ({ dir, cleanup } = await tempDir("gadget-recipe-")));
 afterEach(async () => cleanup());
 
 describe("build.yaml", () => {
-  it("reads ebpfsource, metadata, wasm and cflags (list or string)", () => {
-    expect(parseBuildYaml("ebpfsource: a.bpf.c\nmetadata: m.yaml\nwasm: x.wasm\ncflags: [-DFOO, -I, inc]\n").conf).toEqual({ ebpfsource: "a.bpf.c", metadata: "m.yaml", wasm: "x.wasm", cflags: ["-DFOO", "-I", "inc"] });
-    expect(parseBuildYaml("cflags: -DA=1  -Wno-unused\n").conf.cflags).toEqual(["-DA=1", "-Wno-unused"]);
-    expect(parseBuildYaml("").conf).toEqual({});
+  it("reads ebpfsource, metadata, wasm and cflags (list or string)", async () => {
+    expect((await parseBuildYaml("ebpfsource: a.bpf.c\nmetadata: m.yaml\nwasm: x.wasm\ncflags: [-DFOO, -I, inc]\n")).conf).toEqual({ ebpfsource: "a.bpf.c", metadata: "m.yaml", wasm: "x.wasm", cflags: ["-DFOO", "-I", "inc"] });
+    expect((await parseBuildYaml("cflags: -DA=1  -Wno-unused\n")).conf.cflags).toEqual(["-DA=1", "-Wno-unused"]);
+    expect((await parseBuildYaml("")).conf).toEqual({});
   });
 
-  it("warns about unknown keys, naming them", () => {
-    const { warnings } = parseBuildYaml("ebpfsource: p.bpf.c\nbuilder: x\nfoo: 1\n", "g/build.yaml");
+  it("warns about unknown keys, naming them", async () => {
+    const { warnings } = await parseBuildYaml("ebpfsource: p.bpf.c\nbuilder: x\nfoo: 1\n", "g/build.yaml");
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/g\/build\.yaml: unknown keys builder, foo/);
   });
 
-  it("bad YAML is an error naming file:line:col", () => {
-    expect(() => parseBuildYaml("ebpfsource: [a\nmetadata: b\n", "g/build.yaml")).toThrow(/invalid build file \(g\/build\.yaml:\d+:\d+\)/);
-    expect(() => parseBuildYaml("- a\n- b\n")).toThrow(/expected a YAML map/);
-    expect(() => parseBuildYaml("cflags: {a: 1}\n")).toThrow(/cflags.*list of strings/);
-    expect(() => parseBuildYaml("ebpfsource: [a, b]\n")).toThrow(/ebpfsource.*path string/);
+  it("bad YAML is an error naming file:line:col", async () => {
+    await expect(parseBuildYaml("ebpfsource: [a\nmetadata: b\n", "g/build.yaml")).rejects.toThrow(/invalid build file \(g\/build\.yaml:\d+:\d+\)/);
+    await expect(parseBuildYaml("- a\n- b\n")).rejects.toThrow(/expected a YAML map/);
+    await expect(parseBuildYaml("cflags: {a: 1}\n")).rejects.toThrow(/cflags.*list of strings/);
+    await expect(parseBuildYaml("ebpfsource: [a, b]\n")).rejects.toThrow(/ebpfsource.*path string/);
   });
 });
 
@@ -88,9 +88,9 @@ describe("gadgetFromBuildYaml (ig's default-path rules)", () => {
     expect((await gadgetFromBuildYaml(".", { cwd: dir, file: "custom.yaml" })).gadget.cflags).toEqual(["-DX"]);
   });
 
-  it("--arch keeps ig's order and rejects unknown archs", () => {
-    expect(parseArchs(["arm64", "amd64"])).toEqual(["arm64", "amd64"]);
-    expect(() => parseArchs(["riscv"])).toThrow(/unsupported architecture/);
+  it("--arch keeps ig's order and rejects unknown archs", async () => {
+    expect(await parseArchs(["arm64", "amd64"])).toEqual(["arm64", "amd64"]);
+    await expect(parseArchs(["riscv"])).rejects.toThrow(/unsupported architecture/);
   });
 });
 

@@ -7,14 +7,14 @@ import { copyFile, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GadgetError, usageError } from "../../errors.js";
-import { parseReference, referenceName } from "../../oci/reference.js";
+import { normalizeReference, parseReference, referenceName } from "../../oci/reference.js";
 import type { Arch, GadgetInfo, Logger, StepSpec } from "../../types.js";
 import type { CommandContext } from "../context.js";
 
 interface IgRecipe {
   igSteps(opts: { btfgen?: boolean; btfhubArchive?: string; validateMetadata?: boolean; updateMetadata?: boolean }): StepSpec[];
   gadgetFromBuildYaml(dir: string, opts: { file?: string; tag?: string; archs?: Arch[]; cwd?: string; updateMetadata?: boolean }): Promise<{ gadget: GadgetInfo; warnings: string[] }>;
-  parseArchs(values: string[]): Arch[];
+  parseArchs(values: string[]): Promise<Arch[]>;
 }
 
 /** The recipe is loaded like a plugin (core never imports recipes/ statically). */
@@ -67,8 +67,9 @@ export async function run(ctx: CommandContext): Promise<void> {
 
   const recipe = await loadRecipe();
   const archFlag = ctx.flagList("arch");
-  const archs = archFlag.length > 0 ? recipe.parseArchs(archFlag) : undefined;
-  const tag = ctx.flagString("tag");
+  const archs = archFlag.length > 0 ? await recipe.parseArchs(archFlag) : undefined;
+  const rawTag = ctx.flagString("tag");
+  const tag = rawTag !== undefined && rawTag !== "" ? normalizeReference(rawTag) : undefined;
   const { gadget, warnings } = await recipe.gadgetFromBuildYaml(path, {
     ...(ctx.flagString("file") !== undefined ? { file: ctx.flagString("file")! } : {}),
     ...(tag !== undefined ? { tag } : {}),
