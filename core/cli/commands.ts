@@ -76,12 +76,12 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["image", "build"],
     summary: "Build a gadget folder into the local store (ig-compatible)",
-    usage: "gadget image build PATH [-f FILE] [-t TAG] [--arch amd64,arm64] [--json]",
+    usage: "gadget image build PATH [-f FILE] [-t TAG] [-o DIR] [--local] [--update-metadata] [--validate-metadata=false] [--btfgen --btfhub-archive DIR] [--arch amd64,arm64] [--json]",
     flags: [
       { name: "file", short: "f", type: "string", value: "FILE", description: "build file (default PATH/build.yaml)" },
       { name: "tag", short: "t", type: "string", value: "TAG", description: "name and tag for the image" },
       { name: "output", short: "o", type: "string", value: "DIR", description: "ig's output directory for intermediate files" },
-      { name: "local", type: "boolean", description: "build with the tools on PATH (the default and only mode)" },
+      { name: "local", short: "l", type: "boolean", description: "build with the tools on PATH (the default and only mode)" },
       { name: "builder-image", type: "string", value: "IMAGE", description: "not supported: gadget always builds with local tools" },
       { name: "update-metadata", type: "boolean", description: "create or extend gadget.yaml from the program" },
       { name: "validate-metadata", type: "boolean", description: "check gadget.yaml against the program's BTF", default: true },
