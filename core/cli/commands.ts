@@ -197,7 +197,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["run"],
     summary: "Run tasks from ./gadgetfile.ts (default task: build)",
-    usage: "gadget run [TASK…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch]",
+    usage: "gadget run [TASK…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch] [-f FILE] [--json]",
     flags: [
       { name: "jobs", short: "j", type: "string", value: "N", description: "steps run at once (default: CPU count)" },
       { name: "dry", type: "boolean", description: "print the plan, run nothing" },
@@ -213,8 +213,8 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["init"],
     summary: "Scaffold a gadget (program.bpf.c, gadget.yaml, gadgetfile.ts)",
-    usage: "gadget init [DIR]",
-    flags: [],
+    usage: "gadget init [DIR] [--json]",
+    flags: [JSON_FLAG],
     args: { min: 0, max: 1 },
     load: () => import("./commands/init.js"),
   },

@@ -55,6 +55,8 @@ export async function bundleModule(file: string, what = "cannot load gadgetfile"
             build.onResolve({ filter: /.*/ }, async (args) => {
               if (!isBare(args.path) || args.pluginData?.gadgetInner) return undefined;
               if (args.path === "gadget") return { path: libUrl, external: true };
+              // "gadget/recipes/monorepo" → this installation's dist/recipes/monorepo.js
+              if (args.path.startsWith("gadget/")) return { path: new URL(`../${args.path.slice(7).replace(/\.(js|ts)$/, "")}.js`, libUrl).href, external: true };
               const root = args.path.startsWith("@") ? args.path.split("/").slice(0, 2).join("/") : args.path.split("/")[0]!;
               if (BUILTINS.has(root) || args.path.startsWith("node:")) return { path: args.path, external: true };
               const r = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { gadgetInner: true } });
@@ -133,7 +135,7 @@ export async function importBundled(code: string, file: string, what = "cannot l
     if (e instanceof GadgetError) throw e;
     const err = e as Error;
     const loc = locateThrow(err?.stack ?? "", code, file);
-    throw new GadgetError({ what, which: loc ?? displayPath(file), why: `threw at import: ${(err?.message ?? String(e)).split("\n")[0]}`, code: "GADGETFILE_THROWS", cause: e });
+    throw new GadgetError({ what, which: loc ?? displayPath(file), why: `threw at import: ${(err?.message ?? String(e)).split("\n")[0]!.replace(/data:text\/javascript;base64,[A-Za-z0-9+/=]+/g, displayPath(file))}`, code: "GADGETFILE_THROWS", cause: e });
   }
 }
 

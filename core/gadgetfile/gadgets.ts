@@ -9,7 +9,7 @@ import { GadgetError } from "../errors.js";
 import { ALL_ARCHS } from "../oci/pack.js";
 import { normalizeReference } from "../oci/reference.js";
 import type { Gadgetfile, GadgetInfo, GadgetOverrides, GadgetSpec } from "../types.js";
-import { globDirs, hasGlob } from "./glob.js";
+import { globGadgetDirs, hasGlob } from "./glob.js";
 import { gadgetfileError } from "./validate.js";
 
 export function looksLikeGadget(dir: string): boolean {
@@ -58,8 +58,9 @@ export async function resolveGadgets(gf: Gadgetfile, baseDir: string, file: stri
     const keyPath = typeof entry === "string" ? ["gadgets", i] : ["gadgets", i, "path"];
     let dirs: string[];
     if (hasGlob(spec.path)) {
-      dirs = globDirs(baseDir, spec.path).filter(looksLikeGadget);
-      if (dirs.length === 0) throw gadgetfileError(file, source, keyPath, `${JSON.stringify(spec.path)} matches no gadget folder (one with program.bpf.c, gadget.yaml or build.yaml)`);
+      const g = globGadgetDirs(baseDir, spec.path);
+      dirs = g.byFile ? g.dirs : g.dirs.filter(looksLikeGadget);
+      if (dirs.length === 0) throw gadgetfileError(file, source, keyPath, `${JSON.stringify(spec.path)} matches no gadget folder (${g.byFile ? "none holds such a file" : "one with program.bpf.c, gadget.yaml or build.yaml"})`);
       if (spec.name && dirs.length > 1) throw gadgetfileError(file, source, ["gadgets", i, "name"], `"name" given for a glob that matches ${dirs.length} folders`);
     } else {
       const d = resolve(baseDir, spec.path);

@@ -57,6 +57,26 @@ export function globDirs(base: string, pattern: string): string[] {
   return [...out].sort();
 }
 
+/**
+ * A pattern whose last segment names a file ("**" + "/program.bpf.c", "gadgets/x/build.yaml") selects
+ * the folders that hold such a file; otherwise the pattern selects folders.
+ */
+export function globGadgetDirs(base: string, pattern: string): { dirs: string[]; byFile: boolean } {
+  const segs = pattern.split("/").filter((s) => s !== "" && s !== ".");
+  const last = segs.at(-1) ?? "";
+  if (!/\.[A-Za-z0-9]+$/.test(last) || last === "**") return { dirs: globDirs(base, pattern), byFile: false };
+  const parent = segs.slice(0, -1).join("/") || ".";
+  const re = segmentRegExp(last);
+  const dirs = globDirs(base, parent).filter((d) => {
+    try {
+      return readdirSync(d, { withFileTypes: true }).some((e) => e.isFile() && re.test(e.name));
+    } catch {
+      return false;
+    }
+  });
+  return { dirs, byFile: true };
+}
+
 function walk(dir: string, segs: string[], out: Set<string>): void {
   if (segs.length === 0) {
     out.add(dir);
