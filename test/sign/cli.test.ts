@@ -1,11 +1,11 @@
 /** The sign/verify/keygen CLI as users run it: output lines, key files, and one-line errors for bad input. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { LayoutStore } from "../../core/store/layout-store.js";
-import { runGadget, tempDir } from "../helpers/cli.js";
+import { GADGET_BIN, runGadget, tempDir } from "../helpers/cli.js";
 import { makeImage } from "./fixtures.js";
 
 const exec = promisify(execFile);
@@ -79,6 +79,40 @@ describe("image keygen", () => {
     // ig's --public-keys takes PEM contents too
     const v = await gadget(["image", "verify", REF, "--public-keys", pem, "--json"]);
     expect(JSON.parse(v.stdout)).toMatchObject({ verified: true, format: "oci11", digest, key: "public key #1" });
+  });
+});
+
+describe("password prompt", () => {
+  it("on a terminal, an encrypted key's password is asked for (not echoed)", async () => {
+    const dir = join(tmp.dir, "kg-prompt");
+    await mkdir(dir);
+    expect((await runGadget(["image", "keygen", "--type", "ed25519"], { cwd: dir, env: { COSIGN_PASSWORD: "s3cret-pw" } })).code).toBe(0);
+    // util-linux `script` gives the CLI a pseudo-terminal; answer once the prompt shows
+    const cmd = [process.execPath, GADGET_BIN, "image", "sign", REF, "--key", join(dir, "cosign.key"), "--oci-store", storeDir].map((a) => `'${a}'`).join(" ");
+    const out = await new Promise<{ code: number | null; text: string }>((resolveRun, reject) => {
+      const env = { ...process.env };
+      delete env.COSIGN_PASSWORD;
+      const child = spawn("script", ["-qec", cmd, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"] });
+      let text = "";
+      let answered = false;
+      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+      child.stdout.on("data", (d) => {
+        text += d;
+        if (!answered && text.includes("Enter password for private key: ")) {
+          answered = true;
+          child.stdin.write("s3cret-pw\r");
+        }
+      });
+      child.on("error", reject);
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        resolveRun({ code, text });
+      });
+    });
+    expect(out.text).toMatch(/Enter password for private key: \r?\n/);
+    expect(out.text).not.toContain("s3cret-pw");
+    expect(out.text).toMatch(/Successfully signed localhost:5000\/cli\/trace:v1@sha256:[a-f0-9]{64} \(legacy signature/);
+    expect(out.code).toBe(0);
   });
 });
 
