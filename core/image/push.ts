@@ -11,6 +11,7 @@ import { openRemoteRepository, parseConcurrency, type TransferOptions } from "..
 import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
 import { retryingDestination } from "../registry/retrying-storage.js";
 import type { Descriptor } from "../oci/model.js";
+import type { Content } from "../oci/content.js";
 
 export type PushOptions = TransferOptions & {
   /** Repositories on the same registry to try mounting blobs from (default: the local store's other tags there). */
@@ -32,10 +33,26 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
   const root = await store.resolve(opts.reference);
   const candidates = opts.mountFrom ?? (await mountCandidates(store, ref.registry, ref.repository));
   const repo = await openRemoteRepository(ref, { ...opts, concurrency });
+  repo.pushing = true;
   const emit = opts.onProgress as ((e: ProgressEvent) => void) | undefined;
   try {
     const src = progressSource(store, emit);
-    const stats = await copyGraph(src, retryingDestination(src, repo), root, {
+    // the root goes up under its tag directly (one request instead of digest + tag)
+    let taggedRoot = false;
+    const dst = retryingDestination(src, repo);
+    const rootByTag = {
+      exists: dst.exists,
+      fetch: dst.fetch,
+      async push(desc: Descriptor, content: Content): Promise<void> {
+        if (ref.tag && desc.digest === root.digest && content instanceof Uint8Array) {
+          await repo.pushManifest(content, desc.mediaType, ref.tag);
+          taggedRoot = true;
+          return;
+        }
+        await dst.push(desc, content);
+      },
+    };
+    const stats = await copyGraph(src, rootByTag, root, {
       concurrency,
       preCopy: (d) => emit?.({ type: "start", digest: d.digest, size: d.size, mediaType: d.mediaType }),
       postCopy: (d) => emit?.({ type: "done", digest: d.digest, size: d.size, mediaType: d.mediaType }),
@@ -55,7 +72,7 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
     });
     let reference: string;
     if (ref.tag) {
-      await repo.tag(root, ref.tag);
+      if (!taggedRoot) await repo.pushManifest(await store.fetchBytes(root), root.mediaType, ref.tag);
       reference = formatReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag });
     } else {
       reference = `${referenceName(ref)}@${root.digest}`;

@@ -26,6 +26,7 @@ export function progressSource(src: ReadOnlyStorage, emit: ((e: ProgressEvent) =
         },
       });
       s.on("error", (e) => t.destroy(e));
+      t.on("error", () => {}); // seen by the consumer; never an unhandled event
       return s.pipe(t);
     },
   };

@@ -59,6 +59,12 @@ export class RemoteRepository implements Target {
   /** Counters for tests and benchmarks. */
   readonly stats = { blobUploads: 0, blobMounts: 0, manifestPuts: 0, bytesUploaded: 0, bytesDownloaded: 0 };
 
+  /**
+   * Ask for pull+push tokens even for reads (set while pushing): one token covers the whole
+   * push instead of one for the HEADs and another for the uploads.
+   */
+  pushing = false;
+
   constructor(client: RegistryClient, repository: string) {
     this.client = client;
     this.repository = repository;
@@ -73,7 +79,7 @@ export class RemoteRepository implements Target {
   }
 
   private pullScope(): string[] {
-    return [repositoryScope(this.repository, ["pull"])];
+    return [repositoryScope(this.repository, this.pushing ? ["pull", "push"] : ["pull"])];
   }
 
   private pushScope(): string[] {
@@ -200,6 +206,9 @@ export class RemoteRepository implements Target {
     body.on("error", (e) => verify.destroy(networkError(this.client.registry, e, this.client.plainHttp)));
     const out = this.batcher((n) => (this.stats.bytesDownloaded += n));
     verify.on("error", (e) => out.destroy(e));
+    // the consumer may attach later (e.g. after taking a lock): it still sees the error then,
+    // but an early failure must not be an unhandled 'error' event
+    out.on("error", () => {});
     return body.pipe(verify).pipe(out);
   }
 
