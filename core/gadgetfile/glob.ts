@@ -2,7 +2,7 @@
  * A tiny glob matcher for gadget folders (Node 20 has no fs.glob): `*`, `?`, `[abc]`, `{a,b}`
  * within a path segment, `**` for any depth. Hidden folders and node_modules are skipped.
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 export function hasGlob(p: string): boolean {
@@ -34,6 +34,14 @@ export function segmentRegExp(seg: string): RegExp {
     } else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
   }
   return new RegExp(`^${re}$`);
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function subdirs(dir: string): string[] {
@@ -93,7 +101,8 @@ function walk(dir: string, segs: string[], out: Set<string>): void {
     return;
   }
   if (!hasGlob(seg)) {
-    walk(join(dir, seg), rest, out);
+    const next = join(dir, seg);
+    if (isDir(next)) walk(next, rest, out);
     return;
   }
   const re = segmentRegExp(seg);

@@ -60,17 +60,18 @@ export function orderTasks(tasks: Record<string, TaskSpec>, requested: string[],
   };
   // Check every task for cycles (not only the requested ones): a broken file fails early.
   for (const t of Object.keys(tasks)) visit(t, []);
-  const needed = new Set<string>();
-  const mark = (n: string) => {
-    if (needed.has(n)) return;
-    needed.add(n);
-    for (const d of tasks[n]!.deps ?? []) mark(d);
+  // Run order: the requested tasks in the order given, each after its deps (depth-first), once.
+  const out: string[] = [];
+  const add = (n: string) => {
+    if (out.includes(n)) return;
+    for (const d of tasks[n]!.deps ?? []) add(d);
+    out.push(n);
   };
   for (const r of requested) {
     if (!Object.hasOwn(tasks, r)) visit(r, []);
-    mark(r);
+    add(r);
   }
-  return order.filter((t) => needed.has(t));
+  return out;
 }
 
 export interface PlannedStep {

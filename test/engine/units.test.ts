@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { expandBraces, globDirs, globGadgetDirs, segmentRegExp } from "../../core/gadgetfile/glob.js";
+import { checkSchema, GADGETFILE_SCHEMA, locateKeyPath, formatKeyPath } from "../../core/gadgetfile/validate.js";
+import { explainDiff, type KeyComponents } from "../../core/engine/cache.js";
+import { templateArgv } from "../../core/engine/exec.js";
+import { lightenGadgetImports, mapPosition } from "../../core/gadgetfile/bundle.js";
+import { Semaphore, expandName } from "../../core/engine/run-graph.js";
+import { tempDir } from "../helpers/cli.js";
+
+describe("glob", () => {
+  it("matches folder patterns with *, ?, [..], {a,b} and **, skipping hidden folders and node_modules", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      for (const d of ["g/a1", "g/b2", "g/c3/deep", "x/y/z", ".hid/a", "node_modules/m", "g/.git"]) await mkdir(join(dir, d), { recursive: true });
+      await writeFile(join(dir, "x/y/z/program.bpf.c"), "");
+      await writeFile(join(dir, "g/a1/program.bpf.c"), "");
+      expect(globDirs(dir, "g/*").map((p) => p.slice(dir.length + 1))).toEqual(["g/a1", "g/b2", "g/c3"]);
+      expect(globDirs(dir, "g/[ab]?").map((p) => p.slice(dir.length + 1))).toEqual(["g/a1", "g/b2"]);
+      expect(globDirs(dir, "{g/a1,x/y}").map((p) => p.slice(dir.length + 1))).toEqual(["g/a1", "x/y"]);
+      expect(globDirs(dir, "**/z").map((p) => p.slice(dir.length + 1))).toEqual(["x/y/z"]);
+      expect(globGadgetDirs(dir, "**/program.bpf.c").dirs.map((p) => p.slice(dir.length + 1))).toEqual(["g/a1", "x/y/z"]);
+      expect(expandBraces("a/{b,c}/{d,e}")).toEqual(["a/b/d", "a/b/e", "a/c/d", "a/c/e"]);
+      expect(segmentRegExp("tr?ce_*").test("trace_open")).toBe(true);
+      expect(segmentRegExp("[!t]*").test("trace")).toBe(false);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe("validator", () => {
+  it("reports the first problem with its key path", () => {
+    expect(checkSchema({ gadgets: ["a"], publish: [{ type: "push", tag: 1 }] }, GADGETFILE_SCHEMA)).toEqual({ path: ["publish", 0, "tag"], message: "expected a string, got a number" });
+    expect(checkSchema({ gadgets: ["a"], publish: [{ type: "ftp" }] }, GADGETFILE_SCHEMA)?.message).toMatch(/^type must be one of store-tag, push, tar-export, sign, got "ftp"$/);
+    expect(checkSchema({}, GADGETFILE_SCHEMA)).toEqual({ path: ["gadgets"], message: 'missing required key "gadgets"' });
+    expect(checkSchema({ gadgets: [{ name: "x" }] }, GADGETFILE_SCHEMA)).toEqual({ path: ["gadgets", 0, "path"], message: 'missing required key "path"' });
+    expect(checkSchema({ gadgets: ["a"], tasks: { t: { steps: [{ stage: "x", opts: {} }] } } }, GADGETFILE_SCHEMA)?.path).toEqual(["tasks", "t", "steps", 0, "opts"]);
+    expect(formatKeyPath(["tasks", "t", "steps", 0, "opts"])).toBe("tasks.t.steps[0].opts");
+  });
+
+  it("finds the line of a nested key in the source", () => {
+    const src = `import x from "gadget";\nexport default defineGadgetfile({\n  gadgets: ["a"],\n  tasks: {\n    lint: {\n      steps: [],\n    },\n    build: { deps: ["x"] },\n  },\n});\n`;
+    expect(locateKeyPath(src, ["tasks", "lint", "steps"])?.line).toBe(6);
+    expect(locateKeyPath(src, ["tasks", "build", "deps", 0])?.line).toBe(8);
+    expect(locateKeyPath(src, ["nothere"])?.line).toBe(2);
+  });
+});
+
+describe("cache --explain wording", () => {
+  const base: KeyComponents = { stage: "clang@1", tools: { clang: { path: "/usr/bin/clang", version: "14" } }, args: "a", options: "o", gadget: "", env: {}, files: { "g/a.c": "d1" }, artifacts: {}, annotations: "n" };
+  it("names the first differing component", () => {
+    expect(explainDiff(base, { ...base, tools: { clang: { path: "/usr/bin/clang", version: "15" } } })).toBe("clang version changed");
+    expect(explainDiff(base, { ...base, args: "b", files: { "g/a.c": "d2" } })).toBe("args changed");
+    expect(explainDiff(base, { ...base, files: { "g/a.c": "d2" } })).toBe("g/a.c changed");
+    expect(explainDiff(base, { ...base, env: { CC: "x" } })).toBe("env CC changed");
+    expect(explainDiff(base, { ...base, stage: "clang@2" })).toBe("stage version changed (clang@1 → clang@2)");
+    expect(explainDiff(base, { ...base })).toBeUndefined();
+  });
+});
+
+describe("small helpers", () => {
+  it("$`…` splits into argv without a shell: values stay one word", () => {
+    const file = "my file.c; rm -rf /";
+    expect(templateArgv(["clang -c ", " -o out.o ", ""], [file, ["-DA=1", "-DB=2"]])).toEqual(["clang", "-c", "my file.c; rm -rf /", "-o", "out.o", "-DA=1", "-DB=2"]);
+  });
+
+  it("gadgetfiles importing only defineGadgetfile load core/types.js, not the whole library", () => {
+    const lib = "file:///x/dist/core/index.js";
+    expect(lightenGadgetImports(`import { defineGadgetfile } from "${lib}";`, lib)).toBe(`import { defineGadgetfile } from "file:///x/dist/core/types.js";`);
+    expect(lightenGadgetImports(`import { defineStage, GadgetError } from "${lib}";`, lib)).toContain("index.js");
+  });
+
+  it("maps a bundled position back through the inline source map", () => {
+    const map = Buffer.from(JSON.stringify({ version: 3, sources: ["gadgetfile.ts"], mappings: "AAAA;AAGA" })).toString("base64");
+    const code = `a;\nb;\n//# sourceMappingURL=data:application/json;base64,${map}\n`;
+    expect(mapPosition(code, 2, 0)).toEqual({ source: "gadgetfile.ts", line: 4, column: 0 });
+  });
+
+  it("{name} in step options is the gadget's name", () => {
+    expect(expandName({ tag: "r/{name}:v1", list: ["{name}"], n: 1 }, "trace_open")).toEqual({ tag: "r/trace_open:v1", list: ["trace_open"], n: 1 });
+  });
+
+  it("the semaphore bounds concurrency", async () => {
+    const s = new Semaphore(2);
+    let running = 0;
+    let max = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const release = await s.acquire();
+        running++;
+        max = Math.max(max, running);
+        await new Promise((r) => setTimeout(r, 5));
+        running--;
+        release();
+      }),
+    );
+    expect(max).toBe(2);
+  });
+});
