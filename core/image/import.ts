@@ -298,6 +298,11 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
     try {
       await store.updateIndex(async (current) => {
         const present = await listExisting(store);
+        for (const [digest, blob] of needed) {
+          if (!blob.file && present.get(digest) !== blob.size) {
+            fail(`blobs/${digestAlgorithm(digest)}/${digestHex(digest)}`, "the store's copy of this blob disappeared during the import (a concurrent remove?)", "run the import again");
+          }
+        }
         const moves = [...needed].filter(([digest, blob]) => blob.file && present.get(digest) !== blob.size);
         for (const algo of new Set(moves.map(([d]) => digestAlgorithm(d)))) await mkdir(join(store.root, "blobs", algo), { recursive: true });
         let next = 0;

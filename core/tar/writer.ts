@@ -41,8 +41,14 @@ export function fileSink(fh: FileHandle): TarSink {
 }
 
 export function streamSink(out: Writable): TarSink {
+  // an error (e.g. EPIPE when the reader went away) may come between writes: keep it for the next one
+  let failed: Error | undefined;
+  out.on("error", (e: Error) => {
+    failed ??= e;
+  });
   return {
     write(chunks) {
+      if (failed) return Promise.reject(failed);
       return new Promise<void>((resolve, reject) => {
         let ok = true;
         for (const c of chunks) if (c.length > 0) ok = out.write(c) && ok;

@@ -170,12 +170,17 @@ describe("tar benchmark", () => {
     expect(im.out).toContain("localhost:5000/bench/big:v1");
     expect((await stat(join(dst, "blobs", "sha256", digest.slice(7)))).size).toBe(layer.size);
     const baseline = inChild("await import('node:fs');").maxRss;
+    const plain = join(dir, "big-plain.tar");
+    const cf = await timed(() => void execFileSync("tar", ["cf", plain, "-C", storeDir, "blobs", "index.json", "oci-layout"]));
+    const xdst = join(dir, "big-xf");
+    await mkdir(xdst);
+    const xf = await timed(() => void execFileSync("tar", ["xf", plain, "-C", xdst]));
     console.log(
       [
         "",
         `== big blob: ${BIG_MB} MiB ==`,
-        `export  ${fmt(exportMs)}  peak RSS ${(ex.maxRss / MB).toFixed(0)} MiB   (${((BIG_MB * MB) / (exportMs / 1000) / MB).toFixed(0)} MiB/s)`,
-        `import  ${fmt(importMs)}  peak RSS ${(im.maxRss / MB).toFixed(0)} MiB   (${((BIG_MB * MB) / (importMs / 1000) / MB).toFixed(0)} MiB/s)`,
+        `export  ${fmt(exportMs)}  peak RSS ${(ex.maxRss / MB).toFixed(0)} MiB   (${((BIG_MB * MB) / (exportMs / 1000) / MB).toFixed(0)} MiB/s)   tar cf ${fmt(cf)}  ratio ${(exportMs / cf).toFixed(2)}x`,
+        `import  ${fmt(importMs)}  peak RSS ${(im.maxRss / MB).toFixed(0)} MiB   (${((BIG_MB * MB) / (importMs / 1000) / MB).toFixed(0)} MiB/s)   tar xf ${fmt(xf)}  ratio ${(importMs / xf).toFixed(2)}x`,
         `bare Node process peak RSS ${(baseline / MB).toFixed(0)} MiB`,
         "",
       ].join("\n"),

@@ -210,6 +210,23 @@ describe("import input forms and output", () => {
   });
 });
 
+describe("progress", () => {
+  it("shows bytes and rate on a terminal's stderr (run under script(1)), and nothing when stderr is not a TTY", async () => {
+    const fresh = join(dir, "fresh-tty");
+    const cmd = `node bin/gadget.js image import '${IG_FIXTURE_TAR}' --oci-store '${fresh}'`;
+    const r = await runCommand("script", ["-qec", cmd, "/dev/null"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\r\x1b\[Kimporting 185\.3 kB \/ 185\.3 kB \(100%\) +[0-9.]+ [kMG]?B\/s/);
+    expect(r.stdout).toContain("\r\x1b[KSuccessfully imported images:");
+    const tar = join(dir, "tty.tar");
+    const e = await runCommand("script", ["-qec", `node bin/gadget.js image export trace_open '${tar}' --oci-store '${fresh}'`, "/dev/null"]);
+    expect(e.code).toBe(0);
+    expect(e.stdout).toMatch(/\r\x1b\[Kexporting [0-9.]+ kB \/ [0-9.]+ kB \(100%\)/);
+    const plain = await runGadget(["image", "export", "trace_open", tar, "--oci-store", fresh]);
+    expect(plain.stderr).toBe("");
+  });
+});
+
 describe("signatures and referrers travel with the image", () => {
   it("export includes the .sig tag and OCI referrers; import restores them and omits .sig from its list", async () => {
     const src = join(dir, "signed-store");
