@@ -117,16 +117,26 @@ export function headerHint(stderr: string): string | undefined {
 }
 
 /**
- * A tool failure shaped like the engine's ToolError (a GadgetError that is also a
- * ProcessOutput), whose message is the one-line summary followed by the tool's own stderr
- * verbatim — clang's file:line:col diagnostics appear exactly once.
+ * A tool failure: a GadgetError whose message is the one-line summary followed by the tool's
+ * own stderr verbatim — clang's file:line:col diagnostics appear exactly once. The process's
+ * output is attached (command, args, signal, stdout, stderr, toolExitCode); `exitCode` stays
+ * the CLI's (1), not the tool's.
  */
-export async function toolFailure(out: ProcessOutput, what: string, hint?: string): Promise<GadgetError & ProcessOutput> {
+export interface ToolFailure extends GadgetError {
+  command: string;
+  args: string[];
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  toolExitCode: number | null;
+}
+
+export async function toolFailure(out: ProcessOutput, what: string, hint?: string): Promise<ToolFailure> {
   const { GadgetError } = await api();
   const base = out.command.slice(out.command.lastIndexOf("/") + 1);
   const status = out.signal ? `killed by ${out.signal}` : `exit status ${out.exitCode}`;
-  const err = new GadgetError({ what, which: base, why: status, hint, code: "TOOL_FAILED" }) as GadgetError & ProcessOutput;
-  Object.assign(err, { command: out.command, args: out.args, exitCode: out.exitCode, signal: out.signal, stdout: out.stdout, stderr: out.stderr });
+  const err = new GadgetError({ what, which: base, why: status, hint, code: "TOOL_FAILED" }) as ToolFailure;
+  Object.assign(err, { command: out.command, args: out.args, signal: out.signal, stdout: out.stdout, stderr: out.stderr, toolExitCode: out.exitCode });
   const diag = out.stderr.trimEnd();
   err.message = diag ? `${what} (${base}): ${status}:\n${diag}` : `${what} (${base}): ${status}`;
   return err;

@@ -130,4 +130,18 @@ describe("gadget image build: bad inputs", () => {
     const r = await runGadget(["image", "build", g, "--oci-store", store], { env: { PATH: `${join(root, "fake-bin")}:/usr/bin:/bin` } });
     await expectFailure(r, /needs Go >= 1\.24 .*(none found on PATH|found go1\.\d+)/);
   });
+
+  it("a Rust wasm module is built with cargo for wasm32-wasip1, or fails saying what is missing (exit 1)", async () => {
+    const g = await variant("count_syscall", "rswasm");
+    await mkdir(join(g, "rs", "src"), { recursive: true });
+    await writeFile(join(g, "rs", "Cargo.toml"), '[package]\nname = "rs-gadget"\nversion = "0.1.0"\nedition = "2021"\n\n[lib]\ncrate-type = ["cdylib"]\n');
+    await writeFile(join(g, "rs", "src", "lib.rs"), "#[no_mangle]\npub extern \"C\" fn gadgetInit() -> i32 { 0 }\n");
+    await writeFile(join(g, "build.yaml"), "wasm: rs/src/lib.rs\n");
+    const r = await runGadget(["image", "build", g, "--oci-store", store], { env: { CARGO_NET_OFFLINE: "true" } });
+    if (r.code === 0) {
+      expect(r.stdout).toMatch(/^Successfully built @sha256:/); // a toolchain with wasm32-wasip1
+    } else {
+      await expectFailure(r, /(the `wasm32-wasip1` target may not be installed[\s\S]*hint: run `rustup target add wasm32-wasip1`|tool not found \(cargo\))/);
+    }
+  });
 });

@@ -1,0 +1,34 @@
+/** The ig recipe run by the engine: clang for amd64 and arm64 run at the same time. */
+import { describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { REPO_ROOT, tempDir } from "../helpers/cli.js";
+import type { StepEvent } from "../../core/engine/run-graph.js";
+import { copyExamples, requireTools } from "./helpers.js";
+
+describe("ig recipe on the engine", () => {
+  it("compiles both architectures concurrently, then packs and tags once", async () => {
+    requireTools("clang", "llvm-strip");
+    // the compiled modules, as the CLI runs them (dist/ is built before the tests)
+    const { runGraph } = (await import(join(REPO_ROOT, "dist/core/engine/run-graph.js"))) as typeof import("../../core/engine/run-graph.js");
+    const { loadBuiltinStages } = (await import(join(REPO_ROOT, "dist/core/engine/plugins.js"))) as typeof import("../../core/engine/plugins.js");
+    const { gadgetFromBuildYaml, igSteps } = (await import(join(REPO_ROOT, "dist/recipes/ig.js"))) as typeof import("../../recipes/ig.js");
+    const { dir, cleanup } = await tempDir("gadget-parallel-");
+    try {
+      const examples = await copyExamples(dir);
+      const { gadget } = await gadgetFromBuildYaml(join(examples, "trace_exec"), { tag: "localhost:5000/te:par" });
+      const events: StepEvent[] = [];
+      const [res] = await runGraph({ gadgets: [gadget], steps: igSteps(), stages: await loadBuiltinStages(), storeDir: join(dir, "store"), projectRoot: dir, cache: false, jobs: 4, env: { ...process.env, SOURCE_DATE_EPOCH: "1700000000" }, onEvent: (e) => events.push(e) });
+      expect(res!.ok, String(res!.error)).toBe(true);
+      const at = (type: string, stage: string, arch?: string) => events.findIndex((e) => e.type === type && e.stage === stage && e.arch === arch);
+      // both clangs start before either finishes
+      expect(at("start", "clang", "arm64")).toBeLessThan(at("done", "clang", "amd64"));
+      expect(at("start", "clang", "amd64")).toBeLessThan(at("done", "clang", "arm64"));
+      expect(at("start", "oci-pack")).toBeGreaterThan(Math.max(at("done", "strip", "amd64"), at("done", "strip", "arm64")));
+      expect(res!.results["store-tag"]).toEqual({ reference: "localhost:5000/te:par", digest: (res!.results["oci-pack"] as { digest: string }).digest });
+      // clang's -MD dependency file: the headers it read are the gadget's inputs (cache keys, watch)
+      expect(res!.inputs).toEqual(expect.arrayContaining([join(examples, "trace_exec", "program.bpf.c"), join(examples, "include", "gadget", "macros.h"), "/usr/include/bpf/bpf_helpers.h"]));
+    } finally {
+      await cleanup();
+    }
+  });
+});
