@@ -102,8 +102,10 @@ export function networkError(registry: string, e: unknown, plainHttp: boolean): 
       cause: e,
     });
   }
-  const why = c === "ECONNREFUSED" ? "connection refused" : c === "ECONNRESET" || c === "UND_ERR_SOCKET" ? `connection reset (${msg})` : c ? `${c}: ${msg}` : msg;
-  return new GadgetError({ what: "cannot reach registry", which: registry, why, code: "NETWORK", cause: e });
+  const reset = c === "ECONNRESET" || c === "UND_ERR_SOCKET";
+  const why = c === "ECONNREFUSED" ? "connection refused" : reset ? `connection reset (${msg})` : c ? `${c}: ${msg}` : msg;
+  const hint = reset && !plainHttp ? "if the registry requires a client certificate, put client.cert and client.key in --cert-dir DIR" : undefined;
+  return new GadgetError({ what: "cannot reach registry", which: registry, why, hint, code: "NETWORK", cause: e });
 }
 
 export function httpError(what: string, which: string, status: number, bodyText: string, registry: string): GadgetError {

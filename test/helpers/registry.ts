@@ -15,6 +15,7 @@
  * Options:
  * - `tls`: serve HTTPS with a certificate (SAN 127.0.0.1, localhost) signed by a CA made
  *   with openssl in the temp dir (`caFile`, `certDir` = a docker certs.d-style folder).
+ * - `clientCert` (with `tls`): require a client certificate; `certDir` also holds client.cert/key.
  * - `htpasswd`: `{ user: password }` → basic auth (bcrypt, `htpasswd -B`).
  * - `token`: `{ users, anonymousPull? }` → the registry's `auth.token` config pointed at a
  *   small JWT issuer started here (RS256, `x5c` header, cert in `rootcertbundle`).
@@ -36,6 +37,8 @@ const exec = promisify(execFile);
 
 export interface RegistryOptions {
   tls?: boolean;
+  /** With tls: require a client certificate (mTLS); certDir then also holds client.cert/client.key. */
+  clientCert?: boolean;
   htpasswd?: Record<string, string>;
   token?: { users: Record<string, string>; anonymousPull?: boolean; refreshTokens?: Record<string, string> };
   rootDir?: string;
@@ -87,7 +90,7 @@ function requireTool(name: string): Promise<void> {
   );
 }
 
-async function makeCerts(dir: string): Promise<{ caFile: string; certFile: string; keyFile: string; certDir: string }> {
+async function makeCerts(dir: string, clientCert = false): Promise<{ caFile: string; certFile: string; keyFile: string; certDir: string }> {
   await requireTool("openssl");
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   const ca = join(dir, "ca.crt");
@@ -103,6 +106,14 @@ async function makeCerts(dir: string): Promise<{ caFile: string; certFile: strin
   const certDir = join(dir, "certs.d");
   await mkdir(certDir, { recursive: true });
   await writeFile(join(certDir, "ca.crt"), await readFile(ca));
+  if (clientCert) {
+    const ckey = join(certDir, "client.key");
+    const ccsr = join(dir, "client.csr");
+    await exec("openssl", ["req", ...ec, "-keyout", ckey, "-out", ccsr, "-subj", "/CN=gadget-test-client"]);
+    const cext = join(dir, "client-ext.cnf");
+    await writeFile(cext, "extendedKeyUsage=clientAuth\n");
+    await exec("openssl", ["x509", "-req", "-in", ccsr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out", join(certDir, "client.cert"), "-days", "2", "-extfile", cext]);
+  }
   return { caFile: ca, certFile: cert, keyFile: key, certDir };
 }
 
@@ -222,8 +233,9 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
   ];
   let certs: Awaited<ReturnType<typeof makeCerts>> | undefined;
   if (opts.tls) {
-    certs = await makeCerts(dir);
+    certs = await makeCerts(dir, opts.clientCert);
     lines.push("  tls:", `    certificate: ${JSON.stringify(certs.certFile)}`, `    key: ${JSON.stringify(certs.keyFile)}`);
+    if (opts.clientCert) lines.push("    clientcas:", `      - ${JSON.stringify(certs.caFile)}`);
   }
   let issuer: Awaited<ReturnType<typeof startTokenIssuer>> | undefined;
   if (opts.htpasswd) {

@@ -160,3 +160,30 @@ esac
     expect(denied.stderr).toContain("401");
   });
 });
+
+describe("mutual TLS", () => {
+  it("--cert-dir supplies the client certificate (client.cert + client.key)", async () => {
+    const mtls = await startRegistry({ tls: true, clientCert: true });
+    const t = await tempDir("gadget-mtls-");
+    try {
+      const a = join(t.dir, "a");
+      const ref = `${mtls.host}/mtls/gadget:v1`;
+      const img = await makeImage(a, ref);
+      await writeFile(join(t.dir, "none.json"), "{}");
+      const ok = await runGadget(["image", "push", ref, "--oci-store", a, "--cert-dir", mtls.certDir!, "--authfile", join(t.dir, "none.json")]);
+      expect(ok.stderr).toBe("");
+      expect(ok.stdout).toContain(`Successfully pushed ${ref}@${img.index.digest}`);
+      // only the CA, no client certificate: the registry refuses the handshake
+      const caOnly = join(t.dir, "ca-only");
+      await mkdir(caOnly);
+      await writeFile(join(caOnly, "ca.crt"), await readFile(mtls.caFile!));
+      const bad = await runGadget(["image", "pull", ref, "--oci-store", join(t.dir, "b"), "--cert-dir", caOnly]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain(mtls.host);
+      expect(bad.stderr).toContain("client.cert and client.key in --cert-dir");
+    } finally {
+      await mtls.stop();
+      await t.cleanup();
+    }
+  });
+});
