@@ -258,7 +258,7 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
     throw new GadgetError({ what: "exporting images", why: "no image given", hint: "usage: gadget image export IMAGE [IMAGE…] FILE", exitCode: 2, code: "USAGE" });
   }
   if (!opts.file) throw new GadgetError({ what: "exporting images", why: "no destination file given", exitCode: 2, code: "USAGE" });
-  const store = await LayoutStore.open(opts.storeDir);
+  const store = await LayoutStore.open(opts.storeDir, { create: false });
   const plan = await planExport(store, opts.references);
   const progress = opts.onProgress as ((e: TransferProgress) => void) | undefined;
 

@@ -210,6 +210,34 @@ describe("import input forms and output", () => {
   });
 });
 
+describe("concurrency", () => {
+  it("two imports into the same store at once both land, and the store stays consistent", async () => {
+    const shared = join(dir, "shared-store");
+    const entries = await fixtureEntries();
+    const renamed = (tag: string) =>
+      buildTar(entries.map((e) => ({ path: e.path, data: e.path === "index.json" ? Buffer.from(e.data.toString().replace(`"${REF}"`, `"${tag}"`)) : e.data })));
+    const a = join(dir, "conc-a.tar");
+    const b = join(dir, "conc-b.tar");
+    await writeFile(a, renamed("localhost:5000/a/gadget:v1"));
+    await writeFile(b, renamed("localhost:5000/b/gadget:v1"));
+    const [ra, rb] = await Promise.all([runGadget(["image", "import", a, "--oci-store", shared]), runGadget(["image", "import", b, "--oci-store", shared])]);
+    expect([ra.code, rb.code]).toEqual([0, 0]);
+    const list = await listJson(shared);
+    expect(list.map((i) => `${i.Repository}:${i.Tag}`).sort()).toEqual(["localhost:5000/a/gadget:v1", "localhost:5000/b/gadget:v1"]);
+    expect(await readdir(join(shared, "blobs", "sha256"))).toHaveLength(6);
+    // no staging left behind (an empty .tmp/ may remain: the store's own temp dir)
+    expect(await snapshot(join(shared, ".tmp"))).toEqual([]);
+  });
+
+  it("export from a directory that is not a store fails without creating one", async () => {
+    const nowhere = join(dir, "no-store-here");
+    const r = await runGadget(["image", "export", "trace_open", join(dir, "x.tar"), "--oci-store", nowhere]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/not an OCI layout/);
+    expect(await readdir(dir)).not.toContain("no-store-here");
+  });
+});
+
 describe("progress", () => {
   it("shows bytes and rate on a terminal's stderr (run under script(1)), and nothing when stderr is not a TTY", async () => {
     const fresh = join(dir, "fresh-tty");
