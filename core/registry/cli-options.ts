@@ -1,4 +1,7 @@
-/** The registry flags every transfer command shares (--authfile, --insecure-registries, --insecure, --cert-dir, --concurrency). */
+/**
+ * The registry flags every transfer command shares (--authfile, --insecure-registries, --insecure,
+ * --cert-dir, --concurrency). GADGET_REGISTRY_RETRIES overrides the number of retries (default 4).
+ */
 import { usageError } from "../errors.js";
 import type { CommandContext } from "../cli/context.js";
 import { parseConcurrency, type TransferOptions } from "./open.js";
@@ -19,5 +22,7 @@ export function transferOptionsFromFlags(ctx: CommandContext, reference: string)
   if (certDir) opts.certDir = certDir;
   if (c !== undefined) opts.concurrency = c;
   if (ctx.verbose) opts.onDebug = (line) => ctx.warn(line);
+  const retries = ctx.env.GADGET_REGISTRY_RETRIES;
+  if (retries !== undefined && /^\d+$/.test(retries)) opts.retry = { retries: Number(retries) };
   return opts;
 }

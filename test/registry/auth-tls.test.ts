@@ -177,7 +177,7 @@ describe("mutual TLS", () => {
       const caOnly = join(t.dir, "ca-only");
       await mkdir(caOnly);
       await writeFile(join(caOnly, "ca.crt"), await readFile(mtls.caFile!));
-      const bad = await runGadget(["image", "pull", ref, "--oci-store", join(t.dir, "b"), "--cert-dir", caOnly]);
+      const bad = await runGadget(["image", "pull", ref, "--oci-store", join(t.dir, "b"), "--cert-dir", caOnly], { env: { GADGET_REGISTRY_RETRIES: "0" } });
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain(mtls.host);
       expect(bad.stderr).toContain("client.cert and client.key in --cert-dir");
