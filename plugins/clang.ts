@@ -20,6 +20,8 @@ export interface ClangOptions {
   cflags?: string[];
 }
 
+const shownWarnings = new Set<string>();
+
 export const TARGET_ARCH_DEFINE: Record<Arch, string> = { amd64: "x86", arm64: "arm64" };
 
 /** ig's clang argv for one arch (without the program name). */
@@ -91,7 +93,12 @@ export const clangStage = defineStage<ClangOptions>({
     if (res.exitCode !== 0 || res.signal) {
       throw await toolFailure(res, `compiling ${relative(process.cwd(), ctx.gadget.ebpfSource) || ctx.gadget.ebpfSource} for ${arch}`, headerHint(res.stderr));
     }
-    if (res.stderr.trim()) ctx.logger.warn(res.stderr.trimEnd());
+    // clang's warnings, as clang printed them — once, even though every arch compiles the same source
+    const warnings = res.stderr.trimEnd();
+    if (warnings && !shownWarnings.has(`${ctx.gadget.dir}\0${warnings}`)) {
+      shownWarnings.add(`${ctx.gadget.dir}\0${warnings}`);
+      ctx.logger.warn(warnings);
+    }
     let discovered: string[] = [];
     try {
       discovered = parseDepfile(await readFile(depfile, "utf8"), ctx.gadget.dir);

@@ -18,6 +18,8 @@ export interface OciPackOptions {
   updateMetadata?: boolean;
 }
 
+const EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
 async function readOptional(path: string): Promise<Buffer | undefined> {
   try {
     return await readFile(path);
@@ -112,11 +114,15 @@ export const ociPackStage = defineStage<OciPackOptions>({
       annotations: { ...ctx.annotations },
     });
 
+    // Children before parents (a reader never finds a manifest whose blobs are missing); blobs of
+    // one level are written concurrently. Identical blobs (the shared wasm layer) are written once.
     const store = await ctx.store();
-    for (const b of blobs) await store.push({ mediaType: b.mediaType, digest: b.digest, size: b.size }, b.bytes);
-    if (packed.config) await store.push(packed.config.descriptor, packed.config.bytes);
-    else await store.push({ mediaType: MediaType.Empty, digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 }, new TextEncoder().encode("{}"));
-    for (const m of packed.manifests) await store.push(m.descriptor, m.bytes);
+    const leaves = new Map<string, { mediaType: string; digest: `${string}:${string}`; size: number; bytes: Uint8Array }>();
+    for (const b of blobs) leaves.set(b.digest, b);
+    if (packed.config) leaves.set(packed.config.descriptor.digest, { ...packed.config.descriptor, bytes: packed.config.bytes });
+    else leaves.set(EMPTY_DIGEST, { mediaType: MediaType.Empty, digest: EMPTY_DIGEST, size: 2, bytes: new TextEncoder().encode("{}") });
+    await Promise.all([...leaves.values()].map((b) => store.push({ mediaType: b.mediaType, digest: b.digest, size: b.size }, b.bytes)));
+    await Promise.all(packed.manifests.map((m) => store.push(m.descriptor, m.bytes)));
     await store.push(packed.index.descriptor, packed.index.bytes);
 
     const indexPath = join(ctx.outDir, "index.json");

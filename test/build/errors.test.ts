@@ -52,6 +52,15 @@ describe("gadget image build: bad inputs", () => {
     expect(diags).toHaveLength(1);
   });
 
+  it("clang warnings are shown once, as clang printed them, and the build succeeds", async () => {
+    const g = await variant("count_syscall", "warns");
+    const src = await readFile(join(g, "program.bpf.c"), "utf8");
+    await writeFile(join(g, "program.bpf.c"), src.replace("struct counter zero = {}, *c;", "struct counter zero = {}, *c;\n\tint unused_thing;"));
+    const r = await runGadget(["image", "build", g, "--oci-store", join(root, "other-store")]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.match(/program\.bpf\.c:\d+:\d+: warning: unused variable 'unused_thing'/g)).toHaveLength(1);
+  });
+
   it("a missing header names the header and how to get it", async () => {
     const g = await variant("count_syscall", "noheader");
     const src = await readFile(join(g, "program.bpf.c"), "utf8");

@@ -88,7 +88,8 @@ export async function run(ctx: CommandContext): Promise<void> {
     info: (m) => {
       if (ctx.verbose || ctx.stderrIsTTY) ctx.warn(m);
     },
-    warn: (m) => ctx.warn(m.startsWith("Warning") ? m : `Warning: ${m}`),
+    // tool diagnostics (clang's "file:line:col: warning: …") verbatim; our own warnings prefixed
+    warn: (m) => ctx.warn(/^Warning|: warning: /m.test(m) ? m : `Warning: ${m}`),
     debug: (m) => {
       if (ctx.verbose) ctx.warn(m);
     },
