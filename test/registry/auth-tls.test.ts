@@ -76,6 +76,10 @@ describe("TLS + htpasswd registry", () => {
     expect(who2.code).toBe(1);
     expect(who2.stderr).toBe(`Error: not logged into ${reg.host}\n`);
     expect((await stat(authfile)).mode & 0o777).toBe(0o600);
+    const all = await runGadget(["logout", "--all", "--authfile", authfile]);
+    expect(all.stdout).toBe("Removed login credentials for all registries\n");
+    const usage = await runGadget(["logout", "--authfile", authfile]);
+    expect(usage.code).toBe(2);
   });
 
   it("without credentials the registry's 401 names the registry and suggests login", async () => {
