@@ -170,7 +170,7 @@ export class RemoteRepository implements Target {
       method: "HEAD",
       path: this.path(kind, desc.digest),
       scopes: this.pullScope(),
-      headers: kind === "manifests" ? { accept: MANIFEST_ACCEPT } : {},
+      headers: { accept: kind === "manifests" ? MANIFEST_ACCEPT : "*/*" },
     });
     if (res.status === 200 || res.status === 404) {
       await drain(res);
