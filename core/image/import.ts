@@ -9,8 +9,8 @@
  * store as it was: same index.json, no new blobs, no temp files.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import { createReadStream, readFileSync, writeFileSync } from "node:fs";
+import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { GadgetError, describeSystemError, isGadgetError } from "../errors.js";
@@ -169,9 +169,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
 
     try {
       await readTar(tarBytes, onEntry, limits);
-      await stager.settle();
     } catch (e) {
-      await stager.settle().catch(() => {});
       if (e instanceof ImportFailure) throw e;
       if (e instanceof TarFormatError) fail(e.entry, e.reason, e.entry === undefined && e.offset === 0 ? "the input must be a tar (or tar.gz) of an OCI image layout" : undefined);
       if (e instanceof GzipBombError) fail(lastEntry, e.message, "decompress it yourself if you trust it, then import the .tar", "GZIP_BOMB");
@@ -227,7 +225,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
     const needed = new Map<Digest, StagedBlob>();
     const manifests = new Set<Digest>();
     const readNode = async (d: Descriptor, blob: StagedBlob): Promise<Buffer> => {
-      if (blob.file) return readFile(blob.file);
+      if (blob.file) return readFileSync(blob.file); // small (≤ 4 MiB), ours, in the page cache
       return store.fetchBytes(d);
     };
     const walk = async (d: Descriptor, from: string, path: Digest[]): Promise<void> => {
@@ -341,19 +339,16 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
   }
 }
 
-/** Blobs up to this size are hashed in memory and written in the background, several at once. */
+/** Blobs up to this size are hashed in memory and written in one call. */
 const SMALL_BLOB = 1024 * 1024;
-const MAX_IN_FLIGHT = 16;
 
 /**
  * The staging area: each blob entry is hashed while it is written to the store's `.tmp/` and
  * refused on the spot when its bytes do not match the digest its path names. Small blobs are
- * written in the background (bounded), large ones streamed with backpressure.
+ * written in one call, large ones streamed with backpressure.
  */
 class Stager {
   readonly staged = new Map<Digest, StagedBlob>();
-  private readonly inFlight = new Set<Promise<void>>();
-  private failure: unknown;
 
   constructor(
     private readonly dir: string,
@@ -363,7 +358,6 @@ class Stager {
   ) {}
 
   async add(entry: TarEntry, digest: Digest, body: AsyncIterable<Buffer>): Promise<void> {
-    if (this.failure) throw this.failure;
     const algo = digestAlgorithm(digest);
     const hash = createHash(algo);
     const check = () => {
@@ -386,17 +380,10 @@ class Stager {
         parts.push(c);
       }
       check();
+      // synchronous on purpose: writing a small file to the page cache costs less than the
+      // thread-pool round trips (open, write, close) of the promise API
+      writeFileSync(file, parts.length === 1 ? parts[0]! : Buffer.concat(parts), { flag: "wx", mode: 0o444 });
       this.staged.set(digest, { size: entry.size, file });
-      const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-      const p: Promise<void> = writeFile(file, data, { flag: "wx", mode: 0o444 }).then(
-        () => void this.inFlight.delete(p),
-        (e: unknown) => {
-          this.inFlight.delete(p);
-          this.failure ??= e;
-        },
-      );
-      this.inFlight.add(p);
-      if (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
       return;
     }
     const fh = await open(file, "wx", 0o444);
@@ -424,11 +411,6 @@ class Stager {
     this.staged.set(digest, { size: entry.size, file });
   }
 
-  /** Wait for background writes; rethrow the first failure. */
-  async settle(): Promise<void> {
-    await Promise.all(this.inFlight);
-    if (this.failure) throw this.failure;
-  }
 }
 
 /** name → size of the blobs a store already has (one readdir + stats in parallel). */
