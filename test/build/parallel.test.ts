@@ -31,4 +31,32 @@ describe("ig recipe on the engine", () => {
       await cleanup();
     }
   });
+
+  it("a missing llvm-strip names the tool and its Debian package (clang given by path as a step option)", async () => {
+    requireTools("clang");
+    const { dir, cleanup } = await tempDir("gadget-nostrip-");
+    try {
+      const { runGraph } = (await import(join(REPO_ROOT, "dist/core/engine/run-graph.js"))) as typeof import("../../core/engine/run-graph.js");
+      const { loadBuiltinStages } = (await import(join(REPO_ROOT, "dist/core/engine/plugins.js"))) as typeof import("../../core/engine/plugins.js");
+      const { gadgetFromBuildYaml } = (await import(join(REPO_ROOT, "dist/recipes/ig.js"))) as typeof import("../../recipes/ig.js");
+      const examples = await copyExamples(dir);
+      const { gadget } = await gadgetFromBuildYaml(join(examples, "count_syscall"));
+      const [res] = await runGraph({
+        gadgets: [gadget],
+        steps: [{ stage: "clang", options: { clang: "/usr/bin/clang" } }, "strip"],
+        stages: await loadBuiltinStages(),
+        storeDir: join(dir, "store"),
+        projectRoot: dir,
+        cache: false,
+        env: { PATH: join(dir, "no-tools") },
+      });
+      expect(res!.ok).toBe(false);
+      const e = res!.error as { message: string; hint?: string };
+      expect(e.message).toBe("tool not found (llvm-strip): llvm-strip is not on PATH");
+      expect(e.hint).toMatch(/Debian package llvm\b/);
+      expect(res!.artifacts.has("object@amd64")).toBe(true); // clang itself ran, by path
+    } finally {
+      await cleanup();
+    }
+  });
 });
