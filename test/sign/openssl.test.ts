@@ -101,3 +101,33 @@ describe.each(["ecdsa", "rsa", "ed25519"] as KeyType[])("%s", (type) => {
     expect(await opensslVerify(type, keys.pub, dataFile, sigFile)).toMatch(/^(Verified OK|Signature Verified Successfully)$/);
   });
 });
+
+describe("keys made by openssl in their traditional PEM forms", () => {
+  it.each([
+    ["SEC1 EC PRIVATE KEY with EC PARAMETERS (P-256)", ["ecparam", "-genkey", "-name", "prime256v1", "-out", "OUT"], "ecdsa"],
+    ["PKCS#1 RSA PRIVATE KEY", ["genrsa", "-traditional", "-out", "OUT", "2048"], "rsa"],
+    ["PKCS#8 ECDSA P-384 (hashed with SHA-256, as cosign)", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", "OUT"], "ecdsa"],
+  ] as [string, string[], KeyType][])("%s signs, and openssl verifies", async (name, genArgs, type) => {
+    const slug = name.replace(/[^a-z0-9]+/gi, "-");
+    const key = join(tmp.dir, `${slug}.key`);
+    const pub = join(tmp.dir, `${slug}.pub`);
+    await exec("openssl", genArgs.map((a) => (a === "OUT" ? key : a)));
+    expect(await readFile(key, "utf8")).toContain(type === "rsa" ? "BEGIN RSA PRIVATE KEY" : genArgs[0] === "ecparam" ? "BEGIN EC PRIVATE KEY" : "BEGIN PRIVATE KEY");
+    await exec("openssl", ["pkey", "-in", key, "-pubout", "-out", pub]);
+    const storeDir = join(tmp.dir, `trad-${slug}`);
+    const img = await makeImage(await LayoutStore.open(storeDir), "localhost:5000/trad:v1", slug);
+    const r = await runGadget(["image", "sign", "localhost:5000/trad:v1", "--key", key, "--oci-store", storeDir, "--json"]);
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toMatchObject({ digest: img.digest, keyType: type });
+    const index = JSON.parse(await readFile(join(storeDir, "index.json"), "utf8")) as RawIndex;
+    const sigEntry = index.manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === `sha256-${img.digest.slice(7)}.sig`)!;
+    const layer = (JSON.parse((await blob(storeDir, sigEntry.digest)).toString()) as RawManifest).layers[0]!;
+    const payloadFile = join(tmp.dir, `${slug}.payload`);
+    const sigFile = join(tmp.dir, `${slug}.sig`);
+    await writeFile(payloadFile, await blob(storeDir, layer.digest));
+    await writeFile(sigFile, Buffer.from(layer.annotations!["dev.cosignproject.cosign/signature"]!, "base64"));
+    expect(await opensslVerify(type, pub, payloadFile, sigFile)).toBe("Verified OK");
+    const v = await runGadget(["image", "verify", "localhost:5000/trad:v1", "--public-keys", pub, "--oci-store", storeDir]);
+    expect(v.stdout).toBe("Verifying image: localhost:5000/trad:v1\nImage verified successfully!\n");
+  });
+});
