@@ -20,7 +20,7 @@ export function getPool(): Promise<Pool | null> {
     if (!url) return null;
     const { Tinypool } = await import("tinypool");
     const { availableParallelism } = await import("node:os");
-    return new Tinypool({ filename: fileURLToPath(url), maxThreads: Math.max(1, Math.min(4, availableParallelism())), idleTimeout: 1000 }) as unknown as Pool;
+    return new Tinypool({ filename: fileURLToPath(url), maxThreads: Math.max(1, Math.min(4, availableParallelism())), idleTimeout: 1000, execArgv: process.execArgv.filter((a) => !a.startsWith("--input-type") && a !== "-e" && a !== "--eval") }) as unknown as Pool;
   })();
   return pool;
 }

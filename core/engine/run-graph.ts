@@ -6,7 +6,7 @@
  * With the cache on, each cacheable step is looked up first (cache.ts) and restored on a hit.
  */
 import { availableParallelism, tmpdir } from "node:os";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { createReadStream } from "node:fs";
 import { createHash } from "node:crypto";
@@ -125,7 +125,14 @@ export function expandName(v: unknown, name: string): unknown {
 
 const silentLogger: Logger = { info: () => {}, warn: () => {}, debug: () => {} };
 
+/** sha256 + size of a file; big files are hashed on the worker pool (pool.ts). */
 export async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
+  const { size: statSize } = await stat(path);
+  if (statSize >= 8 * 1024 * 1024) {
+    const { hashFileOnPool } = await import("./pool.js");
+    const d = await hashFileOnPool(path);
+    if (d) return { digest: d as Digest, size: statSize };
+  }
   const h = createHash("sha256");
   let size = 0;
   for await (const chunk of createReadStream(path)) {

@@ -37,7 +37,7 @@ export async function watchProject(o: WatchOptions): Promise<number> {
   const { findGadgetfile } = await import("../gadgetfile/load.js");
   const { explainLine, GadgetTimer, fmtMs } = await import("../cli/commands/run.js");
   const chokidar = await import("chokidar");
-  const debounceMs = o.debounceMs ?? 60;
+  const debounceMs = o.debounceMs ?? 30;
 
   let project: Project | undefined;
   let configInputs = new Set<string>([findGadgetfile(o.cwd, o.file)]);

@@ -6,9 +6,11 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { GadgetError } from "../errors.js";
-import { ALL_ARCHS } from "../oci/pack.js";
 import { normalizeReference } from "../oci/reference.js";
-import type { Gadgetfile, GadgetInfo, GadgetOverrides, GadgetSpec } from "../types.js";
+import type { Arch, Gadgetfile, GadgetInfo, GadgetOverrides, GadgetSpec } from "../types.js";
+
+/** Both architectures ig builds (oci/pack.ts has the same list; not imported: it loads yaml). */
+const ALL_ARCHS: readonly Arch[] = ["amd64", "arm64"];
 import { globGadgetDirs, hasGlob } from "./glob.js";
 import { gadgetfileError } from "./validate.js";
 

@@ -99,3 +99,28 @@ describe("small helpers", () => {
     expect(max).toBe(2);
   });
 });
+
+describe("worker pool (tinypool)", () => {
+  it("hashes a big file and gzips on worker threads, with the same results as inline", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { createHash } = await import("node:crypto");
+    const { gunzipSync } = await import("node:zlib");
+    const { REPO_ROOT } = await import("../helpers/cli.js");
+    const { dir, cleanup } = await tempDir();
+    try {
+      const big = Buffer.alloc(9 * 1024 * 1024, 7);
+      await writeFile(join(dir, "big.bin"), big);
+      const script = `const p = await import(${JSON.stringify(join(REPO_ROOT, "dist", "core", "engine", "pool.js"))});
+const h = await p.hashFileOnPool(${JSON.stringify(join(dir, "big.bin"))});
+const z = await p.gzipOnPool(new TextEncoder().encode("hello pool"));
+const { threadId } = await import("node:worker_threads");
+await p.closePool();
+process.stdout.write(JSON.stringify({ h, z: Buffer.from(z).toString("base64"), main: threadId }));`;
+      const out = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" })) as { h: string; z: string };
+      expect(out.h).toBe(`sha256:${createHash("sha256").update(big).digest("hex")}`);
+      expect(gunzipSync(Buffer.from(out.z, "base64")).toString()).toBe("hello pool");
+    } finally {
+      await cleanup();
+    }
+  });
+});

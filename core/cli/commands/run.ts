@@ -169,6 +169,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   } finally {
     process.off("SIGINT", onSig);
     process.off("SIGTERM", onSig);
+    await (await import("../../engine/pool.js")).closePool();
   }
   if (ac.signal.aborted) return 130;
   if (json) {
