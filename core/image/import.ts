@@ -84,8 +84,8 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
   const progress = opts.onProgress as ((e: TransferProgress) => void) | undefined;
   const limits = opts.limits ?? {};
 
-  // open the input first: a missing file must not create or touch anything
-  let input: AsyncIterable<Uint8Array>;
+  // check the input first: a missing file must not create or touch anything
+  let input: AsyncIterable<Uint8Array> | undefined;
   let total: number | undefined;
   if (opts.file === "-") {
     input = opts.stdin ?? process.stdin;
@@ -98,7 +98,6 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
       if (isGadgetError(e)) throw e;
       fail(undefined, describeSystemError(e), undefined, (e as NodeJS.ErrnoException).code);
     }
-    input = createReadStream(opts.file, { highWaterMark: 1 << 20 });
   }
 
   const store = await LayoutStore.open(opts.storeDir);
@@ -116,11 +115,14 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
   }
 
   try {
+    // opened only now, so every early failure above leaves no open file behind
+    input ??= createReadStream(opts.file, { highWaterMark: 1 << 20 });
+    const source = input;
     // ---- read the archive: stage and verify blobs, keep oci-layout and index.json ----------
     let readBytes = 0;
     let lastEntry: string | undefined;
     async function* counted(): AsyncGenerator<Uint8Array> {
-      for await (const chunk of input) {
+      for await (const chunk of source) {
         readBytes += chunk.byteLength;
         progress?.({ phase: "import", bytes: readBytes, total, entry: lastEntry });
         yield chunk;
