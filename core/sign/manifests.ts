@@ -62,6 +62,8 @@ export interface SignatureImage {
   manifest: Blob;
   /** Every blob the manifest references (payload/bundle, config), to store before the manifest. */
   blobs: Blob[];
+  /** The manifest's annotations (a referrers index lists them). */
+  annotations?: Record<string, string>;
 }
 
 /** Only the fields a subject descriptor carries (mediaType, size, digest). */
@@ -97,19 +99,20 @@ export function emptyConfigBlob(): Blob {
 export function bundleImage(bundleJson: Buffer, subject: Descriptor, created: string): SignatureImage {
   const bundleBlob = blob(SignMediaType.BundleV03, bundleJson);
   const config = emptyConfigBlob();
+  const annotations = {
+    [BundleAnnotation.Content]: "dsse-envelope",
+    [BundleAnnotation.PredicateType]: COSIGN_SIGN_PREDICATE,
+    "org.opencontainers.image.created": created,
+  };
   const manifestBytes = ggcrManifest({
     config: { ...config.descriptor, artifactType: SignMediaType.BundleV03 },
     layers: [bundleBlob.descriptor],
-    annotations: {
-      [BundleAnnotation.Content]: "dsse-envelope",
-      [BundleAnnotation.PredicateType]: COSIGN_SIGN_PREDICATE,
-      "org.opencontainers.image.created": created,
-    },
+    annotations,
     subject: subjectOf(subject),
     artifactType: SignMediaType.BundleV03,
   });
   const manifest = blob(MediaType.ImageManifest, manifestBytes, { artifactType: SignMediaType.BundleV03 });
-  return { manifest, blobs: [bundleBlob, config] };
+  return { manifest, blobs: [bundleBlob, config], annotations };
 }
 
 /**

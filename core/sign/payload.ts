@@ -53,16 +53,13 @@ export function inTotoStatement(digest: Digest): Buffer {
   return Buffer.from(json, "utf8");
 }
 
-/** Digests named by an in-toto statement's subjects (`sha256:<hex>` form). */
-export function statementSubjectDigests(bytes: Uint8Array): string[] {
+/**
+ * Digests (`sha256:<hex>` form) an in-toto statement's subjects name, one list per subject.
+ * ig checks only the first subject.
+ */
+export function statementSubjectDigests(bytes: Uint8Array): string[][] {
   const o = JSON.parse(Buffer.from(bytes).toString("utf8")) as { subject?: { digest?: Record<string, unknown> }[] };
-  const out: string[] = [];
-  for (const s of Array.isArray(o?.subject) ? o.subject : []) {
-    for (const [algo, hex] of Object.entries(s?.digest ?? {})) {
-      out.push(`${algo}:${String(hex)}`);
-    }
-  }
-  return out;
+  return (Array.isArray(o?.subject) ? o.subject : []).map((s) => Object.entries(s?.digest ?? {}).map(([algo, hex]) => `${algo}:${String(hex)}`));
 }
 
 /** DSSE v1 pre-authentication encoding: `DSSEv1 <len(type)> <type> <len(body)> <body>`. */

@@ -74,7 +74,7 @@ export async function signImage(store: LayoutStore, reference: string, key: Sign
     const bundle = sigstoreBundle(SignMediaType.InToto, statement, sig, publicKeyHint(key.publicKey));
     const img = bundleImage(bundle, subject, opts.created ?? nowRfc3339());
     await storeImage(store, img);
-    await addReferrers(store, digest, [{ ...img.manifest.descriptor, annotations: annotationsOfBundle(img) }], [SignMediaType.BundleV03]);
+    await addReferrers(store, digest, [{ ...img.manifest.descriptor, annotations: img.annotations ?? {} }], [SignMediaType.BundleV03]);
     return { reference: target.reference, digest, format, tag: referrersTag(digest), signature: img.manifest.descriptor };
   }
 
@@ -91,9 +91,4 @@ export async function signImage(store: LayoutStore, reference: string, key: Sign
   await storeImage(store, img);
   await addReferrers(store, digest, [img.manifest.descriptor], [SignMediaType.ArtifactSig]);
   return { reference: target.reference, digest, format, tag: referrersTag(digest), signature: img.manifest.descriptor };
-}
-
-function annotationsOfBundle(img: SignatureImage): Record<string, string> {
-  const m = JSON.parse(img.manifest.bytes.toString("utf8")) as { annotations?: Record<string, string> };
-  return m.annotations ?? {};
 }

@@ -52,15 +52,16 @@ export function checkSimpleSigningPayload(payload: Uint8Array, digest: Digest): 
 
 /** ig's payload check for an in-toto statement: the first subject must name the digest. */
 export function checkStatementPayload(payload: Uint8Array, digest: Digest): Check {
-  let subjects: string[];
+  let subjects: string[][];
   try {
     subjects = statementSubjectDigests(payload);
   } catch (e) {
     return { ok: false, why: `unmarshalling payload: ${(e as Error).message}` };
   }
-  if (subjects.length === 0) return { ok: false, why: "payload has no subject" };
-  if (subjects.includes(digest)) return { ok: true };
-  return { ok: false, why: `payload digest does not correspond to image: expected ${digest}, got ${subjects.join(", ")}`, got: subjects[0]! };
+  const first = subjects[0];
+  if (first === undefined) return { ok: false, why: "payload has no subject" };
+  if (first.includes(digest)) return { ok: true };
+  return { ok: false, why: `payload digest does not correspond to image: expected ${digest}, got ${first.join(", ") || "no digest"}`, got: first[0] ?? "" };
 }
 
 function simpleSigningCandidate(format: SignatureFormat, source: string, manifest: Manifest): { layer: Manifest["layers"][number]; signature: Buffer } {

@@ -34,7 +34,10 @@ describe("payloads", () => {
     expect(inTotoStatement(D).toString()).toBe(
       `{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"${D.slice(7)}"}}],"predicateType":"https://sigstore.dev/cosign/sign/v1"}`,
     );
-    expect(statementSubjectDigests(inTotoStatement(D))).toEqual([D]);
+    expect(statementSubjectDigests(inTotoStatement(D))).toEqual([[D]]);
+    // like ig, only the first subject counts
+    const two = Buffer.from(`{"subject":[{"digest":{"sha256":"${E.slice(7)}"}},{"digest":{"sha256":"${D.slice(7)}"}}]}`);
+    expect(checkStatementPayload(two, D)).toMatchObject({ ok: false, got: E });
   });
 
   it("DSSE v1 PAE (the spec's example) counts bytes, not characters", () => {
