@@ -73,11 +73,7 @@ async function rejectFlagLike(value: string, which: string): Promise<void> {
   if (v.startsWith("@")) throw await err({ what: "wrong build option", which, why: `response files are not accepted: ${JSON.stringify(value)}`, hint: "give a path (prefix it with ./ if it really starts with @)" });
 }
 
-/** Parse build.yaml text (pure). Unknown keys → warnings. */
-export async function parseBuildYaml(text: string, which = DEFAULT_BUILD_FILE): Promise<{ conf: BuildYaml; warnings: string[] }> {
-  const conf: BuildYaml = {};
-  const warnings: string[] = [];
-  if (text.trim() === "") return { conf, warnings };
+async function fullYaml(text: string, which: string): Promise<unknown> {
   const { parseDocument } = await import("yaml");
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -91,7 +87,62 @@ export async function parseBuildYaml(text: string, which = DEFAULT_BUILD_FILE): 
       code: "BAD_BUILD_FILE",
     });
   }
-  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  return doc.toJS({ maxAliasCount: 100 }) as unknown;
+}
+
+// A plain scalar the YAML core schema reads as this very string: no indicators, quotes, comments,
+// `: `, and not null/bool/number.
+const PLAIN = /^[A-Za-z0-9_./+=,@-](?:[A-Za-z0-9_./+=,@ -]*[A-Za-z0-9_./+=,@-])?$/;
+const NOT_STRING = /^(?:~|null|Null|NULL|true|True|TRUE|false|False|FALSE|[-+]?(?:\.inf|\.Inf|\.INF)|\.nan|\.NaN|\.NAN|[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|[-+]?\.[0-9]+(?:[eE][-+]?[0-9]+)?|0x[0-9a-fA-F]+|0o[0-7]+)$/;
+
+function scalar(v: string): string | undefined {
+  if (PLAIN.test(v) && !NOT_STRING.test(v) && !v.startsWith("-") && !v.startsWith("@") && !v.includes(" #")) return v;
+  const q = /^"([^"\\]*)"$/.exec(v) ?? /^'([^']*)'$/.exec(v);
+  return q ? q[1] : undefined;
+}
+
+/**
+ * The common shape of build.yaml — `key: value` lines and `key: [a, b]` flow lists of simple
+ * strings, comments, blank lines — read without loading the YAML library (it costs tens of
+ * milliseconds before clang can start). Anything else returns undefined and goes to the full
+ * parser, so the result is always what the YAML library would give.
+ */
+export function simpleYamlMap(text: string): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  for (const rawLine of text.split("\n")) {
+    const line = rawLine.replace(/\r$/, "");
+    if (/^\s*(#.*)?$/.test(line)) continue;
+    const m = /^([a-z][a-z0-9_]*):(?: +(.*?))? *(?: #.*)?$/.exec(line);
+    if (!m) return undefined;
+    const [, key, value = ""] = m as unknown as [string, string, string | undefined];
+    if (key in out || value === "") return undefined;
+    if (value.startsWith("[")) {
+      const inner = /^\[(.*)\]$/.exec(value);
+      if (!inner) return undefined;
+      const body = inner[1]!.trim();
+      const items = body === "" ? [] : body.split(",").map((x) => x.trim());
+      const vals: string[] = [];
+      for (const it of items) {
+        const v = /^-[A-Za-z0-9_./=+-]*$/.test(it) && !NOT_STRING.test(it) ? it : scalar(it);
+        if (v === undefined) return undefined;
+        vals.push(v);
+      }
+      out[key] = vals;
+    } else {
+      const v = scalar(value);
+      if (v === undefined) return undefined;
+      out[key] = v;
+    }
+  }
+  return out;
+}
+
+/** Parse build.yaml text (pure). Unknown keys → warnings. */
+export async function parseBuildYaml(text: string, which = DEFAULT_BUILD_FILE): Promise<{ conf: BuildYaml; warnings: string[] }> {
+  const conf: BuildYaml = {};
+  const warnings: string[] = [];
+  if (text.trim() === "") return { conf, warnings };
+  const raw = simpleYamlMap(text) ?? (await fullYaml(text, which));
   if (raw === null || raw === undefined) return { conf, warnings };
   if (typeof raw !== "object" || Array.isArray(raw)) {
     throw await err({ what: "invalid build file", which, why: "expected a YAML map with ebpfsource, metadata, wasm, cflags", code: "BAD_BUILD_FILE" });

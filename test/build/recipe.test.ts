@@ -3,7 +3,8 @@ import { describe, expect, it, beforeEach, afterEach } from "vitest";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "../helpers/cli.js";
-import { gadgetFromBuildYaml, igSteps, parseBuildYaml, parseArchs } from "../../recipes/ig.js";
+import { gadgetFromBuildYaml, igSteps, parseBuildYaml, parseArchs, simpleYamlMap } from "../../recipes/ig.js";
+import { parse as parseYaml } from "yaml";
 import { clangArgs, igClangArgs } from "../../plugins/clang.js";
 import { parseDepfile } from "../../plugins/depfile.js";
 import { wasmProblem } from "../../plugins/wasm.js";
@@ -33,6 +34,50 @@ describe("build.yaml", () => {
     await expect(parseBuildYaml("- a\n- b\n")).rejects.toThrow(/expected a YAML map/);
     await expect(parseBuildYaml("cflags: {a: 1}\n")).rejects.toThrow(/cflags.*list of strings/);
     await expect(parseBuildYaml("ebpfsource: [a, b]\n")).rejects.toThrow(/ebpfsource.*path string/);
+  });
+});
+
+describe("build.yaml fast path", () => {
+  const cases = [
+    'cflags: ["-I", "../include"]\n',
+    "cflags: [-I, ../include, -DX=1]\nwasm: wasm/program.c\n",
+    "# comment\n\nebpfsource: my prog.bpf.c   # trailing\nmetadata: 'meta.yaml'\n",
+    "cflags: []\n",
+    "ebpfsource: yes\nwasm: on\n",
+    // everything below must go to the full parser (or agree with it)
+    "ebpfsource: 123\n",
+    "ebpfsource: null\n",
+    "ebpfsource: ~\n",
+    "ebpfsource: true\n",
+    "ebpfsource: 1e3\n",
+    "ebpfsource: 0x1F\n",
+    "ebpfsource: a#b\n",
+    "ebpfsource: a: b\n",
+    "cflags: [\"a,b\", c]\n",
+    "cflags: [-1, x]\n",
+    "cflags:\n  - -DX\n",
+    "cflags: -DA  -DB\n",
+    "wasm:\n",
+    "wasm: x\nwasm: y\n",
+    "---\nwasm: x\n",
+    "wasm: 'it''s'\n",
+    'wasm: "a\\tb"\n',
+    "wasm: \tx\n",
+    "builderImage: x\n",
+    "ebpfsource: -x\n",
+    "ebpfsource: '@x'\n",
+  ];
+  it("agrees with the YAML library whenever it answers, and answers for the usual shapes", () => {
+    let answered = 0;
+    for (const text of cases) {
+      const fast = simpleYamlMap(text);
+      if (fast === undefined) continue;
+      answered++;
+      expect(fast, text).toEqual(parseYaml(text));
+    }
+    expect(answered).toBeGreaterThanOrEqual(5);
+    expect(simpleYamlMap(cases[0]!)).toEqual({ cflags: ["-I", "../include"] });
+    for (const t of ["ebpfsource: 123\n", "ebpfsource: null\n", "cflags: [\"a,b\", c]\n", "wasm: x\nwasm: y\n", "cflags:\n  - -DX\n"]) expect(simpleYamlMap(t), t).toBeUndefined();
   });
 });
 
