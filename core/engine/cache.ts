@@ -5,7 +5,7 @@
  *   tools.json         tool path → [size, mtimeMs, ino, `--version` output] (run once per change)
  *   actions/<key>.json what a step produced for a key: outputs (by digest), annotations, result,
  *                      and the inputs it discovered while running (clang's headers) with digests
- *   steps/<id>.json    the last key components of one step of one gadget (for --explain)
+ *   steps.json         the last key components of every step of every gadget (for --explain)
  *   cas/<hex>          output files by sha256 (read-only); verified every time they are restored
  *   out/               scratch output dirs of running steps
  *
@@ -118,6 +118,9 @@ export class StepCache {
   private tools: Record<string, ToolPrint> = {};
   private dirty = { fp: false, tools: false };
   private readonly digests = new Map<string, Promise<string | null>>();
+  /** Last key components per step (for --explain), one file for the project. */
+  private steps: Record<string, StepRecord> = {};
+  private stepsDirty = false;
 
   constructor(projectRoot: string, env: Record<string, string | undefined>) {
     this.projectRoot = resolve(projectRoot);
@@ -131,6 +134,7 @@ export class StepCache {
     if (!existsSync(join(this.root, ".gitignore"))) await writeFile(join(this.root, ".gitignore"), "*\n");
     this.fingerprints = await readJson(join(this.root, "fingerprints.json"), {});
     this.tools = await readJson(join(this.root, "tools.json"), {});
+    this.steps = await readJson(join(this.root, "steps.json"), {});
   }
 
   rel(p: string): string {
@@ -230,7 +234,7 @@ export class StepCache {
     const sk: StepKey = { key, stepId, components };
     const entry = await readJson<ActionEntry | null>(join(this.root, "actions", `${key}.json`), null);
     if (!entry || entry.v !== 1) {
-      const last = await readJson<StepRecord | null>(join(this.root, "steps", `${stepId}.json`), null);
+      const last = this.steps[stepId];
       return { key: sk, reason: last ? explainDiff(last.components, components) ?? "cache entry missing" : "not built before" };
     }
     for (const [p, dg] of Object.entries(entry.discovered)) {
@@ -255,7 +259,7 @@ export class StepCache {
       if (!(await store.hasBlob(entry.result.digest))) return { key: sk, reason: `${entry.result.digest} no longer in the store` };
     }
     // Keep the step record pointing at this key, so the next miss is explained against it.
-    await this.writeStepRecord(sk, entry.discovered);
+    this.writeStepRecord(sk, entry.discovered);
     return {
       key: sk,
       hit: {
@@ -294,23 +298,25 @@ export class StepCache {
     }
     const entry: ActionEntry = { v: 1, outputs, annotations: o.annotations, discovered, ...(o.result ? { result: o.result } : {}), ...(o.usedStore ? { usedStore: true } : {}) };
     await writeFileAtomic(join(this.root, "actions", `${key.key}.json`), JSON.stringify(entry), { fsync: false });
-    await this.writeStepRecord(key, discovered);
+    this.writeStepRecord(key, discovered);
     if (outDir) await rm(outDir, { recursive: true, force: true });
     return artifacts;
   }
 
-  private async writeStepRecord(key: StepKey, discovered: Record<string, string>): Promise<void> {
+  private writeStepRecord(key: StepKey, discovered: Record<string, string>): void {
     const rec: StepRecord = { v: 1, components: key.components, discovered };
-    const path = join(this.root, "steps", `${key.stepId}.json`);
-    const text = JSON.stringify(rec);
-    const old = await readFile(path, "utf8").catch(() => "");
-    if (old !== text) await writeFileAtomic(path, text, { fsync: false });
+    const old = this.steps[key.stepId];
+    if (old && stableJson(old) === stableJson(rec)) return;
+    this.steps[key.stepId] = rec;
+    this.stepsDirty = true;
   }
 
   async flush(): Promise<void> {
     if (this.dirty.fp) await writeFileAtomic(join(this.root, "fingerprints.json"), JSON.stringify(this.fingerprints), { fsync: false });
     if (this.dirty.tools) await writeFileAtomic(join(this.root, "tools.json"), JSON.stringify(this.tools), { fsync: false });
+    if (this.stepsDirty) await writeFileAtomic(join(this.root, "steps.json"), JSON.stringify(this.steps), { fsync: false });
     this.dirty = { fp: false, tools: false };
+    this.stepsDirty = false;
   }
 
   /** Forget in-memory digests (watch mode: files changed since). */

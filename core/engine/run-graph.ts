@@ -193,7 +193,8 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
 
   const runNode = async (st: GadgetState, step: NormalizedStep, arch: Arch | undefined): Promise<void> => {
     if (st.failed || signal.aborted) return;
-    const release = await sem.acquire();
+    // `jobs` bounds steps that run; cache lookups (hits) take no slot. Uncacheable steps take one up front.
+    let release: (() => void) | undefined;
     const t0 = performance.now();
     const stageName = step.stage.name;
     const base = { gadget: st.gadget.name, stage: stageName, ...(arch ? { arch } : {}) };
@@ -242,6 +243,8 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         emit({ type: "miss", ...base, reason: "not cacheable (always runs)" });
       }
       if (!outcome) {
+        release = await sem.acquire();
+        if (st.failed || signal.aborted) return;
         await mkdir(outDir, { recursive: true });
         const res = ((await step.stage.run(ctx)) ?? {}) as StageResult;
         const artifacts = new Map<string, Artifact>();
@@ -278,7 +281,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
       }
       emit({ type: "fail", ...base, ms: performance.now() - t0, error: e });
     } finally {
-      release();
+      release?.();
     }
   };
 
