@@ -253,6 +253,15 @@ describe("progress", () => {
     const plain = await runGadget(["image", "export", "trace_open", tar, "--oci-store", fresh]);
     expect(plain.stderr).toBe("");
   });
+
+  it("refuses to write an archive to, or read one from, a terminal", async () => {
+    const out = await runCommand("script", ["-qec", `node bin/gadget.js image export trace_open - --oci-store '${store}'; echo "rc=$?"`, "/dev/null"]);
+    expect(out.stdout).toContain("Error: invalid usage: refusing to write an archive to a terminal");
+    expect(out.stdout).toContain("rc=2");
+    const inp = await runCommand("script", ["-qec", `node bin/gadget.js image import - --oci-store '${store}'; echo "rc=$?"`, "/dev/null"]);
+    expect(inp.stdout).toContain("Error: invalid usage: refusing to read an archive from a terminal");
+    expect(inp.stdout).toContain("rc=2");
+  });
 });
 
 describe("signatures and referrers travel with the image", () => {

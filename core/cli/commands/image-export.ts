@@ -1,4 +1,5 @@
 /** `gadget image export IMAGE [IMAGE…] FILE` (FILE "-" = stdout), as ig's `image export`. */
+import { usageError } from "../../errors.js";
 import { exportImages } from "../../image/export.js";
 import { ttyProgress } from "../../tar/progress.js";
 import type { CommandContext } from "../context.js";
@@ -7,6 +8,9 @@ export async function run(ctx: CommandContext): Promise<void> {
   const file = ctx.args[ctx.args.length - 1]!;
   const references = ctx.args.slice(0, -1);
   const toStdout = file === "-";
+  if (toStdout && ctx.stdoutIsTTY) {
+    throw usageError("refusing to write an archive to a terminal", "redirect it: gadget image export IMAGE - > FILE.tar");
+  }
   const progress = ctx.stderrIsTTY ? ttyProgress(ctx.stderr, "exporting") : undefined;
   let result;
   try {

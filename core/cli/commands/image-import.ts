@@ -11,6 +11,9 @@ export async function run(ctx: CommandContext): Promise<void> {
   if (format !== undefined && format !== "json" && format !== "jsonpretty") {
     throw usageError(`invalid --output ${JSON.stringify(format)}`, "use json or jsonpretty");
   }
+  if (file === "-" && (ctx.stdin as { isTTY?: boolean }).isTTY) {
+    throw usageError("refusing to read an archive from a terminal", "pipe it in: gadget image import - < FILE.tar");
+  }
   const progress = ctx.stderrIsTTY ? ttyProgress(ctx.stderr, "importing") : undefined;
   const warnings: string[] = [];
   let result;
