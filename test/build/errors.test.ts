@@ -124,6 +124,8 @@ describe("gadget image build: bad inputs", () => {
   it("--builder-image is a usage error: only local tools are used", async () => {
     await expectFailure(await build(join(examples, "count_syscall"), "--builder-image", "ghcr.io/x/builder:1"), /^Error: container builds are not supported \(--builder-image\)/, 2);
     await expectFailure(await build(join(examples, "count_syscall"), "--btfgen"), /btfgen requires --btfhub-archive/, 2);
+    await expectFailure(await build(join(examples, "count_syscall"), "-o=@args"), /wrong build option \(--output\): response files are not accepted/, 2);
+    await expectFailure(await build(join(examples, "count_syscall"), "--btfgen", "--btfhub-archive=-x"), /wrong build option \(--btfhub-archive\): flags are not accepted/, 2);
   });
 
   it("a missing clang names the tool and the Debian package", async () => {

@@ -55,6 +55,13 @@ export async function run(ctx: CommandContext): Promise<void> {
   const btfhubArchive = ctx.flagString("btfhub-archive");
   if (btfgen && !btfhubArchive) throw usageError("btfgen requires --btfhub-archive", "pass --btfhub-archive DIR (a btfhub-archive checkout)");
   const outputDir = ctx.flagString("output");
+  // ig's checkBuildOptions: paths must not smuggle in flags or response files
+  for (const [flag, v] of [["--output", outputDir], ["--btfhub-archive", btfhubArchive]] as const) {
+    const t = v?.trim() ?? "";
+    if (t.startsWith("-") || t.startsWith("@")) {
+      throw new GadgetError({ what: "wrong build option", which: flag, why: `${t.startsWith("-") ? "flags" : "response files"} are not accepted: ${JSON.stringify(v)}`, hint: "give a path (prefix it with ./)", exitCode: 2, code: "USAGE" });
+    }
+  }
   if (outputDir !== undefined) {
     try {
       if (!(await stat(outputDir)).isDirectory()) throw new Error("not a directory");
