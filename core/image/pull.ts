@@ -12,6 +12,7 @@ import { LayoutStore } from "../store/layout-store.js";
 import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
 import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
 import { retryingDestination } from "../registry/retrying-storage.js";
+import { fastLayoutDestination } from "../registry/fast-layout.js";
 
 export type PullOptions = TransferOptions;
 
@@ -33,7 +34,7 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     const root = await repo.resolve(ref.digest ?? ref.tag ?? "latest");
     const src = progressSource(repo, emit);
     try {
-      await copyGraph(src, retryingDestination(src, store), root, {
+      await copyGraph(src, retryingDestination(src, fastLayoutDestination(store)), root, {
         concurrency,
         preCopy: (d) => emit?.({ type: "start", digest: d.digest, size: d.size, mediaType: d.mediaType }),
         postCopy: (d) => {

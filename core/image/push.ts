@@ -10,6 +10,7 @@ import { LayoutStore, refNameOf } from "../store/layout-store.js";
 import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
 import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
 import { retryingDestination } from "../registry/retrying-storage.js";
+import { fastLayoutSource } from "../registry/fast-layout.js";
 import type { Descriptor } from "../oci/model.js";
 import type { Content } from "../oci/content.js";
 
@@ -36,7 +37,7 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
   repo.pushing = true;
   const emit = opts.onProgress as ((e: ProgressEvent) => void) | undefined;
   try {
-    const src = progressSource(store, emit);
+    const src = progressSource(fastLayoutSource(store), emit);
     // the root goes up under its tag directly (one request instead of digest + tag)
     let taggedRoot = false;
     const dst = retryingDestination(src, repo);

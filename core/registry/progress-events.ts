@@ -2,6 +2,7 @@
 import { Transform, type Readable } from "node:stream";
 import type { ReadOnlyStorage } from "../oci/content.js";
 import type { Descriptor } from "../oci/model.js";
+import { isVerifiedStream, markVerified } from "./repository.js";
 
 export type ProgressEvent =
   | { type: "start"; digest: string; size: number; mediaType: string }
@@ -27,7 +28,8 @@ export function progressSource(src: ReadOnlyStorage, emit: ((e: ProgressEvent) =
       });
       s.on("error", (e) => t.destroy(e));
       t.on("error", () => {}); // seen by the consumer; never an unhandled event
-      return s.pipe(t);
+      const out = s.pipe(t);
+      return isVerifiedStream(s) ? markVerified(out) : out;
     },
   };
 }

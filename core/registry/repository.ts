@@ -24,6 +24,19 @@ export const MANIFEST_ACCEPT = [
   "application/vnd.oci.artifact.manifest.v1+json",
 ].join(", ");
 
+const verifiedStreams = new WeakSet<Readable>();
+
+/** True for streams from RemoteRepository.fetch: they fail unless size and digest match. */
+export function isVerifiedStream(s: Readable): boolean {
+  return verifiedStreams.has(s);
+}
+
+/** Mark a stream piped from a verified one, that forwards its errors, as verified too. */
+export function markVerified(s: Readable): Readable {
+  verifiedStreams.add(s);
+  return s;
+}
+
 /** Blobs up to this size go up in one PUT; larger ones as a streamed PATCH. */
 export const MONOLITHIC_MAX = 8 * 1024 * 1024;
 
@@ -209,6 +222,7 @@ export class RemoteRepository implements Target {
     // the consumer may attach later (e.g. after taking a lock): it still sees the error then,
     // but an early failure must not be an unhandled 'error' event
     out.on("error", () => {});
+    verifiedStreams.add(out);
     return body.pipe(verify).pipe(out);
   }
 

@@ -35,7 +35,8 @@ describe("fault injection", () => {
     try {
       const a = join(tmp.dir, "a");
       const ref = `${proxy.host}/faults/corrupt:v1`;
-      const img = await makeImage(a, ref, { layerSize: 100_000 });
+      // > 1 MiB: the large-blob write path; the config blob takes the small one
+      const img = await makeImage(a, ref, { layerSize: 1_500_000 });
       await pushImage({ storeDir: a, reference: ref, insecureRegistries: [proxy.host] });
       const b = join(tmp.dir, "b");
       // the store already holds another image: it must stay exactly as it was

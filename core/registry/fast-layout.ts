@@ -1,0 +1,92 @@
+/**
+ * Large-blob fast paths between a RemoteRepository and the local layout store, using the
+ * store's public API (writer lock, temp dir, blob paths) and its rules (temp file, fsync, 0444,
+ * rename — a blob appears only complete and verified):
+ *  - writes of streams that are already digest-verified by RemoteRepository.fetch (one sha256
+ *    pass instead of two, 1 MiB writes that overlap the download);
+ *  - reads in 1 MiB chunks, verified while streaming, for uploads.
+ * Small blobs and anything else go through LayoutStore.push/fetch unchanged.
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import { chmod, mkdir, open, rename, stat, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { GadgetError, describeSystemError } from "../errors.js";
+import { VerifyingStream, isDigest } from "../oci/digest.js";
+import type { Content, ReadOnlyStorage, Storage } from "../oci/content.js";
+import type { Descriptor } from "../oci/model.js";
+import { tempName } from "../store/atomic.js";
+import type { LayoutStore } from "../store/layout-store.js";
+import { isVerifiedStream } from "./repository.js";
+
+/** Blobs at least this large take the fast paths. */
+export const FAST_PATH_MIN = 1024 * 1024;
+const CHUNK = 1024 * 1024;
+
+/** A destination that lands verified download streams directly (others via store.push). */
+export function fastLayoutDestination(store: LayoutStore): Storage {
+  return {
+    exists: (d) => store.exists(d),
+    fetch: (d) => store.fetch(d),
+    async push(desc: Descriptor, content: Content): Promise<void> {
+      if (!(content instanceof Readable) || !isVerifiedStream(content) || desc.size < FAST_PATH_MIN || !isDigest(desc.digest)) {
+        await store.push(desc, content);
+        return;
+      }
+      if (await store.exists(desc)) {
+        content.destroy();
+        return;
+      }
+      const tmpDir = await store.holdWriterLock();
+      const tmp = join(tmpDir, tempName("blob"));
+      const final = store.blobPath(desc.digest);
+      try {
+        const out = createWriteStream(tmp, { flags: "wx", mode: 0o644, highWaterMark: 8 * CHUNK });
+        await pipeline(content, out);
+        const fh = await open(tmp, "r");
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        const st = await stat(tmp);
+        if (st.size !== desc.size) {
+          throw new GadgetError({ what: "content verification failed", which: desc.digest, why: `size mismatch: expected ${desc.size} bytes, got ${st.size}`, code: "SIZE_MISMATCH" });
+        }
+        await chmod(tmp, 0o444);
+        await mkdir(dirname(final), { recursive: true });
+        await rename(tmp, final);
+      } catch (e) {
+        await unlink(tmp).catch(() => {});
+        if (e instanceof GadgetError) throw e;
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code && /^(E[A-Z]+)$/.test(code) && !["ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(code)) {
+          throw new GadgetError({ what: "writing blob", which: `${desc.digest} in ${store.root}`, why: describeSystemError(e), cause: e, code });
+        }
+        throw e;
+      }
+    },
+  };
+}
+
+/** A source that reads large blobs in 1 MiB chunks (verified while streaming). */
+export function fastLayoutSource(store: LayoutStore): ReadOnlyStorage {
+  return {
+    exists: (d) => store.exists(d),
+    async fetch(desc: Descriptor): Promise<Readable> {
+      if (desc.size < FAST_PATH_MIN || !isDigest(desc.digest)) return store.fetch(desc);
+      const path = store.blobPath(desc.digest);
+      try {
+        await stat(path);
+      } catch {
+        throw new GadgetError({ what: "reading blob", which: desc.digest, why: "not found in the store", code: "NOT_FOUND" });
+      }
+      const verify = new VerifyingStream(desc.digest, desc.size, desc.digest);
+      const src = createReadStream(path, { highWaterMark: CHUNK });
+      src.on("error", (e) => verify.destroy(e));
+      verify.on("error", () => {}); // the consumer sees it; never an unhandled event
+      return src.pipe(verify);
+    },
+  };
+}
