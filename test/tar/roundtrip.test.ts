@@ -323,6 +323,32 @@ describe("signatures and referrers travel with the image", () => {
   });
 });
 
+describe("real signatures (gadget image sign) survive export and import", () => {
+  it("legacy, OCI 1.1 and bundle signatures verify in the store the archive was imported into", async () => {
+    const src = join(dir, "sign-src");
+    await storeWithFixture(src);
+    const key = join(dir, "signing");
+    const kg = await runGadget(["image", "keygen", "--output-prefix", key]);
+    expect(kg.code).toBe(0);
+    for (const format of ["legacy", "oci11", "bundle"]) {
+      const r = await runGadget(["image", "sign", "trace_open", "--key", `${key}.key`, "--format", format, "--oci-store", src], { env: { COSIGN_PASSWORD: "" } });
+      expect(r.code).toBe(0);
+    }
+    const tar = join(dir, "sign.tar");
+    expect((await runGadget(["image", "export", "trace_open", tar, "--oci-store", src])).code).toBe(0);
+    const dst = join(dir, "sign-dst");
+    const im = await runGadget(["image", "import", tar, "--oci-store", dst]);
+    expect(im.code).toBe(0);
+    expect(im.stdout).toBe(`Successfully imported images:\n  ${REF}\n`);
+    const v = await runGadget(["image", "verify", "trace_open", "--public-keys", `${key}.pub`, "--oci-store", dst]);
+    expect(v.stderr).toBe("");
+    expect(v.code).toBe(0);
+    const names = (await LayoutStore.open(dst).then((s) => s.entries())).map((e) => e.annotations?.["org.opencontainers.image.ref.name"]).filter(Boolean);
+    const hex = IG_FIXTURE_INDEX_DIGEST.slice(7);
+    expect(names.sort()).toEqual([REF, `sha256-${hex}`, `sha256-${hex}.sig`].sort());
+  });
+});
+
 describe("library API", () => {
   it("exportImages/importImages from the package entry point round-trip several images", async () => {
     const s = await LayoutStore.open(store);
