@@ -38,12 +38,13 @@ char LICENSE[] SEC("license") = "GPL";
 let dir: string;
 let cleanup: () => Promise<void>;
 let obj: Buffer;
+let triple: string;
 
 beforeAll(async () => {
   requireTools("clang", "llvm-strip");
   ({ dir, cleanup } = await tempDir("gadget-btf-"));
   writeFileSync(join(dir, "p.bpf.c"), SRC);
-  const triple = execFileSync("clang", ["-print-multiarch"]).toString().trim();
+  triple = execFileSync("clang", ["-print-multiarch"]).toString().trim();
   execFileSync("clang", ["-target", "bpf", "-Wall", "-g", "-O2", `-I/usr/include/${triple}`, "-D", "__TARGET_ARCH_x86", "-c", "p.bpf.c", "-o", "p.o"], { cwd: dir });
   execFileSync("llvm-strip", ["-g", "p.o"], { cwd: dir });
   obj = readFileSync(join(dir, "p.o"));
@@ -101,6 +102,27 @@ describe("BTF reader", () => {
     ]);
     const ev = o.btf.byName("event", BtfKind.Struct)!;
     expect(ev.members!.map((m) => m.name)).toEqual(["pid", "comm"]);
+  });
+
+  it("reads bitfields, enums, unions and typedef chains", () => {
+    writeFileSync(
+      join(dir, "k.bpf.c"),
+      `#include <linux/types.h>
+enum color { RED = 1, GREEN = -2 };
+typedef __u64 u64_t;
+typedef u64_t ts_t;
+struct flags { unsigned int a : 3; unsigned int b : 5; union { int i; char c[4]; } u; enum color col; };
+struct flags g_flags = {};
+const volatile ts_t g_ts = 42;
+char LICENSE[] __attribute__((section("license"))) = "GPL";
+`,
+    );
+    execFileSync("clang", ["-target", "bpf", "-g", "-O2", `-I/usr/include/${triple}`, "-c", "k.bpf.c", "-o", "k.o"], { cwd: dir });
+    const o = readBpfObject(readFileSync(join(dir, "k.o")));
+    const st = o.btf.byName("flags", BtfKind.Struct)!;
+    expect(st.members!.map((m) => [m.name, m.offset])).toEqual([["a", 0], ["b", 3], ["u", 32], ["col", 64]]);
+    expect(o.btf.byName("color", BtfKind.Enum)!.members!.map((m) => [m.name, m.offset])).toEqual([["RED", 1], ["GREEN", -2]]);
+    expect(o.globals.find((g) => g.name === "g_ts")).toMatchObject({ cType: "const volatile ts_t", typeHint: "uint64", value: "42", isConst: true, isVolatile: true });
   });
 
   it("errors clearly on an object without BTF", () => {
