@@ -70,7 +70,7 @@ export const clangStage = defineStage<ClangOptions>({
   async inputs(ctx) {
     if (!(await hasEbpfSource(ctx.gadget))) return { args: { ebpf: false } };
     const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
-    const multiarch = await hostMultiarch(ctx);
+    const multiarch = await hostMultiarch(ctx, clang);
     const arch = await archOf(ctx);
     return {
       files: [ctx.gadget.ebpfSource],
@@ -82,7 +82,7 @@ export const clangStage = defineStage<ClangOptions>({
     if (!(await hasEbpfSource(ctx.gadget))) return;
     const arch = await archOf(ctx);
     const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
-    const multiarch = await hostMultiarch(ctx);
+    const multiarch = await hostMultiarch(ctx, clang);
     await checkHostHeaders(multiarch);
     const out = join(ctx.outDir, `${arch}.bpf.o`);
     const depfile = join(ctx.outDir, `${arch}.d`);

@@ -1,6 +1,6 @@
 /**
  * Finding the tools the built-in stages run, with one-line errors that name the tool and the
- * Debian package to install; and the host's multiarch include directory (derived, cached).
+ * Debian package to install; and the host's multiarch include directory (asked from clang, cached).
  */
 import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
@@ -61,29 +61,21 @@ export function missingTool(name: string): Promise<Error> {
   });
 }
 
-const MULTIARCH_GUESS: Record<string, string> = {
-  x64: "x86_64-linux-gnu",
-  arm64: "aarch64-linux-gnu",
-  arm: "arm-linux-gnueabihf",
-  ppc64: "powerpc64le-linux-gnu",
-  s390x: "s390x-linux-gnu",
-  riscv64: "riscv64-linux-gnu",
-};
 let multiarch: Promise<string> | undefined;
 
 /**
- * The host's multiarch triple (`x86_64-linux-gnu`), as `gcc -print-multiarch` prints it:
- * taken from Node's arch when /usr/include/<triple>/asm exists (no process spawned), else asked
- * from `clang -print-multiarch`. Cached for the process.
+ * The host's multiarch triple (`x86_64-linux-gnu`), derived as TOOLCHAIN.md says — asked from
+ * the compiler (`clang -print-multiarch`, what `gcc -print-multiarch` prints) — once per
+ * process; both architectures' compiles share the answer.
  */
-export function hostMultiarch(ctx: Pick<StageContext, "exec" | "env">): Promise<string> {
+export function hostMultiarch(ctx: Pick<StageContext, "exec" | "env">, clang?: string): Promise<string> {
   if (!multiarch) {
     multiarch = (async () => {
-      const guess = MULTIARCH_GUESS[process.arch];
-      if (guess && existsSync(`/usr/include/${guess}/asm`)) return guess;
-      const out = await ctx.exec(await findTool("clang", ctx.env), ["-print-multiarch"]);
+      const out = await ctx.exec(clang ?? (await findTool("clang", ctx.env)), ["-print-multiarch"], { nothrow: true });
       const triple = out.stdout.trim();
-      if (!triple) throw await gadgetError({ what: "cannot find the multiarch include directory", which: "clang -print-multiarch", why: "printed nothing" });
+      if (out.exitCode !== 0 || !/^[a-z0-9_]+-[a-z0-9_-]+$/.test(triple)) {
+        throw await gadgetError({ what: "cannot find the host's multiarch include directory", which: "clang -print-multiarch", why: triple ? `printed ${JSON.stringify(triple)}` : out.stderr.trim() || "printed nothing", hint: "install clang from Debian (scripts/bootstrap)" });
+      }
       return triple;
     })();
     multiarch.catch(() => (multiarch = undefined));
