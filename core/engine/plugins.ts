@@ -21,6 +21,16 @@ export async function loadBuiltinStages(): Promise<Map<string, Stage<any>>> {
   }
   const map = new Map<string, Stage<any>>();
   for (const s of stagesOf(mod, "built-in stages")) map.set(s.name, s);
+  // Publish stages live in their own files; load any that plugins/index does not list (yet).
+  for (const name of ["push", "tar-export"]) {
+    if (map.has(name)) continue;
+    try {
+      const m = (await import(new URL(self.endsWith(".ts") ? `../../plugins/${name}.ts` : `../../plugins/${name}.js`, self).href)) as Record<string, unknown>;
+      for (const s of stagesOf(m, `built-in stage ${name}`)) if (!map.has(s.name)) map.set(s.name, s);
+    } catch {
+      /* not part of this installation */
+    }
+  }
   return map;
 }
 

@@ -37,7 +37,7 @@ export async function watchProject(o: WatchOptions): Promise<number> {
   const { findGadgetfile } = await import("../gadgetfile/load.js");
   const { explainLine, GadgetTimer, fmtMs } = await import("../cli/commands/run.js");
   const chokidar = await import("chokidar");
-  const debounceMs = o.debounceMs ?? 30;
+  const debounceMs = o.debounceMs ?? 50;
 
   let project: Project | undefined;
   let configInputs = new Set<string>([findGadgetfile(o.cwd, o.file)]);
@@ -66,9 +66,12 @@ export async function watchProject(o: WatchOptions): Promise<number> {
   };
 
   let ac = new AbortController();
-  const build = async (only?: Set<string>): Promise<void> => {
+  /** Last digest printed per gadget. */
+  const lastDigest = new Map<string, string | undefined>();
+  const build = async (only?: Set<string>, printAll = false): Promise<void> => {
     if (!project) return;
     const timer = new GadgetTimer();
+    const cacheableMisses = new Map<string, number>();
     let results: GadgetRunResult[];
     try {
       results = await runProject(project, {
@@ -82,6 +85,7 @@ export async function watchProject(o: WatchOptions): Promise<number> {
         logger: { info: (m) => o.warn(m), warn: (m) => o.warn(`warning: ${m}`), debug: () => {} },
         onEvent: (e) => {
           timer.onEvent(e);
+          if (e.type === "miss" && !e.reason?.startsWith("not cacheable")) cacheableMisses.set(e.gadget, (cacheableMisses.get(e.gadget) ?? 0) + 1);
           if (o.explain) {
             const l = explainLine(e);
             if (l) o.warn(l);
@@ -97,12 +101,14 @@ export async function watchProject(o: WatchOptions): Promise<number> {
       const set = gadgetInputs.get(r.gadget.name) ?? new Set<string>();
       for (const f of r.inputs) set.add(f);
       gadgetInputs.set(r.gadget.name, set);
-      const c = timer.counts(r.gadget.name);
-      // Only what was rebuilt (or failed) gets a line; all-hits gadgets stay quiet after the first build.
-      if (only && r.ok && c.misses === 0) continue;
+      // After the first build (and a reload), a gadget gets a line only when something was rebuilt:
+      // it failed, its digest changed, or a cacheable step missed.
+      const d = r.ok ? imageDigest(r) : undefined;
+      const quiet = only && !printAll && r.ok && d === lastDigest.get(r.gadget.name) && (cacheableMisses.get(r.gadget.name) ?? 0) === 0;
+      lastDigest.set(r.gadget.name, d);
+      if (quiet) continue;
       const ms = fmtMs(timer.ms(r.gadget.name));
       if (r.ok) {
-        const d = imageDigest(r);
         o.out(`✓ ${r.gadget.name} ${ms}${d ? ` ${d}` : ""}`);
       } else {
         o.out(`✗ ${r.gadget.name} ${ms}`);
@@ -174,7 +180,7 @@ export async function watchProject(o: WatchOptions): Promise<number> {
         const ok = await loadOnce();
         if (ok) {
           o.warn(`reloaded ${project!.gadgetfile.file.slice(root.length + 1) || project!.gadgetfile.file} (${fmtMs(performance.now() - t0)})`);
-          await build(new Set(project!.gadgets.map((g) => g.name)));
+          await build(new Set(project!.gadgets.map((g) => g.name)), true);
         }
       } else {
         const affected = new Set<string>();

@@ -65,10 +65,7 @@ describe("gadget run --watch (real files, real chokidar)", () => {
     const before = digestLine("exec_count", 0)!.split(" ").at(-1)!;
     const mark = lines(p.stdout).length;
     const text = await readFile(src(), "utf8");
-    for (const n of [70, 71, 72]) {
-      await atomicSave(src(), text.replace("COUNTER_MAX 64", `COUNTER_MAX ${n}`));
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    for (const n of [70, 71, 72]) await atomicSave(src(), text.replace("COUNTER_MAX 64", `COUNTER_MAX ${n}`));
     await p.waitFor(() => digestLine("exec_count", mark) !== undefined, "the rebuild line");
     await new Promise((r) => setTimeout(r, 700)); // nothing else should follow
     const fresh = lines(p.stdout).slice(mark);
@@ -111,11 +108,26 @@ describe("gadget run --watch (real files, real chokidar)", () => {
     expect(p.stderr.slice(errMark)).toBe("");
   });
 
+  it("a broken gadgetfile.ts prints its error with file:line and watch goes on; the fix reloads it", async () => {
+    const gf = join(repo.dir, "gadgetfile.ts");
+    const good = await readFile(gf, "utf8");
+    let errMark = p.stderr.length;
+    await writeFile(gf, good.replace('gadgets: ["gadgets/*"],', 'gadgets: ["gadgets/*"'));
+    await p.waitFor(() => /^Error: cannot load gadgetfile \(gadgetfile\.ts:\d+:\d+\): /m.test(p.stderr.slice(errMark)), "the gadgetfile error");
+    expect(p.child.exitCode).toBe(null);
+    errMark = p.stderr.length;
+    const mark = lines(p.stdout).length;
+    await writeFile(gf, good);
+    await p.waitFor(() => p.stderr.slice(errMark).includes("reloaded gadgetfile.ts"), "the reload after the fix");
+    await p.waitFor(() => lines(p.stdout).slice(mark).length >= 3, "the build after the reload");
+  });
+
   it("editing gadgetfile.ts reloads it and applies the change", async () => {
     const mark = lines(p.stdout).length;
+    const errMark = p.stderr.length;
     const gf = join(repo.dir, "gadgetfile.ts");
     await writeFile(gf, (await readFile(gf, "utf8")).replace(":dev", ":v2"));
-    await p.waitFor(() => p.stderr.includes("reloaded gadgetfile.ts"), "the reload line");
+    await p.waitFor(() => p.stderr.slice(errMark).includes("reloaded gadgetfile.ts"), "the reload line");
     await p.waitFor(() => lines(p.stdout).slice(mark).length >= 3, "rebuild lines after the reload");
     const index = JSON.parse(await readFile(join(repo.store, "index.json"), "utf8")) as { manifests: { annotations?: Record<string, string> }[] };
     const refs = index.manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"]);

@@ -144,6 +144,8 @@ export async function run(ctx: CommandContext): Promise<number> {
   if (project.gadgets.length === 0) throw new GadgetError({ what: "nothing to run", which: project.gadgetfile.file, why: "the gadgetfile selects no gadgets" });
   const explain = ctx.flagBool("explain");
   const timer = new GadgetTimer();
+  const progress = ctx.stderrIsTTY && !json && !explain;
+  const ran = new Set<string>();
   const ac = new AbortController();
   const onSig = () => ac.abort();
   process.once("SIGINT", onSig);
@@ -163,6 +165,11 @@ export async function run(ctx: CommandContext): Promise<number> {
         if (explain) {
           const l = explainLine(e);
           if (l) ctx.warn(l);
+        }
+        if (progress && e.type === "miss") ran.add(`${e.gadget}\0${e.stage}\0${e.arch ?? ""}`);
+        // Progress (DESIGN §2): one status line per step that ran, on a terminal only.
+        if (progress && e.type === "done" && ran.has(`${e.gadget}\0${e.stage}\0${e.arch ?? ""}`)) {
+          ctx.warn(`  ${e.gadget} ${e.stage}${e.arch ? `@${e.arch}` : ""} ${fmtMs(e.ms ?? 0)}`);
         }
       },
     });
