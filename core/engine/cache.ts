@@ -209,10 +209,11 @@ export class StepCache {
         files[this.rel(abs)] = (await this.fileDigest(abs)) ?? "(missing)";
       }),
     );
-    const artifacts: Record<string, string> = {};
-    const names = d.artifacts ?? [...req.artifacts.keys()];
-    for (const n of names) artifacts[n] = req.artifacts.get(n)?.digest ?? "(missing)";
     const hasInputs = typeof req.stage.inputs === "function";
+    // A stage that declares its inputs declares the artifacts it reads; one that does not depends on all of them.
+    const artifacts: Record<string, string> = {};
+    const names = d.artifacts ?? (hasInputs ? [] : [...req.artifacts.keys()]);
+    for (const n of names) artifacts[n] = req.artifacts.get(n)?.digest ?? "(missing)";
     return {
       stage: `${req.stage.name}@${req.stage.version}`,
       tools,

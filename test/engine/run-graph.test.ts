@@ -117,3 +117,46 @@ describe("runGraph (no cache)", () => {
     await expect(runGraph({ gadgets: [], steps: ["nope"], stages: new Map(), storeDir: "/x", projectRoot: "/x", cache: false })).rejects.toThrow(/unknown stage \(nope\)/);
   });
 });
+
+describe("runGraph with the cache (in-process)", () => {
+  it("a step that wrote to the store hits only while its reported digest is still there", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await mkdir(join(dir, "g"));
+      await writeFile(join(dir, "g", "program.bpf.c"), "x\n");
+      let runs = 0;
+      const put = defineStage({
+        name: "put",
+        version: "1",
+        inputs: (ctx) => ({ files: [ctx.gadget.ebpfSource] }),
+        async run(ctx) {
+          runs++;
+          const store = await ctx.store();
+          const bytes = new TextEncoder().encode("blob for " + ctx.gadget.name);
+          const { sha256 } = await import("../../core/oci/digest.js");
+          const digest = sha256(bytes);
+          await store.push({ mediaType: "application/octet-stream", digest, size: bytes.byteLength }, bytes);
+          return { result: { digest } };
+        },
+      });
+      const stages = new Map<string, Stage<any>>([[put.name, put]]);
+      const g = { ...gadget(join(dir, "g"), "g"), archs: [] as never[] };
+      const events: StepEvent[] = [];
+      const opts = { gadgets: [g], steps: ["put"], stages, storeDir: join(dir, "store"), projectRoot: dir, onEvent: (e: StepEvent) => events.push(e) };
+      const r1 = await runGraph(opts);
+      expect(r1[0]!.ok).toBe(true);
+      await runGraph(opts);
+      expect(runs).toBe(1);
+      expect(events.filter((e) => e.type === "hit")).toHaveLength(1);
+      const { rm } = await import("node:fs/promises");
+      const d = r1[0]!.results.put!.digest as string;
+      await rm(join(dir, "store", "blobs", "sha256", d.slice(7)));
+      events.length = 0;
+      await runGraph(opts);
+      expect(runs).toBe(2);
+      expect(events.find((e) => e.type === "miss")?.reason).toBe(`${d} no longer in the store`);
+    } finally {
+      await cleanup();
+    }
+  });
+});
