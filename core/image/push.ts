@@ -4,7 +4,7 @@
  * mounted), then tag the index (ig's PushGadgetImage).
  */
 import { GadgetError } from "../errors.js";
-import { copyGraph, type CopyStats } from "../oci/copy.js";
+import { Limiter, copyGraph, type CopyStats } from "../oci/copy.js";
 import { parseReference, referenceName, formatReference, tryParseStoredRef } from "../oci/reference.js";
 import { LayoutStore, refNameOf } from "../store/layout-store.js";
 import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
@@ -41,8 +41,9 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
     // the root goes up under its tag directly (one request instead of digest + tag)
     let taggedRoot = false;
     const dst = retryingDestination(src, repo);
+    const exists = await prefetchExistence(store, root, (d) => repo.exists(d), concurrency * 2);
     const rootByTag = {
-      exists: dst.exists,
+      exists,
       fetch: dst.fetch,
       async push(desc: Descriptor, content: Content): Promise<void> {
         if (ref.tag && desc.digest === root.digest && content instanceof Uint8Array) {
@@ -82,6 +83,21 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
   } finally {
     await repo.client.close();
   }
+}
+
+/**
+ * The whole graph is local, so ask the registry about every node at once (bounded) instead of
+ * level by level as the copy walks down: index → manifests → blobs becomes one round of HEADs.
+ */
+async function prefetchExistence(store: LayoutStore, root: Descriptor, exists: (d: Descriptor) => Promise<boolean>, parallel: number): Promise<(d: Descriptor) => Promise<boolean>> {
+  const limiter = new Limiter(parallel);
+  const known = new Map<string, Promise<boolean>>();
+  for (const d of (await store.reachable([root])).values()) {
+    const p = limiter.run(() => exists(d));
+    p.catch(() => {}); // surfaced when copyGraph asks
+    known.set(`${d.digest}|${d.mediaType}`, p);
+  }
+  return (d) => known.get(`${d.digest}|${d.mediaType}`) ?? exists(d);
 }
 
 /** Other repositories of the same registry that the local store has images for. */

@@ -198,12 +198,16 @@ export class RegistryClient {
     }
   }
 
-  private async token(scopes: string[], force = false): Promise<string> {
+  /**
+   * A token for the scope set: cached, or shared with a fetch already in flight. `stale` is the
+   * token a request was refused with: anything else cached is good; that one is refetched.
+   */
+  private async token(scopes: string[], stale?: string | null): Promise<string> {
     const key = this.tokenKey(scopes);
-    const cached = this.tokens.get(key);
-    if (!force && cached && cached.expiresAt > Date.now()) return cached.token;
     const pending = this.pendingTokens.get(key);
-    if (pending && !force) return (await pending).token;
+    if (pending) return (await pending).token;
+    const cached = this.tokens.get(key);
+    if (cached && cached.expiresAt > Date.now() && (stale === undefined || cached.token !== stale)) return cached.token;
     const ch = this.challenge!;
     const realm = ch.params.realm ?? "";
     const p = fetchToken({
@@ -229,12 +233,12 @@ export class RegistryClient {
   }
 
   /** The Authorization header for a request, when the registry's scheme is known. */
-  private async authorization(scopes: string[], force = false): Promise<string | undefined> {
+  private async authorization(scopes: string[]): Promise<string | undefined> {
     if (this.credential?.registryToken) return `Bearer ${this.credential.registryToken}`;
     const ch = this.challenge;
     if (!ch) return undefined;
     if (ch.scheme === "basic") return this.credential?.username !== undefined ? basicAuthorization(this.credential) : undefined;
-    if (ch.scheme === "bearer") return `Bearer ${await this.token(scopes, force)}`;
+    if (ch.scheme === "bearer") return `Bearer ${await this.token(scopes)}`;
     return undefined;
   }
 
@@ -303,7 +307,8 @@ export class RegistryClient {
           if (retryBearer) {
             const extra = ch!.params.scope ? ch!.params.scope.split(" ") : [];
             for (const s of extra) if (!scopes.includes(s)) scopes.push(s);
-            await this.token(scopes, true);
+            const sent = headers.authorization?.startsWith("Bearer ") ? headers.authorization.slice(7) : null;
+            await this.token(scopes, sent);
           }
           continue;
         }
