@@ -21,7 +21,7 @@ export const storeTagStage = defineStage<StoreTagOptions>({
     return { artifacts: ["index"], args: { tag: ctx.options.tag ?? ctx.gadget.tag ?? null } };
   },
   async run(ctx) {
-    const { MediaType, parseIndex, sha256 } = await api();
+    const { MediaType, normalizeReference, parseIndex, sha256 } = await api();
     const art = ctx.artifacts.get("index");
     if (!art) throw new (await api()).GadgetError({ what: "nothing to tag", which: ctx.gadget.name, why: "no packed index (the oci-pack step must run before store-tag)" });
     const bytes = await readFile(art.path);
@@ -29,8 +29,9 @@ export const storeTagStage = defineStage<StoreTagOptions>({
     const desc = { mediaType: MediaType.ImageIndex, digest, size: bytes.byteLength };
     const store = await ctx.store();
     if (!(await store.exists(desc))) throw new (await api()).GadgetError({ what: "packed index missing from the store", which: digest, why: `not found in ${store.root}`, hint: "rebuild without the cache (--no-cache)" });
-    const reference = ctx.options.tag ?? ctx.gadget.tag;
-    if (reference) {
+    const wanted = ctx.options.tag ?? ctx.gadget.tag;
+    if (wanted) {
+      const reference = normalizeReference(wanted);
       const index = parseIndex(bytes.toString("utf8"), "index");
       await store.tag(desc, reference, { ...(index.annotations ?? {}) });
       return { result: { reference, digest } };
