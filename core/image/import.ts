@@ -9,8 +9,8 @@
  * store as it was: same index.json, no new blobs, no temp files.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, readFileSync, writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { createReadStream, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { GadgetError, describeSystemError, isGadgetError } from "../errors.js";
@@ -131,7 +131,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
     const sniffed = await sniffGzip(counted());
     const tarBytes = sniffed.gzip ? gunzipBounded(sniffed.source, limits) : sniffed.source;
 
-    const stager = new Stager(staging!, await listExisting(store), fail);
+    const stager = new Stager(staging!, store, fail);
     const staged = stager.staged;
     let layoutBytes: Buffer | undefined;
     let indexBytes: Buffer | undefined;
@@ -297,7 +297,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
     const renamed: string[] = [];
     try {
       await store.updateIndex(async (current) => {
-        const present = await listExisting(store);
+        const present = new Map<Digest, number | undefined>([...needed.keys()].map((d) => [d, storedSize(store, d)]));
         for (const [digest, blob] of needed) {
           if (!blob.file && present.get(digest) !== blob.size) {
             fail(`blobs/${digestAlgorithm(digest)}/${digestHex(digest)}`, "the store's copy of this blob disappeared during the import (a concurrent remove?)", "run the import again");
@@ -311,7 +311,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
             const [digest, blob] = moves[next++]!;
             const final = store.blobPath(digest);
             await rename(blob.file!, final);
-            if (!present.has(digest)) renamed.push(final);
+            if (present.get(digest) === undefined) renamed.push(final);
           }
         };
         await Promise.all(Array.from({ length: Math.min(16, moves.length) }, mover));
@@ -354,8 +354,7 @@ class Stager {
 
   constructor(
     private readonly dir: string,
-    /** Blobs the store already has (name → size), listed once up front. */
-    private readonly existing: Map<Digest, number>,
+    private readonly store: LayoutStore,
     private readonly fail: FailFn,
   ) {}
 
@@ -368,7 +367,7 @@ class Stager {
     };
     const prior = this.staged.get(digest);
     // already staged (a duplicate entry) or already in the store: verify only, write nothing
-    if (prior || this.existing.get(digest) === entry.size) {
+    if (prior || storedSize(this.store, digest) === entry.size) {
       for await (const c of body) hash.update(c);
       check();
       if (!prior) this.staged.set(digest, { size: entry.size });
@@ -415,33 +414,10 @@ class Stager {
 
 }
 
-/** name → size of the blobs a store already has (one readdir + stats in parallel). */
-async function listExisting(store: LayoutStore): Promise<Map<Digest, number>> {
-  const out = new Map<Digest, number>();
-  for (const algo of ["sha256", "sha512"]) {
-    let names: string[];
-    try {
-      names = await readdir(join(store.root, "blobs", algo));
-    } catch {
-      continue;
-    }
-    let next = 0;
-    const worker = async () => {
-      while (next < names.length) {
-        const n = names[next++]!;
-        const d = `${algo}:${n}`;
-        if (!isDigest(d)) continue;
-        try {
-          const st = await stat(join(store.root, "blobs", algo, n));
-          if (st.isFile()) out.set(d, st.size);
-        } catch {
-          /* raced with a remover */
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: 16 }, worker));
-  }
-  return out;
+/** Size of a blob file in the store, or undefined when there is none (a cheap synchronous stat). */
+function storedSize(store: LayoutStore, digest: Digest): number | undefined {
+  const st = statSync(store.blobPath(digest), { throwIfNoEntry: false });
+  return st?.isFile() ? st.size : undefined;
 }
 
 /** fsync files, several at once. */

@@ -46,7 +46,7 @@ function variant(edit: (path: string, data: Buffer) => Buffer | null = (_p, d) =
 async function emptyStore(name: string): Promise<string> {
   const d = join(dir, name);
   const r = await runGadget(["image", "list", "--oci-store", d]);
-  expect(r.code).toBe(0);
+  expect(r.code, r.stderr).toBe(0);
   return d;
 }
 

@@ -33,7 +33,7 @@ beforeAll(async () => {
   await s.tag(await s.resolve("trace_open"), OTHER);
   ours = join(dir, "ours.tar");
   const r = await runGadget(["image", "export", "trace_open", OTHER, ours, "--oci-store", store]);
-  expect(r.code).toBe(0);
+  expect(r.code, r.stderr).toBe(0);
 });
 
 afterAll(async () => {
@@ -46,7 +46,7 @@ describe("skopeo", () => {
     const out = join(dir, "skopeo-oci");
     const r = await runCommand("skopeo", ["copy", "--all", `oci-archive:${ours}:${REF}`, `oci:${out}:${REF}`]);
     expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const raw = await runCommand("skopeo", ["inspect", "--raw", `oci:${out}:${REF}`]);
     expect(raw.code).toBe(0);
     const s = await LayoutStore.open(store);
@@ -67,7 +67,7 @@ describe("skopeo", () => {
     expect(c.code).toBe(0);
     const fresh = join(dir, "fresh-skopeo");
     const r = await runGadget(["image", "import", skTar, "--oci-store", fresh]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe("Successfully imported images:\n  ghcr.io/inspektor-gadget/gadget/from-skopeo:latest\n");
     expect(r.stderr).toMatch(/^Warning: ref name "latest" in the archive is a bare tag; imported as ghcr\.io\/inspektor-gadget\/gadget\/from-skopeo:latest/);
     const list = await runGadget(["image", "list", "-o", "json", "--oci-store", fresh]);
@@ -82,7 +82,7 @@ describe("skopeo", () => {
     expect(c.code).toBe(0);
     const fresh = join(dir, "fresh-skopeo-full");
     const r = await runGadget(["image", "import", skTar, "--oci-store", fresh]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe(`Successfully imported images:\n  ${OTHER}\n`);
   });
@@ -95,7 +95,7 @@ describe("umoci and GNU tar", () => {
     await mkdir(x);
     execFileSync("tar", ["xf", ours, "-C", x]);
     const r = await runCommand("umoci", ["ls", "--layout", x]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim().split("\n").sort()).toEqual([OTHER, REF].sort());
   });
 

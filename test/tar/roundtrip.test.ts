@@ -47,7 +47,7 @@ function headers(tar: Buffer): Buffer[] {
 
 async function listJson(storeDir: string): Promise<{ Repository: string; Tag: string; Digest: string }[]> {
   const r = await runGadget(["image", "list", "-o", "json", "--oci-store", storeDir]);
-  expect(r.code).toBe(0);
+  expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout);
 }
 
@@ -55,7 +55,7 @@ describe("import of ig's export", () => {
   it("prints ig's lines and list shows trace_open with ig's digest", async () => {
     const fresh = join(dir, "fresh-import");
     const r = await runGadget(["image", "import", IG_FIXTURE_TAR, "--oci-store", fresh]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`Successfully imported images:\n  ${REF}\n`);
     expect(r.stderr).toBe("");
     const list = await listJson(fresh);
@@ -67,7 +67,7 @@ describe("import of ig's export", () => {
   it("importing the same archive twice is harmless", async () => {
     const before = await readFile(join(store, "index.json"));
     const r = await runGadget(["image", "import", IG_FIXTURE_TAR, "--oci-store", store]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(await readFile(join(store, "index.json"))).toEqual(before);
   });
 });
@@ -78,7 +78,7 @@ describe("export", () => {
     const b = join(dir, "b.tar");
     for (const f of [a, b]) {
       const r = await runGadget(["image", "export", "trace_open", f, "--oci-store", store]);
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe(`Successfully exported images to ${f}\n`);
     }
     expect((await readFile(a)).equals(await readFile(b))).toBe(true);
@@ -122,7 +122,7 @@ describe("export", () => {
   it("export → import into a fresh store gives the same digests and blobs", async () => {
     const fresh = join(dir, "fresh-roundtrip");
     const r = await runGadget(["image", "import", join(dir, "a.tar"), "--oci-store", fresh]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(await listJson(fresh)).toEqual(await listJson(store));
     expect((await readdir(join(fresh, "blobs", "sha256"))).sort()).toEqual((await readdir(join(store, "blobs", "sha256"))).sort());
     // and exporting again from there gives the same bytes
@@ -133,7 +133,7 @@ describe("export", () => {
 
   it("writes the archive to stdout with -, and the result line to stderr", async () => {
     const r = await runCommand("sh", ["-c", `node bin/gadget.js image export trace_open - --oci-store '${store}' > '${join(dir, "stdout.tar")}'`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe("Successfully exported images to -\n");
     expect((await readFile(join(dir, "stdout.tar"))).equals(await readFile(join(dir, "a.tar")))).toBe(true);
   });
@@ -141,7 +141,7 @@ describe("export", () => {
   it("--json prints one document", async () => {
     const f = join(dir, "json.tar");
     const r = await runGadget(["image", "export", "trace_open", f, "--json", "--oci-store", store]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ file: f, images: [{ reference: REF, digest: IG_FIXTURE_INDEX_DIGEST }] });
   });
 
@@ -165,7 +165,7 @@ describe("import input forms and output", () => {
   it("reads the archive from stdin with -", async () => {
     const fresh = join(dir, "fresh-stdin");
     const r = await runGadget(["image", "import", "-", "--oci-store", fresh], { input: await readFile(IG_FIXTURE_TAR) });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`Successfully imported images:\n  ${REF}\n`);
     expect((await listJson(fresh))[0]!.Digest).toBe(IG_FIXTURE_INDEX_DIGEST);
   });
@@ -175,14 +175,14 @@ describe("import input forms and output", () => {
     const f = join(dir, "compressed.tar");
     await writeFile(f, gzipSync(await readFile(IG_FIXTURE_TAR)));
     const r = await runGadget(["image", "import", f, "--oci-store", fresh]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect((await listJson(fresh))[0]!.Digest).toBe(IG_FIXTURE_INDEX_DIGEST);
   });
 
   it("-o json, -o jsonpretty and --json print one document", async () => {
     for (const args of [["-o", "json"], ["-o", "jsonpretty"], ["--json"]]) {
       const r = await runGadget(["image", "import", IG_FIXTURE_TAR, ...args, "--oci-store", join(dir, "fresh-json")]);
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       const doc = JSON.parse(r.stdout);
       expect(doc.images).toEqual([{ reference: REF, digest: IG_FIXTURE_INDEX_DIGEST }]);
       expect(r.stdout.includes("\n  ")).toBe(args[1] === "jsonpretty");
@@ -203,7 +203,7 @@ describe("import input forms and output", () => {
     await writeFile(f, tar);
     const fresh = join(dir, "fresh-bare");
     const r = await runGadget(["image", "import", f, "--oci-store", fresh]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe("Successfully imported images:\n  ghcr.io/inspektor-gadget/gadget/my-gadget:v1.2\n");
     expect(r.stderr).toBe('Warning: ref name "v1.2" in the archive is a bare tag; imported as ghcr.io/inspektor-gadget/gadget/my-gadget:v1.2 (rename it with `gadget image tag`)\n');
     expect(await listJson(fresh)).toEqual([expect.objectContaining({ Repository: "my-gadget", Tag: "v1.2", Digest: IG_FIXTURE_INDEX_DIGEST })]);
@@ -243,12 +243,12 @@ describe("progress", () => {
     const fresh = join(dir, "fresh-tty");
     const cmd = `node bin/gadget.js image import '${IG_FIXTURE_TAR}' --oci-store '${fresh}'`;
     const r = await runCommand("script", ["-qec", cmd, "/dev/null"]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\r\x1b\[Kimporting 185\.3 kB \/ 185\.3 kB \(100%\) +[0-9.]+ [kMG]?B\/s/);
     expect(r.stdout).toContain("\r\x1b[KSuccessfully imported images:");
     const tar = join(dir, "tty.tar");
     const e = await runCommand("script", ["-qec", `node bin/gadget.js image export trace_open '${tar}' --oci-store '${fresh}'`, "/dev/null"]);
-    expect(e.code).toBe(0);
+    expect(e.code, e.stderr).toBe(0);
     expect(e.stdout).toMatch(/\r\x1b\[Kexporting [0-9.]+ kB \/ [0-9.]+ kB \(100%\)/);
     const plain = await runGadget(["image", "export", "trace_open", tar, "--oci-store", fresh]);
     expect(plain.stderr).toBe("");
@@ -310,7 +310,7 @@ describe("signatures and referrers travel with the image", () => {
 
     const dst = join(dir, "signed-import");
     const r = await runGadget(["image", "import", tar, "--oci-store", dst]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`Successfully imported images:\n  ${REF}\n`);
     const d = await LayoutStore.open(dst);
     expect((await d.resolve(`sha256-${hex}.sig`)).digest).toBe(sigDesc.digest);
@@ -332,13 +332,13 @@ describe("real signatures (gadget image sign) survive export and import", () => 
     expect(kg.code).toBe(0);
     for (const format of ["legacy", "oci11", "bundle"]) {
       const r = await runGadget(["image", "sign", "trace_open", "--key", `${key}.key`, "--format", format, "--oci-store", src], { env: { COSIGN_PASSWORD: "" } });
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
     }
     const tar = join(dir, "sign.tar");
     expect((await runGadget(["image", "export", "trace_open", tar, "--oci-store", src])).code).toBe(0);
     const dst = join(dir, "sign-dst");
     const im = await runGadget(["image", "import", tar, "--oci-store", dst]);
-    expect(im.code).toBe(0);
+    expect(im.code, im.stderr).toBe(0);
     expect(im.stdout).toBe(`Successfully imported images:\n  ${REF}\n`);
     const v = await runGadget(["image", "verify", "trace_open", "--public-keys", `${key}.pub`, "--oci-store", dst]);
     expect(v.stderr).toBe("");
