@@ -31,7 +31,13 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
   const emit = opts.onProgress as ((e: ProgressEvent) => void) | undefined;
   const written: Digest[] = [];
   try {
-    const root = await repo.resolve(ref.digest ?? ref.tag ?? "latest");
+    // GET (not HEAD + GET): the root's bytes are cached for the copy that follows
+    const root = (await repo.fetchManifest(ref.digest ?? ref.tag ?? "latest").catch((e: unknown) => {
+      if (e instanceof GadgetError && e.code === "NOT_FOUND") {
+        throw new GadgetError({ what: "resolving image", which: formatReference(ref), why: "not found: no such tag or digest in the registry", hint: "check the name and tag", code: "NOT_FOUND" });
+      }
+      throw e;
+    })).descriptor;
     const src = progressSource(repo, emit);
     try {
       await copyGraph(src, retryingDestination(src, fastLayoutDestination(store)), root, {
