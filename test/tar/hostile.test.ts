@@ -204,6 +204,14 @@ describe("import refuses hostile or broken archives and leaves the store unchang
     await expectRefused(file, "index.json", /duplicate entry with different content/);
   });
 
+  it("refuses a duplicate blob entry whose second copy differs", async () => {
+    const big = fixture.find((e) => e.path.endsWith(BIG_LAYER_HEX))!;
+    const altered = Buffer.from(big.data);
+    altered[0] = altered[0]! ^ 0xff;
+    const file = await writeCase(buildTar(variant(undefined, [{ path: big.path, data: altered, mode: 0o444 }])));
+    await expectRefused(file, big.path, /does not match its digest/);
+  });
+
   it("refuses a blob path that is not a digest", async () => {
     const file = await writeCase(buildTar(variant(undefined, [], [{ path: "blobs/sha256/not-a-digest", data: Buffer.from("x") }])));
     await expectRefused(file, "blobs/sha256/not-a-digest", /not a valid blob path/);

@@ -99,6 +99,16 @@ describe("umoci and GNU tar", () => {
     expect(r.stdout.trim().split("\n").sort()).toEqual([OTHER, REF].sort());
   });
 
+  it("a layout tarred up by hand (GNU tar, ./ paths, directories, gzip) imports", async () => {
+    const x = join(dir, "extracted");
+    const handmade = join(dir, "handmade.tgz");
+    execFileSync("tar", ["czf", handmade, "-C", x, "."]);
+    const fresh = join(dir, "fresh-handmade");
+    const r = await runGadget(["image", "import", handmade, "--oci-store", fresh]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split("\n").slice(1).filter(Boolean).sort()).toEqual([`  ${OTHER}`, `  ${REF}`].sort());
+  });
+
   it("GNU tar lists only regular files with fixed metadata", async () => {
     const out = execFileSync("tar", ["tvf", ours, "--numeric-owner"], { encoding: "utf8" });
     const lines = out.trim().split("\n");
