@@ -38,8 +38,9 @@ export function passwordFrom(src: PasswordSource): () => Promise<string | undefi
 
 function promptHidden(input: Readable & { setRawMode: (m: boolean) => unknown }, output: Writable, question: string): Promise<string> {
   return new Promise((resolvePw, reject) => {
-    output.write(question);
+    // raw mode (no echo) before the question, so an answer typed or pasted at once is not echoed
     input.setRawMode(true);
+    output.write(question);
     input.resume();
     let pw = "";
     const done = (err?: Error) => {

@@ -165,9 +165,37 @@ describe("bad input gives one-line errors", () => {
     expectOneLineError(await gadget(["image", "sign", REF, "--key", "k", "--format", "x509"]), /^Error: invalid signature format \(--format\): "x509" is not one of legacy, oci11, bundle$/, 2);
   });
 
+  it("a signature tag is not an image to sign", async () => {
+    const key = join(tmp.dir, "st.key");
+    await exec("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key]);
+    expectOneLineError(await gadget(["image", "sign", `sha256-${digest.slice(7)}.sig`, "--key", key]), /^Error: signing image \(sha256-[a-f0-9]{64}\.sig\): this is a signature tag, not an image$/, 2);
+  });
+
   it("verify without --public-keys uses Inspektor Gadget's key, as ig does", async () => {
     const r = await gadget(["image", "verify", REF]);
     expect(r.stdout).toBe(`Verifying image: ${REF}\n`);
     expectOneLineError(r, /^Error: verifying image \(localhost:5000\/cli\/trace:v1\): the image was not signed by the provided keys$/);
+  });
+});
+
+describe("concurrent signers", () => {
+  it("two processes adding referrers at once both land in the referrers index", async () => {
+    const dir = join(tmp.dir, "conc");
+    await mkdir(dir);
+    const store = join(dir, "store");
+    const img = await makeImage(await LayoutStore.open(store), "localhost:5000/conc:v1", "conc");
+    const key = join(dir, "k.key");
+    const pub = join(dir, "k.pub");
+    await exec("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key]);
+    await exec("openssl", ["pkey", "-in", key, "-pubout", "-out", pub]);
+    const sign = (format: string) => runGadget(["image", "sign", "localhost:5000/conc:v1", "--key", key, "--format", format, "--oci-store", store]);
+    const results = await Promise.all([sign("oci11"), sign("bundle")]);
+    for (const r of results) expect(r.code).toBe(0);
+    const s = await LayoutStore.open(store);
+    const { findReferrers } = await import("../../core/sign/related.js");
+    expect((await findReferrers(s, img.digest)).map((r) => r.artifactType).sort()).toEqual([
+      "application/vnd.dev.cosign.artifact.sig.v1+json",
+      "application/vnd.dev.sigstore.bundle.v0.3+json",
+    ]);
   });
 });
