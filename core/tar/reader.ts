@@ -200,7 +200,6 @@ export async function readTar(
       );
     }
     if (isZeroBlock(block)) {
-      if (first) throw new TarFormatError("not a tar archive (starts with a zero block)", undefined, 0);
       if (pax || longName !== undefined) throw new TarFormatError("archive ends right after an extended header", undefined, headerOffset);
       const next = await src.read(BLOCK);
       if (!next.short && !isZeroBlock(next.data)) {
