@@ -32,7 +32,10 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
   if (Number.isNaN(concurrency)) throw new GadgetError({ what: "invalid concurrency", which: String(opts.concurrency), why: "expected a whole number from 1 to 64", exitCode: 2, code: "USAGE" });
   const store = await LayoutStore.open(opts.storeDir);
   const root = await store.resolve(opts.reference);
-  const candidates = opts.mountFrom ?? (await mountCandidates(store, ref.registry, ref.repository));
+  const explicit = opts.mountFrom;
+  const byBlob = explicit ? undefined : await mountCandidates(store, ref.registry, ref.repository);
+  const candidatesFor = (d: Descriptor): string[] => (explicit ?? byBlob?.get(d.digest) ?? []).slice(0, 3);
+  const anyCandidates = explicit ? explicit.length > 0 : (byBlob?.size ?? 0) > 0;
   const repo = await openRemoteRepository(ref, { ...opts, concurrency });
   repo.pushing = true;
   const emit = opts.onProgress as ((e: ProgressEvent) => void) | undefined;
@@ -59,18 +62,17 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
       preCopy: (d) => emit?.({ type: "start", digest: d.digest, size: d.size, mediaType: d.mediaType }),
       postCopy: (d) => emit?.({ type: "done", digest: d.digest, size: d.size, mediaType: d.mediaType }),
       onCopySkipped: (d) => emit?.({ type: "skip", digest: d.digest, size: d.size, mediaType: d.mediaType }),
-      mountFrom:
-        candidates.length === 0
-          ? undefined
-          : async (d: Descriptor) => {
-              for (const from of candidates.slice(0, 3)) {
-                if (await repo.mount(d, from)) {
-                  emit?.({ type: "mount", digest: d.digest, size: d.size, mediaType: d.mediaType, from });
-                  return true;
-                }
+      mountFrom: !anyCandidates
+        ? undefined
+        : async (d: Descriptor) => {
+            for (const from of candidatesFor(d)) {
+              if (await repo.mount(d, from)) {
+                emit?.({ type: "mount", digest: d.digest, size: d.size, mediaType: d.mediaType, from });
+                return true;
               }
-              return false;
-            },
+            }
+            return false;
+          },
     });
     let reference: string;
     if (ref.tag) {
@@ -100,16 +102,24 @@ async function prefetchExistence(store: LayoutStore, root: Descriptor, exists: (
   return (d) => known.get(`${d.digest}|${d.mediaType}`) ?? exists(d);
 }
 
-/** Other repositories of the same registry that the local store has images for. */
-async function mountCandidates(store: LayoutStore, registry: string, repository: string): Promise<string[]> {
-  const out = new Set<string>();
+/**
+ * Where each blob could be mounted from: other repositories of the same registry that the local
+ * store has images for (pushed or pulled there), restricted to the images that contain the blob.
+ */
+async function mountCandidates(store: LayoutStore, registry: string, repository: string): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
   for (const e of await store.entries()) {
     const name = refNameOf(e);
     if (!name) continue;
     const r = tryParseStoredRef(name);
-    if (r && r.registry === registry && r.repository !== repository) out.add(r.repository);
+    if (!r || r.registry !== registry || r.repository === repository) continue;
+    for (const d of (await store.reachable([e])).keys()) {
+      const list = out.get(d) ?? [];
+      if (!list.includes(r.repository)) list.push(r.repository);
+      out.set(d, list);
+    }
   }
-  return [...out];
+  return out;
 }
 
 /** ig's result line: `Successfully pushed <repo>:<tag>@<digest>`. */
