@@ -14,7 +14,7 @@
  * unchanged (two-level lookup). Corrupt or missing outputs are detected and the step re-runs.
  */
 import { createHash } from "node:crypto";
-import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { existsSync, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, relative, resolve } from "node:path";
 import type { Arch, Artifact, GadgetInfo, Stage, StageInputs } from "../types.js";
@@ -135,6 +135,28 @@ export class StepCache {
     this.fingerprints = await readJson(join(this.root, "fingerprints.json"), {});
     this.tools = await readJson(join(this.root, "tools.json"), {});
     this.steps = await readJson(join(this.root, "steps.json"), {});
+    await this.cleanStaleScratch();
+  }
+
+  /** Scratch dirs (out/<pid>-…) of runs whose process is gone (killed mid-run). */
+  private async cleanStaleScratch(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.root, "out"));
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const pid = Number(n.split("-")[0]);
+      if (!Number.isInteger(pid) || pid === process.pid) continue;
+      let alive = true;
+      try {
+        process.kill(pid, 0);
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === "EPERM";
+      }
+      if (!alive) await rm(join(this.root, "out", n), { recursive: true, force: true }).catch(() => {});
+    }
   }
 
   rel(p: string): string {

@@ -181,6 +181,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   const openStore = () => (storePromise ??= import("../store/layout-store.js").then((m) => m.LayoutStore.open(opts.storeDir)));
 
   let outSeq = 0;
+  const scratch: string[] = [];
   const states = opts.gadgets.map<GadgetState>((gadget) => ({
     gadget,
     failed: false,
@@ -246,6 +247,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         release = await sem.acquire();
         if (st.failed || signal.aborted) return;
         await mkdir(outDir, { recursive: true });
+        if (useCache) scratch.push(outDir); // removed when the run ends (saved outputs were moved to the CAS)
         const res = ((await step.stage.run(ctx)) ?? {}) as StageResult;
         const artifacts = new Map<string, Artifact>();
         for (const [name, p] of Object.entries(res.artifacts ?? {})) {
@@ -310,6 +312,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     if (cache) await cache.flush();
   } finally {
     if (ownedWorkDir) await rm(ownedWorkDir, { recursive: true, force: true });
+    await Promise.all(scratch.map((d) => rm(d, { recursive: true, force: true }).catch(() => {})));
   }
 
   return states.map((st) => {

@@ -35,6 +35,8 @@ describe("gadget run: incremental builds of a 3-gadget repo (real clang)", () =>
     const cacheable = [...ex].filter(([k]) => CACHEABLE.includes(k.split(" ")[1]!.split("@")[0]!));
     expect(cacheable.length).toBe(3 * (2 + 2 + 1));
     for (const [k, v] of cacheable) expect(`${k}: ${v}`).toBe(`${k}: hit`);
+    // no scratch output dirs are left behind
+    expect(await readdir(join(repo.dir, ".gadget", "out"))).toEqual([]);
   });
 
   it("the human line is `✓ name N ms sha256:…`, one per gadget", async () => {
