@@ -39,3 +39,4 @@ export { openRemoteRepository, type TransferOptions } from "./registry/open.js";
 export type { ProgressEvent } from "./registry/progress-events.js";
 export { login, logout, getLogin, type LoginOptions } from "./auth/login.js";
 export { getCredential, saveCredential, removeCredential, type Credential } from "./auth/credentials.js";
+export { buildImage, builtLine, type BuildOptions, type BuildResult } from "./image/build.js";

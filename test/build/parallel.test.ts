@@ -1,7 +1,7 @@
 /** The ig recipe run by the engine: clang for amd64 and arm64 run at the same time. */
 import { describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { REPO_ROOT, tempDir } from "../helpers/cli.js";
+import { REPO_ROOT, runGadget, tempDir } from "../helpers/cli.js";
 import type { StepEvent } from "../../core/engine/run-graph.js";
 import { copyExamples, requireTools } from "./helpers.js";
 
@@ -55,6 +55,25 @@ describe("ig recipe on the engine", () => {
       expect(e.message).toBe("tool not found (llvm-strip): llvm-strip is not on PATH");
       expect(e.hint).toMatch(/Debian package llvm\b/);
       expect(res!.artifacts.has("object@amd64")).toBe(true); // clang itself ran, by path
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("the library's buildImage() is what the CLI runs: same digest, result as data", async () => {
+    requireTools("clang", "llvm-strip");
+    const { dir, cleanup } = await tempDir("gadget-lib-build-");
+    try {
+      const lib = (await import(join(REPO_ROOT, "dist/core/index.js"))) as typeof import("../../core/index.js");
+      const examples = await copyExamples(dir);
+      const env = { ...process.env, SOURCE_DATE_EPOCH: "1700000000" };
+      const res = await lib.buildImage({ path: "count_syscall", cwd: examples, tag: "cs:lib", storeDir: join(dir, "store"), env });
+      expect(res).toMatchObject({ gadget: "count_syscall", reference: "ghcr.io/inspektor-gadget/gadget/cs:lib", warnings: [] });
+      expect(res.manifests.map((m) => m.arch)).toEqual(["amd64", "arm64"]);
+      expect(lib.builtLine(res.reference, res.digest)).toBe(`Successfully built ghcr.io/inspektor-gadget/gadget/cs:lib@${res.digest}`);
+      const cli = await runGadget(["image", "build", join(examples, "count_syscall"), "--oci-store", join(dir, "store2")], { env: { SOURCE_DATE_EPOCH: "1700000000" } });
+      expect(cli.stdout).toBe(`Successfully built @${res.digest}\n`);
+      await expect(lib.buildImage({ path: "nowhere", cwd: examples, storeDir: join(dir, "store") })).rejects.toThrow(/gadget folder not found/);
     } finally {
       await cleanup();
     }
