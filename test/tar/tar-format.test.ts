@@ -219,3 +219,21 @@ describe("progress", () => {
     expect(progressLine("importing", { bytes: 512 }, 0)).toBe("importing 512 B  0 B/s");
   });
 });
+
+describe("names of imported tags", () => {
+  const fail = (which: string | undefined, why: string): never => {
+    throw new Error(`${which}: ${why}`);
+  };
+  it("keeps full references, normalizes short ones, names bare tags after the archive", async () => {
+    const { usableName, stemOf } = await import("../../core/image/import.js");
+    expect(stemOf("/x/My Gadgets (v2).tar.gz")).toBe("my-gadgets-v2");
+    expect(stemOf("-")).toBe("imported");
+    expect(stemOf("/x/---.tar")).toBe("imported");
+    expect(usableName("ghcr.io/inspektor-gadget/gadget/trace_open:latest", "s", "w", fail)).toEqual({ name: "ghcr.io/inspektor-gadget/gadget/trace_open:latest", signature: false });
+    expect(usableName("localhost:5000/a/b", "s", "w", fail)).toMatchObject({ name: "localhost:5000/a/b:latest", warning: expect.stringContaining("not a full reference") });
+    expect(usableName("v1.0", "pkg", "w", fail)).toMatchObject({ name: "ghcr.io/inspektor-gadget/gadget/pkg:v1.0", warning: expect.stringContaining("bare tag") });
+    expect(usableName(`sha256-${"a".repeat(64)}.sig`, "s", "w", fail)).toEqual({ name: `sha256-${"a".repeat(64)}.sig`, signature: true });
+    expect(() => usableName("not a tag!", "s", "where", fail)).toThrow(/where: ref name "not a tag!" is neither a tag nor an image reference/);
+    expect(() => usableName(`x/y@sha256:${"b".repeat(64)}`, "s", "where", fail)).toThrow(/has a digest but no tag/);
+  });
+});
