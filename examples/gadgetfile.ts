@@ -1,0 +1,15 @@
+/**
+ * `cd examples && gadget run` builds the three example gadgets (both architectures each, in
+ * parallel, cached), tagged localhost:5000/<name>:dev. `gadget image build <dir>` builds one
+ * the ig way.
+ */
+import { defineGadgetfile } from "gadget";
+
+export default defineGadgetfile({
+  gadgets: ["trace_exec", "count_syscall", "wasm_hello"],
+  defaults: {
+    tag: "localhost:5000/{name}:dev",
+    // gadget's stand-in for Inspektor Gadget's headers (see include/gadget/macros.h)
+    cflags: ["-I", "../include"],
+  },
+});
