@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import { LayoutStore } from "../../core/store/layout-store.js";
 import { parseReference } from "../../core/oci/reference.js";
 import { openRemoteRepository } from "../../core/registry/open.js";
@@ -28,6 +29,11 @@ let ed: KeyFiles;
 const none = async () => undefined;
 
 beforeAll(async () => {
+  try {
+    execFileSync("skopeo", ["--version"], { stdio: "ignore" });
+  } catch {
+    throw new Error("skopeo not found: run scripts/bootstrap");
+  }
   tmp = await tempDir("gadget-sign-transfer-");
   reg = await startRegistry();
   ecdsa = await writeKeys(tmp.dir, "ecdsa");
@@ -59,6 +65,10 @@ describe("pushSignatures / pullSignatures", () => {
       const pushed = await pushSignatures(store, repo, img.digest);
       expect(pushed.map((p) => p.refName)).toEqual([referrersTag(img.digest), cosignSignatureTag(img.digest)]);
       expect((await repo.tags()).sort()).toEqual([referrersTag(img.digest), cosignSignatureTag(img.digest), "v1"].sort());
+      // an independent client sees the same signature manifest bytes in the registry
+      const local = await store.fetchBytes(await store.resolve(cosignSignatureTag(img.digest)));
+      const raw = execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/sig/transfer:${cosignSignatureTag(img.digest)}`]);
+      expect(raw.equals(local)).toBe(true);
     } finally {
       await repo.client.close();
     }
