@@ -116,6 +116,20 @@ describe("password prompt", () => {
   });
 });
 
+describe("annotations", () => {
+  it("-a key=value lands in the signed payload's optional map (cosign -a)", async () => {
+    const key = join(tmp.dir, "ann.key");
+    await exec("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key]);
+    const r = await gadget(["image", "sign", REF, "--key", key, "-a", "team=ebpf", "--annotations", "ci=1,env=prod", "--json"]);
+    expect(r.code).toBe(0);
+    const store = await LayoutStore.open(storeDir);
+    const { parseManifest } = await import("../../core/oci/model.js");
+    const m = parseManifest(await store.fetchBytes(await store.resolve(`sha256-${digest.slice(7)}.sig`)));
+    const payload = JSON.parse((await store.fetchBytes(m.layers[0]!)).toString()) as { optional: Record<string, string> };
+    expect(payload.optional).toEqual({ ci: "1", env: "prod", team: "ebpf" });
+  });
+});
+
 describe("bad input gives one-line errors", () => {
   it("an unreadable key", async () => {
     expectOneLineError(await gadget(["image", "sign", REF, "--key", "nope.key"]), /^Error: loading signing key \(.*nope\.key\): cannot read the key: no such file or directory$/);
@@ -163,6 +177,8 @@ describe("bad input gives one-line errors", () => {
   it("usage: --key missing, bad --format (exit 2)", async () => {
     expectOneLineError(await gadget(["image", "sign", REF]), /^Error: invalid usage: --key is required$/, 2);
     expectOneLineError(await gadget(["image", "sign", REF, "--key", "k", "--format", "x509"]), /^Error: invalid signature format \(--format\): "x509" is not one of legacy, oci11, bundle$/, 2);
+    expectOneLineError(await gadget(["image", "sign", REF, "--key", "k", "--format", "bundle", "-a", "team=ebpf"]), /^Error: invalid usage: --annotations go into the simple-signing payload/, 2);
+    expectOneLineError(await gadget(["image", "sign", REF, "--key", "k", "-a", "novalue"]), /^Error: invalid usage: invalid --annotations entry "novalue": expected key=value$/, 2);
   });
 
   it("a signature tag is not an image to sign", async () => {

@@ -15,6 +15,9 @@ export async function run(ctx: CommandContext): Promise<void> {
     if (eq <= 0) throw usageError(`invalid --annotations entry ${JSON.stringify(a)}: expected key=value`);
     annotations[a.slice(0, eq)] = a.slice(eq + 1);
   }
+  if (format === "bundle" && Object.keys(annotations).length > 0) {
+    throw usageError("--annotations go into the simple-signing payload of legacy and oci11 signatures; a bundle's in-toto statement has none");
+  }
   const key = await loadSigningKeyFile(resolve(ctx.cwd, keyPath), passwordFrom({ env: ctx.env, prompt: { input: ctx.stdin, output: ctx.stderr } }));
   const store = await ctx.openStore();
   const r = await signImage(store, image, key, { format, annotations });
