@@ -5,7 +5,10 @@
  * step tag is first applied in the local store so the pushed name and the stored one agree.
  */
 import { readFile } from "node:fs/promises";
-import { defineStage, GadgetError, MediaType, parseIndex, pushImage, pushResultLine, sha256 } from "../core/index.js";
+import { defineStage } from "../core/types.js";
+
+/** The library, loaded when the stage runs (loading the stage stays cheap for runs that never push). */
+const api = () => import("../core/index.js");
 
 export interface PushStageOptions {
   /** Reference to push (default: the gadget's tag). */
@@ -23,6 +26,7 @@ export const pushStage = defineStage<PushStageOptions>({
   version: "1",
   cacheable: false,
   async run(ctx) {
+    const { GadgetError, MediaType, parseIndex, pushImage, pushResultLine, sha256 } = await api();
     const art = ctx.artifacts.get("index");
     if (!art) throw new GadgetError({ what: "nothing to push", which: ctx.gadget.name, why: "no packed index (oci-pack must run before push)" });
     const reference = ctx.options.tag ?? ctx.gadget.tag;

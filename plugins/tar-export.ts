@@ -7,7 +7,10 @@
  */
 import { mkdir } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { defineStage, exportImages, GadgetError } from "../core/index.js";
+import { defineStage } from "../core/types.js";
+
+/** The library, loaded when the stage runs. */
+const api = () => import("../core/index.js");
 
 export interface TarExportOptions {
   /** Destination tar (relative paths: to the gadgetfile's folder). */
@@ -21,6 +24,7 @@ export const tarExportStage = defineStage<TarExportOptions>({
   version: "1",
   cacheable: false,
   async run(ctx) {
+    const { exportImages, GadgetError } = await api();
     const file = ctx.options.file;
     if (typeof file !== "string" || file === "") throw new GadgetError({ what: "tar-export", which: ctx.gadget.name, why: 'the target needs a "file"' });
     const reference = ctx.gadget.tag;
