@@ -42,7 +42,7 @@ export function fastLayoutDestination(store: LayoutStore): Storage {
       const tmp = join(tmpDir, tempName("blob"));
       const final = store.blobPath(desc.digest);
       try {
-        const out = createWriteStream(tmp, { flags: "wx", mode: 0o644, highWaterMark: 8 * CHUNK });
+        const out = createWriteStream(tmp, { flags: "wx", mode: 0o644, highWaterMark: 2 * CHUNK });
         await pipeline(content, out);
         const fh = await open(tmp, "r");
         try {

@@ -363,7 +363,7 @@ export class RemoteRepository implements Target {
     let size = 0;
     return new Transform({
       // let the socket keep flowing while the consumer writes the previous chunks to disk
-      readableHighWaterMark: 4 * target,
+      readableHighWaterMark: 2 * target,
       transform(chunk: Buffer, _enc, cb) {
         onBytes(chunk.length);
         parts.push(chunk);
