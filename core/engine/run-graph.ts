@@ -90,22 +90,31 @@ export function normalizeSteps(steps: StepSpec[], stages: ReadonlyMap<string, St
   });
 }
 
-/** A counting semaphore bounding concurrent steps. */
+/**
+ * A counting semaphore bounding concurrent steps. Waiters with a higher priority go first (FIFO
+ * among equals): the engine gives later steps priority, so a gadget that has started finishes
+ * (its JS-heavy packing overlaps other gadgets' compiles) instead of every compile going first.
+ */
 export class Semaphore {
   private free: number;
-  private readonly waiters: (() => void)[] = [];
+  private readonly waiters: { priority: number; wake: () => void }[] = [];
   constructor(n: number) {
     this.free = Math.max(1, n);
   }
-  async acquire(): Promise<() => void> {
+  async acquire(priority = 0): Promise<() => void> {
     if (this.free > 0) this.free--;
-    else await new Promise<void>((r) => this.waiters.push(r));
+    else
+      await new Promise<void>((wake) => {
+        let i = this.waiters.length;
+        while (i > 0 && this.waiters[i - 1]!.priority < priority) i--;
+        this.waiters.splice(i, 0, { priority, wake });
+      });
     let released = false;
     return () => {
       if (released) return;
       released = true;
       const next = this.waiters.shift();
-      if (next) next();
+      if (next) next.wake();
       else this.free++;
     };
   }
@@ -244,7 +253,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         emit({ type: "miss", ...base, reason: "not cacheable (always runs)" });
       }
       if (!outcome) {
-        release = await sem.acquire();
+        release = await sem.acquire(step.index);
         if (st.failed || signal.aborted) return;
         await mkdir(outDir, { recursive: true });
         if (useCache) scratch.push(outDir); // removed when the run ends (saved outputs were moved to the CAS)

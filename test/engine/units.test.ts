@@ -124,3 +124,16 @@ process.stdout.write(JSON.stringify({ h, z: Buffer.from(z).toString("base64"), m
     }
   });
 });
+
+describe("semaphore priority", () => {
+  it("wakes higher-priority waiters first, FIFO among equals", async () => {
+    const s = new Semaphore(1);
+    const first = await s.acquire();
+    const order: string[] = [];
+    const w = (name: string, p: number) => s.acquire(p).then((rel) => (order.push(name), rel()));
+    const all = Promise.all([w("clang-b", 0), w("clang-c", 0), w("pack-a", 3), w("strip-a", 1)]);
+    first();
+    await all;
+    expect(order).toEqual(["pack-a", "strip-a", "clang-b", "clang-c"]);
+  });
+});
