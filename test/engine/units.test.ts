@@ -137,3 +137,11 @@ describe("semaphore priority", () => {
     expect(order).toEqual(["pack-a", "strip-a", "clang-b", "clang-c"]);
   });
 });
+
+describe("the default build task", () => {
+  it("is the ig recipe's steps (recipes/ig.ts igSteps())", async () => {
+    const { DEFAULT_BUILD_STEPS } = await import("../../core/gadgetfile/tasks.js");
+    const { igSteps } = await import("../../recipes/ig.js");
+    expect(DEFAULT_BUILD_STEPS).toEqual(igSteps({}));
+  });
+});
