@@ -58,10 +58,12 @@ export function createProgress(stream: Writable, verb: string): ProgressDisplay 
           draw();
           break;
         case "bytes": {
+          // only transfers that started (manifests read while walking the graph are not shown)
           const a = active.get(e.digest);
-          if (a) a.bytes = e.bytes;
-          else active.set(e.digest, { size: e.size, bytes: e.bytes });
-          draw();
+          if (a) {
+            a.bytes = e.bytes;
+            draw();
+          }
           break;
         }
         case "done":
