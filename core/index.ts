@@ -40,3 +40,11 @@ export type { ProgressEvent } from "./registry/progress-events.js";
 export { login, logout, getLogin, type LoginOptions } from "./auth/login.js";
 export { getCredential, saveCredential, removeCredential, type Credential } from "./auth/credentials.js";
 export { buildImage, builtLine, type BuildOptions, type BuildResult } from "./image/build.js";
+// engine: the step graph, the cache, gadgetfiles, plugins, watch (`gadget run`)
+export { runGraph, type RunGraphOptions, type GadgetRunResult, type StepEvent } from "./engine/run-graph.js";
+export { exec, ToolError, isToolError } from "./engine/exec.js";
+export { loadBuiltinStages, loadPlugins } from "./engine/plugins.js";
+export { loadProject, runProject, imageDigest, type Project, type LoadProjectOptions, type RunProjectOptions } from "./engine/project.js";
+export { watchProject, type WatchOptions } from "./engine/watch.js";
+export { loadGadgetfile, findGadgetfile, type LoadedGadgetfile } from "./gadgetfile/load.js";
+export { validateGadgetfile } from "./gadgetfile/validate.js";
