@@ -72,10 +72,6 @@ export function isRetryableNetworkError(e: unknown): boolean {
   return c !== undefined && RETRYABLE_NET.has(c);
 }
 
-export function isTlsError(e: unknown): boolean {
-  const c = codeOf(e);
-  return (c !== undefined && (TLS_VERIFY_CODES.has(c) || c.startsWith("ERR_SSL") || c === "EPROTO")) || /certificate|SSL routines/i.test(String((e as Error)?.message));
-}
 
 /** A connection-level failure → GadgetError with a hint (--cert-dir, --insecure-registries). */
 export function networkError(registry: string, e: unknown, plainHttp: boolean): GadgetError {
