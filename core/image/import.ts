@@ -109,6 +109,8 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
   let staging: string | undefined;
   try {
     await mkdir(tmpRoot, { recursive: true });
+    // a writer: fsck --repair must not delete our staging dir while we run
+    await store.holdWriterLock();
     staging = await mkdtemp(join(tmpRoot, "import-"));
   } catch (e) {
     throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e });

@@ -74,10 +74,13 @@ export async function snapshot(dir: string): Promise<string[]> {
       return;
     }
     for (const n of names.sort()) {
+      // lock files are the store's own machinery (index.json.lock, .tmp/writers.lock), not content
+      if (n.endsWith(".lock")) continue;
       const p = join(d, n);
       const st = await stat(p);
       if (st.isDirectory()) {
-        out.push(`${relative(dir, p)}/`);
+        // the store's temp dir may exist (it holds the writers lock); what is in it still counts
+        if (n !== ".tmp") out.push(`${relative(dir, p)}/`);
         await walk(p);
       } else {
         const hash = st.size < 1 << 20 ? sha256hex(await readFile(p)) : "";
