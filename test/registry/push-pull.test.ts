@@ -128,6 +128,10 @@ describe("gadget image push/pull (CLI)", () => {
     expect(pull.stdout).toBe(`Pulling ${reg.host}/cli/gadget...\nSuccessfully pulled ${ref}@${img.index.digest}\n`);
     expect(pull.code).toBe(0);
 
+    // older ig's boolean --insecure means plain HTTP for the reference's registry
+    const old = await runGadget(["image", "pull", ref, "--oci-store", join(tmp.dir, "cli-c"), "--insecure"]);
+    expect(old.stdout).toContain(`Successfully pulled ${ref}@${img.index.digest}`);
+
     const json = await runGadget(["image", "pull", ref, "--oci-store", b, "--insecure-registries", reg.host, "--json"]);
     expect(JSON.parse(json.stdout)).toEqual({ reference: ref, digest: img.index.digest });
 
