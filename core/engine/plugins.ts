@@ -9,8 +9,17 @@ import { pathToFileURL } from "node:url";
 import { GadgetError } from "../errors.js";
 import type { Stage } from "../types.js";
 
-/** gadget's own stages: a dynamic import of this installation's plugins/index. */
-export async function loadBuiltinStages(): Promise<Map<string, Stage<any>>> {
+/** Built-in stages in their own files, loaded when plugins/index does not list them (yet). */
+const SEPARATE_STAGES = ["push", "tar-export", "sign"];
+/** Those loaded by default (cheap to load); the rest only when a step names them. */
+const DEFAULT_SEPARATE = ["push", "tar-export"];
+
+/**
+ * gadget's own stages: a dynamic import of this installation's plugins/index (plus publish
+ * stages kept in their own files). `needed`: stage names the caller will run — separate files
+ * are then loaded only when named, keeping start-up lean.
+ */
+export async function loadBuiltinStages(needed?: Iterable<string>): Promise<Map<string, Stage<any>>> {
   const self = import.meta.url;
   const url = new URL(self.endsWith(".ts") ? "../../plugins/index.ts" : "../../plugins/index.js", self);
   let mod: Record<string, unknown>;
@@ -21,9 +30,9 @@ export async function loadBuiltinStages(): Promise<Map<string, Stage<any>>> {
   }
   const map = new Map<string, Stage<any>>();
   for (const s of stagesOf(mod, "built-in stages")) map.set(s.name, s);
-  // Publish stages live in their own files; load any that plugins/index does not list (yet).
-  for (const name of ["push", "tar-export"]) {
-    if (map.has(name)) continue;
+  const want = needed ? new Set(needed) : new Set(DEFAULT_SEPARATE);
+  for (const name of SEPARATE_STAGES) {
+    if (map.has(name) || !want.has(name)) continue;
     try {
       const m = (await import(new URL(self.endsWith(".ts") ? `../../plugins/${name}.ts` : `../../plugins/${name}.js`, self).href)) as Record<string, unknown>;
       for (const s of stagesOf(m, `built-in stage ${name}`)) if (!map.has(s.name)) map.set(s.name, s);

@@ -6,7 +6,7 @@ import { GadgetError } from "../errors.js";
 import type { GadgetInfo, Logger, Stage, StepSpec } from "../types.js";
 import { findGadgetfile, loadGadgetfile, type LoadedGadgetfile } from "../gadgetfile/load.js";
 import { resolveGadgets } from "../gadgetfile/gadgets.js";
-import { checkStages, effectiveTasks, orderTasks, planSteps, type PlannedStep } from "../gadgetfile/tasks.js";
+import { checkStages, effectiveTasks, orderTasks, planSteps, stepStageName, type PlannedStep } from "../gadgetfile/tasks.js";
 import { displayPath } from "../gadgetfile/bundle.js";
 import { runGraph, type GadgetRunResult, type StepEvent } from "./run-graph.js";
 
@@ -44,8 +44,11 @@ export async function loadProject(opts: LoadProjectOptions): Promise<Project> {
   let builtinError: unknown;
   const stages = new Map<string, Stage<any>>();
   try {
-    builtinStages ??= loadBuiltinStages();
-    for (const [k, v] of await builtinStages) stages.set(k, v);
+    const needed = steps.map((s) => stepStageName(s.spec));
+    builtinStages ??= loadBuiltinStages(needed);
+    let builtins = await builtinStages;
+    if (needed.some((n) => !builtins.has(n))) builtins = await (builtinStages = loadBuiltinStages(needed)); // watch reload: new stages named
+    for (const [k, v] of builtins) stages.set(k, v);
   } catch (e) {
     builtinStages = undefined;
     builtinError = e;
