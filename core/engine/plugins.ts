@@ -3,7 +3,7 @@
  * and an organization's own, from a local .ts/.js file or an npm package, are loaded the same
  * way and checked the same way. Core never imports a plugin statically.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { GadgetError } from "../errors.js";
@@ -136,7 +136,9 @@ export async function loadPluginsWithInputs(specs: string[], fromDir: string): P
     } else {
       if (local) inputs.push(file);
       try {
-        mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+        // A local file is imported with its mtime in the URL, so watch mode reloads an edited one.
+        const url = pathToFileURL(file).href + (local ? `?mtime=${statSync(file).mtimeMs}` : "");
+        mod = (await import(url)) as Record<string, unknown>;
       } catch (e) {
         throw new GadgetError({ what: "cannot load plugin", which: spec, why: (e as Error)?.message?.split("\n")[0] ?? String(e), cause: e });
       }
