@@ -16,10 +16,14 @@ export interface LockOptions {
   timeoutSeconds?: number;
   /** A shared lock (many holders) instead of an exclusive one. */
   shared?: boolean;
+  /** Mode of the lock file when it is created (default 0644). */
+  mode?: number;
+  /** `path` is an existing directory: lock it (no lock file is created). */
+  directory?: boolean;
 }
 
 export async function acquireFileLock(path: string, opts: LockOptions = {}): Promise<FileHandle> {
-  const fh = await open(path, "a", 0o644);
+  const fh = opts.directory ? await open(path, "r") : await open(path, "a", opts.mode ?? 0o644);
   const timeout = String(opts.timeoutSeconds ?? 120);
   const mode = opts.shared ? "-s" : "-x";
   const wait = opts.timeoutSeconds === 0 ? ["-n"] : ["-w", timeout];
