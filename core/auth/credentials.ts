@@ -7,6 +7,15 @@ import { authFileForRead, authFileForWrite, type AuthFileOptions } from "./paths
 import { decodeEntry, encodeAuth, findAuthKey, findCredHelper, keyForRegistry, readAuthConfig, writeAuthConfig, type AuthConfig } from "./docker-config.js";
 import { helperErase, helperGet, helperStore } from "./helper.js";
 import type { Credential } from "./credential.js";
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import { withFileLock } from "../store/lock.js";
+
+/** Read-modify-write of the auth file under an exclusive flock on its folder (no extra file), so concurrent logins never drop each other's entries. */
+async function withAuthFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  return withFileLock(dirname(path), fn, { directory: true });
+}
 
 export type { Credential } from "./credential.js";
 
@@ -34,6 +43,10 @@ export async function credentialFromConfig(cfg: AuthConfig, registry: string, pa
 export async function saveCredential(registry: string, cred: Credential, opts: AuthFileOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;
   const { path } = authFileForWrite(opts);
+  return withAuthFileLock(path, () => saveLocked(path, registry, cred, env));
+}
+
+async function saveLocked(path: string, registry: string, cred: Credential, env: NodeJS.ProcessEnv): Promise<string> {
   const cfg = (await readAuthConfig(path)) ?? {};
   const key = keyForRegistry(registry);
   const helper = findCredHelper(cfg, registry) ?? (typeof cfg.credsStore === "string" && cfg.credsStore ? cfg.credsStore : undefined);
@@ -60,6 +73,10 @@ export async function saveCredential(registry: string, cred: Credential, opts: A
 export async function removeCredential(registry: string, opts: AuthFileOptions = {}): Promise<void> {
   const env = opts.env ?? process.env;
   const { path } = authFileForWrite(opts);
+  return withAuthFileLock(path, () => removeLocked(path, registry, env));
+}
+
+async function removeLocked(path: string, registry: string, env: NodeJS.ProcessEnv): Promise<void> {
   const cfg = await readAuthConfig(path);
   const key = cfg ? findAuthKey(cfg, registry) : undefined;
   const helper = cfg ? (findCredHelper(cfg, registry) ?? (typeof cfg.credsStore === "string" && cfg.credsStore ? cfg.credsStore : undefined)) : undefined;
@@ -77,6 +94,10 @@ export async function removeCredential(registry: string, opts: AuthFileOptions =
 export async function removeAllCredentials(opts: AuthFileOptions = {}): Promise<void> {
   const env = opts.env ?? process.env;
   const { path } = authFileForWrite(opts);
+  return withAuthFileLock(path, () => removeAllLocked(path, env));
+}
+
+async function removeAllLocked(path: string, env: NodeJS.ProcessEnv): Promise<void> {
   const cfg = await readAuthConfig(path);
   if (!cfg) return;
   for (const key of Object.keys(cfg.auths ?? {})) {
