@@ -10,6 +10,7 @@ import { it, expect } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
 import { cp, mkdir, writeFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { availableParallelism, loadavg } from "node:os";
 import { GADGET_BIN, tempDir } from "../helpers/cli.js";
 import { EXAMPLES } from "../build/helpers.js";
 
@@ -91,7 +92,8 @@ async function measure(label: string, dir: string, extra: string[], work: string
   const lb = Math.min(...ig);
   console.log(
     `build bench [${label}]: gadget image build (cold) ${o.toFixed(0)} ms vs ig's clang+llvm-strip amd64 then arm64 ${b.toFixed(0)} ms → ratio ${(o / b).toFixed(2)} ` +
-      `(median of ${N}; best-of-${N} ratio ${(lo / lb).toFixed(2)}; runs: gadget ${ours.map((x) => x.toFixed(0)).join("/")}, ig argv ${ig.map((x) => x.toFixed(0)).join("/")})`,
+      `(median of ${N}; best-of-${N} ratio ${(lo / lb).toFixed(2)}; runs: gadget ${ours.map((x) => x.toFixed(0)).join("/")}, ig argv ${ig.map((x) => x.toFixed(0)).join("/")}; ` +
+      `${availableParallelism()} CPUs, load average ${loadavg()[0]!.toFixed(1)} — two compiles only overlap when two cores are free)`,
   );
   expect(o).toBeGreaterThan(0);
 }
