@@ -6,7 +6,7 @@
  * there; a missing custom path is an error; paths starting with `-` or `@` are rejected.
  */
 import { readFile, stat, readdir } from "node:fs/promises";
-import { basename, isAbsolute, join, relative, resolve } from "node:path";
+import { basename, isAbsolute, join, resolve } from "node:path";
 import type { Arch, GadgetInfo, StepSpec } from "../core/types.js";
 import type { GadgetErrorInit } from "../core/index.js";
 
@@ -262,7 +262,8 @@ export async function gadgetFromBuildYaml(dir: string, opts: GadgetFromBuildYaml
     settings: {
       // ig: a missing default program.bpf.c means "no eBPF program" (wasm- or metadata-only gadget)
       ebpf: hasEbpf,
-      ...(buildFile ? { buildFile: relative(gadgetDir, buildFile) === DEFAULT_BUILD_FILE ? DEFAULT_BUILD_FILE : buildFile } : {}),
+      // the build file read (absolute), for stages that want it
+      ...(buildFile ? { buildFile } : {}),
     },
   };
   if (tag) gadget.tag = tag;
