@@ -90,7 +90,13 @@ export class LayoutStore implements Target {
     return join(this.root, "blobs", algo, digestHex(digest));
   }
 
+  /**
+   * Is the blob here, complete? Asked by writers deciding whether to copy, so it first declares
+   * this process a writer (the shared writers lock): from then on `remove` and `fsck --repair`
+   * do not delete blobs this process may be counting on. (A read-only store just answers.)
+   */
   async exists(desc: Descriptor): Promise<boolean> {
+    await this.holdWriterLock().catch(() => undefined);
     try {
       const st = await stat(this.blobPath(desc.digest));
       return st.isFile() && st.size === desc.size;
@@ -388,15 +394,38 @@ export class LayoutStore implements Target {
       });
       const kept = await this.reachable(remaining);
       let deleted = 0;
-      for (const d of doomed.keys()) {
-        if (kept.has(d)) continue;
-        if (await this.hasBlob(d)) {
-          await this.deleteBlob(d);
-          deleted++;
+      // Blobs go only when no writer is active: a concurrent pull/import/build may have found
+      // one of them present and be about to tag an image that needs it. Otherwise they stay as
+      // garbage for `fsck --repair` (the untag is what the user asked for).
+      const gc = await this.tryExclusiveWriters();
+      if (gc) {
+        try {
+          for (const d of doomed.keys()) {
+            if (kept.has(d)) continue;
+            if (await this.hasBlob(d)) {
+              await this.deleteBlob(d);
+              deleted++;
+            }
+          }
+        } finally {
+          await gc.close();
         }
       }
       return { entries: remaining, result: { untagged: false, deletedBlobs: deleted } };
     });
+  }
+
+  /**
+   * The writers lock exclusively, without waiting (undefined when another process is writing).
+   * This process's own shared hold is dropped first (it is re-taken by the next write).
+   */
+  async tryExclusiveWriters(): Promise<FileHandle | undefined> {
+    await releaseWriterLock(this.root);
+    try {
+      return await acquireFileLock(join(await this.tempDir(), WRITERS_LOCK), { timeoutSeconds: 0 });
+    } catch {
+      return undefined;
+    }
   }
 
   /** Remove temp files older than maxAgeMs left by crashed writers. */
