@@ -1,7 +1,7 @@
 /** Signatures in the local store: list hides their tags, inspect shows them by format, rm keeps signature tags (DESIGN §5). */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { LayoutStore } from "../../core/store/layout-store.js";
+import { LayoutStore, releaseWriterLock } from "../../core/store/layout-store.js";
 import { copyGraph } from "../../core/oci/copy.js";
 import { runGadget, tempDir } from "../helpers/cli.js";
 import { makeImage, writeKeys } from "./fixtures.js";
@@ -37,6 +37,8 @@ describe("signed images in the store", () => {
 
     const backup = await LayoutStore.open(join(tmp.dir, "backup"));
     await copyGraph(store, backup, img);
+    // this process wrote blobs (it holds the writers lock): rm only collects garbage when no writer is active
+    await releaseWriterLock(store.root);
     const rm = await g("image", "rm", "localhost:5000/rules/x:v1");
     expect(rm.stdout).toBe("Successfully removed localhost:5000/rules/x:v1\n");
     const names = (await store.entries()).map((e) => e.annotations?.["org.opencontainers.image.ref.name"]).sort();
