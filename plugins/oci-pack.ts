@@ -36,8 +36,9 @@ function displayPath(p: string): string {
 
 export const ociPackStage = defineStage<OciPackOptions>({
   name: "oci-pack",
-  version: "1",
-  cacheable: false,
+  version: "2",
+  // Cached like any step: a hit whose index left the store is re-run by the engine, and an
+  // unchanged gadget keeps its digest across runs even without SOURCE_DATE_EPOCH.
   inputs(ctx: StageContext<OciPackOptions>) {
     const artifacts = [...ctx.artifacts.keys()].filter((k) => /^(ebpf|btfgen)@/.test(k) || k === "wasm");
     return { files: [ctx.gadget.metadata], artifacts, env: ["SOURCE_DATE_EPOCH"], args: { validate: ctx.options.validateMetadata ?? true, update: ctx.options.updateMetadata ?? false, archs: ctx.gadget.archs } };

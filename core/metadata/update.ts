@@ -5,7 +5,8 @@
  * GADGET_PARAM at all, for every global `const volatile` variable). Existing entries are kept
  * as written (comments and order preserved); only missing ones are added.
  */
-import { Document, isMap, parseDocument } from "yaml";
+import type { Document } from "yaml";
+import { yaml } from "../yaml.js";
 import { GadgetError } from "../errors.js";
 import { BtfKind } from "../btf/btf.js";
 import type { BpfObject } from "../btf/object.js";
@@ -33,13 +34,13 @@ export function paramVariables(obj: BpfObject): string[] {
 }
 
 export function updateMetadata(existing: string | undefined, obj: BpfObject, which = "gadget.yaml"): UpdateResult {
-  const doc: Document = existing !== undefined && existing.trim() !== "" ? parseDocument(existing) : new Document({});
+  const doc: Document = existing !== undefined && existing.trim() !== "" ? yaml().parseDocument(existing) : new (yaml().Document)({});
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     throw new GadgetError({ what: "invalid metadata file", which: e.linePos ? `${which}:${e.linePos[0].line}:${e.linePos[0].col}` : which, why: e.message.split("\n")[0]!, code: "BAD_METADATA" });
   }
   if (doc.contents === null) doc.contents = doc.createNode({}) as never;
-  if (!isMap(doc.contents)) throw new GadgetError({ what: "invalid metadata file", which, why: "expected a YAML map at the top level", code: "BAD_METADATA" });
+  if (!yaml().isMap(doc.contents)) throw new GadgetError({ what: "invalid metadata file", which, why: "expected a YAML map at the top level", code: "BAD_METADATA" });
   const added: string[] = [];
   const setIfMissing = (path: string[], value: unknown) => {
     const cur = doc.getIn(path);

@@ -4,7 +4,7 @@
  * tracers declared with GADGET_TRACER must name a ring buffer / perf event array and a struct
  * that exist. Pure: takes the YAML text and the parsed object.
  */
-import { parse as parseYaml } from "yaml";
+import { yaml } from "../yaml.js";
 import { GadgetError } from "../errors.js";
 import { BtfKind } from "../btf/btf.js";
 import { BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, type BpfObject } from "../btf/object.js";
@@ -27,7 +27,7 @@ export type Metadata = Record<string, unknown>;
 export function parseMetadata(text: string, which = "gadget.yaml"): Metadata {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { maxAliasCount: 100, prettyErrors: true });
+    doc = yaml().parse(text, { maxAliasCount: 100, prettyErrors: true });
   } catch (e) {
     const err = e as Error & { linePos?: { line: number; col: number }[] };
     const pos = err.linePos?.[0];

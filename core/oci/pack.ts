@@ -4,7 +4,7 @@
  * Pure: takes bytes/descriptors, returns the JSON blobs to store. Layer blobs themselves are
  * written by the caller (they may be large), described here by digest and size.
  */
-import { parse as parseYaml } from "yaml";
+import { yaml } from "../yaml.js";
 import { GadgetError } from "../errors.js";
 import { sha256, type Digest } from "./digest.js";
 import { encodeIndex, encodeManifest } from "./gojson.js";
@@ -56,7 +56,7 @@ export interface PackedImage {
 export function metadataAnnotations(config: Uint8Array, builderVersion: string, which = "gadget.yaml"): Annotations {
   let meta: unknown;
   try {
-    meta = parseYaml(Buffer.from(config).toString("utf8"), { maxAliasCount: 100 });
+    meta = yaml().parse(Buffer.from(config).toString("utf8"), { maxAliasCount: 100 });
   } catch (e) {
     throw new GadgetError({ what: "invalid metadata file", which, why: (e as Error).message.split("\n")[0] });
   }

@@ -3,7 +3,7 @@ import { appendFile, chmod, readdir, readFile, writeFile } from "node:fs/promise
 import { join } from "node:path";
 import { copyFixture, digests, explainLines, requireTool, type Repo } from "./helpers.js";
 
-const CACHEABLE = ["clang", "strip", "wasm"];
+const CACHEABLE = ["clang", "strip", "wasm", "oci-pack"];
 
 describe("gadget run: incremental builds of a 3-gadget repo (real clang)", () => {
   let repo: Repo;
@@ -33,10 +33,20 @@ describe("gadget run: incremental builds of a 3-gadget repo (real clang)", () =>
     expect(digests(r)).toEqual(first);
     const ex = explainLines(r.stderr);
     const cacheable = [...ex].filter(([k]) => CACHEABLE.includes(k.split(" ")[1]!.split("@")[0]!));
-    expect(cacheable.length).toBe(3 * (2 + 2 + 1));
+    expect(cacheable.length).toBe(3 * (2 + 2 + 1 + 1));
     for (const [k, v] of cacheable) expect(`${k}: ${v}`).toBe(`${k}: hit`);
     // no scratch output dirs are left behind
     expect(await readdir(join(repo.dir, ".gadget", "out"))).toEqual([]);
+  });
+
+  it("without SOURCE_DATE_EPOCH an unchanged gadget keeps its digest (oci-pack is cached too)", async () => {
+    const a = await repo.run(["run", "--json"], { SOURCE_DATE_EPOCH: "" });
+    const b = await repo.run(["run", "--json", "--explain"], { SOURCE_DATE_EPOCH: "" });
+    expect(b.code).toBe(0);
+    expect(digests(b)).toEqual(digests(a));
+    expect(explainLines(b.stderr).get("exec_count oci-pack")).toBe("hit");
+    // back to the pinned epoch: the first digests again
+    expect(digests(await repo.run(["run", "--json"]))).toEqual(first);
   });
 
   it("the human line is `✓ name N ms sha256:…`, one per gadget", async () => {
