@@ -179,7 +179,10 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
       if (e instanceof GzipBombError) fail(lastEntry, e.message, "decompress it yourself if you trust it, then import the .tar", "GZIP_BOMB");
       if (e instanceof GzipDataError) fail(lastEntry, e.message);
       if (isGadgetError(e)) throw e;
-      fail(lastEntry, describeSystemError(e), undefined, (e as NodeJS.ErrnoException).code);
+      const code = (e as NodeJS.ErrnoException).code;
+      // the store's filesystem refused a write (full, quota, read-only): name the store, not the archive
+      if (code === "ENOSPC" || code === "EDQUOT" || code === "EROFS") throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e, code });
+      fail(lastEntry, describeSystemError(e), undefined, code);
     }
 
     // ---- check the layout ------------------------------------------------------------------
