@@ -294,6 +294,9 @@ export class LayoutStore implements Target {
     };
     if (desc.platform) entry.platform = desc.platform;
     if (desc.artifactType) entry.artifactType = desc.artifactType;
+    // Re-tagging with the same entry (a no-op rebuild) needs no lock and no write.
+    const current = (await this.entries()).find((e) => refNameOf(e) === refName);
+    if (current && sameDescriptor(current, entry)) return;
     await this.updateIndex((entries) => {
       const i = entries.findIndex((e) => refNameOf(e) === refName);
       if (i >= 0) entries[i] = entry;
@@ -491,6 +494,10 @@ export async function resolveIn(entries: Descriptor[], reference: string, store:
   const e = entries.find((x) => refNameOf(x) === name);
   if (!e) throw notFound(reference);
   return e;
+}
+
+function sameDescriptor(a: Descriptor, b: Descriptor): boolean {
+  return encodeIndex({ schemaVersion: 2, manifests: [a] }).equals(encodeIndex({ schemaVersion: 2, manifests: [b] }));
 }
 
 function sameEntries(a: Descriptor[], b: Descriptor[]): boolean {
