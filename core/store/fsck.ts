@@ -86,6 +86,10 @@ export async function fsck(root: string, opts: { repair?: boolean } = {}): Promi
     if (!(await verifyBlob(d, from))) return;
     let kind = nodeKind(d.mediaType);
     if (kind === "blob" && (d.mediaType || d.size > MAX_MANIFEST_BYTES)) return;
+    if (kind !== "blob" && d.size > MAX_MANIFEST_BYTES) {
+      report.problems.push(`unreadable ${kind}: ${d.digest} (${from}) is ${d.size} bytes, larger than the ${MAX_MANIFEST_BYTES}-byte limit`);
+      return;
+    }
     const bytes = await store.fetchBytes(d).catch(() => undefined);
     if (!bytes) return;
     if (kind === "blob") kind = sniffKind(bytes);
