@@ -192,7 +192,11 @@ export class RegistryClient {
     try {
       const u = new URL(realm);
       if (u.protocol === "https:") return true;
-      return this.plainHttp || isLoopback(u.hostname);
+      if (u.protocol !== "http:") return false;
+      // plain HTTP only where the password cannot leave the machine, or to a plain-HTTP registry's own host
+      const registryHost = new URL(this.origin).hostname;
+      if (isLoopback(u.hostname) && isLoopback(registryHost)) return true;
+      return this.plainHttp && u.hostname === registryHost;
     } catch {
       return false;
     }
