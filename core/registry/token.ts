@@ -65,6 +65,15 @@ export async function fetchToken(args: {
   }
   const text = await res.body.text();
   args.onDebug?.(`${method} ${url.origin}${url.pathname} (token, scopes: ${args.scopes.join(" ") || "none"}) → ${res.statusCode}`);
+  if ((res.statusCode === 401 || res.statusCode === 403) && args.credential && !args.sendCredentials) {
+    throw new GadgetError({
+      what: "authenticating to registry",
+      which: args.registry,
+      why: `credentials withheld: the token realm ${url.origin} is plain HTTP on another host (${res.statusCode} without them)`,
+      hint: "the registry must name an https token realm (or one on its own host)",
+      code: "UNAUTHORIZED",
+    });
+  }
   if (res.statusCode === 401 || res.statusCode === 403) {
     throw new GadgetError({
       what: "authenticating to registry",
