@@ -5,7 +5,7 @@
  * string, never given to a shell). A missing default source is fine when something else is
  * there; a missing custom path is an error; paths starting with `-` or `@` are rejected.
  */
-import { readFile, stat, readdir } from "node:fs/promises";
+import { open, stat, readdir } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import type { Arch, GadgetInfo, StepSpec } from "../core/types.js";
 import type { GadgetErrorInit } from "../core/index.js";
@@ -73,6 +73,32 @@ async function rejectFlagLike(value: string, which: string): Promise<void> {
   if (v.startsWith("@")) throw await err({ what: "wrong build option", which, why: `response files are not accepted: ${JSON.stringify(value)}`, hint: "give a path (prefix it with ./ if it really starts with @)" });
 }
 
+/** build.yaml is small: anything larger (or endless, like -f /dev/zero) is refused after this many bytes. */
+const MAX_BUILD_FILE_BYTES = 1024 * 1024;
+
+/** Read at most `limit` bytes of a text file; `undefined` when it holds more. */
+async function readCapped(path: string, limit = MAX_BUILD_FILE_BYTES): Promise<string | undefined> {
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(limit + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return n > limit ? undefined : buf.subarray(0, n).toString("utf8");
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readBuildFile(path: string, which: string): Promise<string> {
+  const text = await readCapped(path);
+  if (text === undefined) throw await err({ what: "reading build file", which, why: `larger than the ${MAX_BUILD_FILE_BYTES}-byte limit for a build file`, code: "BAD_BUILD_FILE" });
+  return text;
+}
+
 async function fullYaml(text: string, which: string): Promise<unknown> {
   const { parseDocument } = await import("yaml");
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -87,7 +113,12 @@ async function fullYaml(text: string, which: string): Promise<unknown> {
       code: "BAD_BUILD_FILE",
     });
   }
-  return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (e) {
+    // e.g. an alias bomb: "Excessive alias count indicates a resource exhaustion attack"
+    throw await err({ what: "invalid build file", which, why: (e as Error).message, hint: "use fewer YAML aliases", code: "BAD_BUILD_FILE" });
+  }
 }
 
 // A plain scalar the YAML core schema reads as this very string: no indicators, quotes, comments,
@@ -203,16 +234,18 @@ export async function gadgetFromBuildYaml(dir: string, opts: GadgetFromBuildYaml
     buildFile = resolve(cwd, opts.file);
     which = opts.file;
     try {
-      text = await readFile(buildFile, "utf8");
+      text = await readBuildFile(buildFile, opts.file);
     } catch (e) {
+      if (e instanceof Error && "what" in e) throw e;
       throw await err({ what: "reading build file", which: opts.file, why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message });
     }
   } else {
     const p = join(gadgetDir, DEFAULT_BUILD_FILE);
     try {
-      text = await readFile(p, "utf8");
+      text = await readBuildFile(p, which);
       buildFile = p;
     } catch (e) {
+      if (e instanceof Error && "what" in e) throw e;
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw await err({ what: "reading build file", which, why: (e as Error).message });
     }
   }
