@@ -6,7 +6,7 @@
  * written to the store before validation passed. Output artifact "index" (the index JSON);
  * result { digest, size, mediaType }.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { open, readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { defineStage, type Arch, type StageContext } from "../core/types.js";
 import { api } from "./api.js";
@@ -20,12 +20,32 @@ export interface OciPackOptions {
 
 const EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
+/** gadget.yaml becomes the image config: anything larger (or endless) is refused after this many bytes. */
+const MAX_METADATA_BYTES = 4 * 1024 * 1024;
+
 async function readOptional(path: string): Promise<Buffer | undefined> {
+  let fh;
   try {
-    return await readFile(path);
+    fh = await open(path, "r");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new (await api()).GadgetError({ what: "reading metadata file", which: path, why: (e as Error).message });
+  }
+  try {
+    const buf = Buffer.alloc(MAX_METADATA_BYTES + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n > MAX_METADATA_BYTES) throw new (await api()).GadgetError({ what: "reading metadata file", which: path, why: `larger than the ${MAX_METADATA_BYTES}-byte limit for gadget metadata`, code: "BAD_METADATA" });
+    return Buffer.from(buf.subarray(0, n));
+  } catch (e) {
+    if (e instanceof Error && "what" in e) throw e;
+    throw new (await api()).GadgetError({ what: "reading metadata file", which: path, why: (e as Error).message });
+  } finally {
+    await fh.close();
   }
 }
 
