@@ -60,7 +60,7 @@ export async function startFakeRegistry(host = "127.0.0.1"): Promise<FakeRegistr
       res.writeHead(200, headers);
       if (req.method === "HEAD") return void res.end();
       if (entry.bytes instanceof Buffer) return void res.end(entry.bytes);
-      for await (const chunk of entry.bytes()) {
+      for await (const chunk of (entry.bytes as () => AsyncIterable<Buffer>)()) {
         if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
         if (res.destroyed) return;
       }

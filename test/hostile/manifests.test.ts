@@ -8,6 +8,8 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GadgetError } from "../../core/errors.js";
+import type { Digest } from "../../core/oci/digest.js";
+import type { Descriptor } from "../../core/oci/model.js";
 import { fsck } from "../../core/store/fsck.js";
 import { LayoutStore, releaseWriterLock } from "../../core/store/layout-store.js";
 import { runGadget, tempDir, type RunResult } from "../helpers/cli.js";
@@ -29,7 +31,7 @@ afterAll(async () => {
   await tmp?.cleanup();
 });
 
-const desc = (mediaType: string, bytes: Buffer | string, size?: number) => ({ mediaType, digest: sha(bytes), size: size ?? Buffer.byteLength(bytes) });
+const desc = (mediaType: string, bytes: Buffer | string, size?: number): Descriptor => ({ mediaType, digest: sha(bytes) as Digest, size: size ?? Buffer.byteLength(bytes) });
 const indexOf = (manifests: object[]) => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests }));
 const config = Buffer.from("name: hostile\n");
 const manifestOf = (layers: object[]) =>
