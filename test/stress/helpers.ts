@@ -6,6 +6,8 @@ import { runGadget } from "../helpers/cli.js";
 import { prng } from "../helpers/kill.js";
 
 export const ITERATIONS = Number(process.env.GADGET_STRESS_ITERATIONS ?? 50);
+/** Per-test timeout of a kill loop: room for slow iterations when `npm run test:stress` raises the count. */
+export const LOOP_TIMEOUT = Math.max(120_000, ITERATIONS * 4000);
 
 export function seeded(): { seed: number; rand: () => number } {
   const seed = Number(process.env.GADGET_STRESS_SEED ?? Date.now() % 100000);

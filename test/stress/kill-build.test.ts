@@ -4,7 +4,7 @@ import { releaseWriterLock } from "../../core/store/layout-store.js";
 import { REPO_ROOT, runGadget, tempDir } from "../helpers/cli.js";
 import { runAndKill } from "../helpers/kill.js";
 import { makeImage } from "../registry/fixtures.js";
-import { ITERATIONS, expectRepairable, expectStoreSound, seeded, tagNames, timeRun } from "./helpers.js";
+import { ITERATIONS, LOOP_TIMEOUT, expectRepairable, expectStoreSound, seeded, tagNames, timeRun } from "./helpers.js";
 
 const EXAMPLE = join(REPO_ROOT, "examples", "count_syscall");
 const TAG = "ghcr.io/inspektor-gadget/gadget/stress-build:v1";
@@ -45,5 +45,5 @@ describe("kill -9 at random points during image build (examples/count_syscall)",
     expect(await tagNames(store)).toEqual(["ghcr.io/keep/me:v1", TAG].sort());
     await expectStoreSound(store, keep, `seed ${seed} after the loop`);
     await expectRepairable(store);
-  }, 120_000);
+  }, LOOP_TIMEOUT);
 });

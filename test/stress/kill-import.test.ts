@@ -4,7 +4,7 @@ import { runGadget, tempDir } from "../helpers/cli.js";
 import { runAndKill } from "../helpers/kill.js";
 import { makeImage } from "../registry/fixtures.js";
 import { releaseWriterLock } from "../../core/store/layout-store.js";
-import { ITERATIONS, expectRepairable, expectStoreSound, seeded, timeRun } from "./helpers.js";
+import { ITERATIONS, LOOP_TIMEOUT, expectRepairable, expectStoreSound, seeded, timeRun } from "./helpers.js";
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let store: string;
@@ -58,5 +58,5 @@ describe("kill -9 at random points during import", () => {
     expect(next.code, next.stderr).toBe(0);
     await expectStoreSound(store, { ...keep, "stress/import:big": importedDigest }, `seed ${seed} after the loop`);
     await expectRepairable(store);
-  }, 120_000);
+  }, LOOP_TIMEOUT);
 });

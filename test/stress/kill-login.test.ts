@@ -5,7 +5,7 @@ import { removeCredential, saveCredential } from "../../core/auth/credentials.js
 import { runGadget, tempDir } from "../helpers/cli.js";
 import { runAndKill } from "../helpers/kill.js";
 import { startRegistry, type RunningRegistry } from "../helpers/registry.js";
-import { ITERATIONS, seeded, timeRun } from "./helpers.js";
+import { ITERATIONS, LOOP_TIMEOUT, seeded, timeRun } from "./helpers.js";
 
 const PASSWORD = "kill-login-pw";
 let reg: RunningRegistry;
@@ -65,7 +65,7 @@ describe("kill -9 at random points during login/logout", () => {
     expect(next.stdout).toContain("Login Succeeded!");
     const auths = await expectAuthFileSound(file, "after the loop");
     expect(Object.keys(auths).sort()).toEqual([reg.host, "other.example:5000"].sort());
-  }, 120_000);
+  }, LOOP_TIMEOUT);
 
   it("concurrent logins and logouts to different registries never lose each other's entries", async () => {
     const dir = join(tmp.dir, "concurrent");

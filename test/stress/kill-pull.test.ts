@@ -6,7 +6,7 @@ import { runGadget, tempDir } from "../helpers/cli.js";
 import { runAndKill } from "../helpers/kill.js";
 import { startRegistry, type RunningRegistry } from "../helpers/registry.js";
 import { makeImage } from "../registry/fixtures.js";
-import { ITERATIONS, expectRepairable, expectStoreSound, seeded, tagNames, timeRun } from "./helpers.js";
+import { ITERATIONS, LOOP_TIMEOUT, expectRepairable, expectStoreSound, seeded, tagNames, timeRun } from "./helpers.js";
 
 let reg: RunningRegistry;
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -61,5 +61,5 @@ describe("kill -9 at random points during pull (real registry)", () => {
     expect(next.code, next.stderr).toBe(0);
     await expectStoreSound(store, { ...keep, [ref]: pulledDigest }, `seed ${seed} after the loop`);
     await expectRepairable(store);
-  }, 120_000);
+  }, LOOP_TIMEOUT);
 });
