@@ -154,7 +154,7 @@ export class LayoutStore implements Target {
   async holdWriterLock(): Promise<string> {
     const tmpDir = await this.tempDir();
     if (!writerLocks.has(this.root)) {
-      const lock = acquireFileLock(join(tmpDir, WRITERS_LOCK), { shared: true, timeoutSeconds: 600 });
+      const lock = this.removeStaleTemp(tmpDir).then(() => acquireFileLock(join(tmpDir, WRITERS_LOCK), { shared: true, timeoutSeconds: 600 }));
       writerLocks.set(this.root, lock);
       lock.catch(() => writerLocks.delete(this.root));
     }
@@ -428,6 +428,33 @@ export class LayoutStore implements Target {
       return await acquireFileLock(join(await this.tempDir(), WRITERS_LOCK), { timeoutSeconds: 0 });
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * Startup cleanup: temp files and staging dirs left in `.tmp/` by killed writers. Only when no
+   * writer is active (the writers lock, exclusively, without waiting) and under the index lock
+   * (index saves stage there too) — the same rule as `fsck --repair`. Returns the number removed.
+   */
+  async removeStaleTemp(tmpDir?: string): Promise<number> {
+    const dir = tmpDir ?? join(this.root, TEMP_DIR);
+    const stale = (await readdir(dir).catch(() => [] as string[])).filter((n) => n !== WRITERS_LOCK);
+    if (stale.length === 0) return 0;
+    const writers = await acquireFileLock(join(dir, WRITERS_LOCK), { timeoutSeconds: 0 }).catch(() => undefined);
+    if (!writers) return 0;
+    try {
+      return await withFileLock(join(this.root, LOCK_FILE), async () => {
+        let n = 0;
+        for (const name of (await readdir(dir).catch(() => [] as string[])).filter((x) => x !== WRITERS_LOCK)) {
+          await rm(join(dir, name), { recursive: true, force: true }).catch(() => {});
+          n++;
+        }
+        return n;
+      });
+    } catch {
+      return 0;
+    } finally {
+      await writers.close();
     }
   }
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { releaseWriterLock } from "../../core/store/layout-store.js";
 import { REPO_ROOT, runGadget, tempDir } from "../helpers/cli.js";
@@ -42,6 +43,8 @@ describe("kill -9 at random points during image build (examples/count_syscall)",
     expect(killed, `seed ${seed}`).toBeGreaterThan(ITERATIONS / 4);
     const next = await runGadget(buildArgs);
     expect(next.code, next.stderr).toBe(0);
+    // the next writer cleaned what the killed ones left in .tmp/
+    expect((await readdir(join(store, ".tmp"))).filter((n) => n !== "writers.lock")).toEqual([]);
     expect(await tagNames(store)).toEqual(["ghcr.io/keep/me:v1", TAG].sort());
     await expectStoreSound(store, keep, `seed ${seed} after the loop`);
     await expectRepairable(store);

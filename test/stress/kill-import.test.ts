@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { runGadget, tempDir } from "../helpers/cli.js";
 import { runAndKill } from "../helpers/kill.js";
@@ -56,6 +57,8 @@ describe("kill -9 at random points during import", () => {
     expect(killed, `seed ${seed}`).toBeGreaterThan(ITERATIONS / 4);
     const next = await runGadget(importArgs);
     expect(next.code, next.stderr).toBe(0);
+    // the next writer cleaned what the killed ones left in .tmp/
+    expect((await readdir(join(store, ".tmp"))).filter((n) => n !== "writers.lock")).toEqual([]);
     await expectStoreSound(store, { ...keep, "stress/import:big": importedDigest }, `seed ${seed} after the loop`);
     await expectRepairable(store);
   }, LOOP_TIMEOUT);

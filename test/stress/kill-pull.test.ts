@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { pushImage } from "../../core/image/push.js";
 import { releaseWriterLock } from "../../core/store/layout-store.js";
@@ -59,6 +60,8 @@ describe("kill -9 at random points during pull (real registry)", () => {
     expect(killed, `seed ${seed}`).toBeGreaterThan(ITERATIONS / 4);
     const next = await runGadget(pullArgs);
     expect(next.code, next.stderr).toBe(0);
+    // the next writer cleaned what the killed ones left in .tmp/
+    expect((await readdir(join(store, ".tmp"))).filter((n) => n !== "writers.lock")).toEqual([]);
     await expectStoreSound(store, { ...keep, [ref]: pulledDigest }, `seed ${seed} after the loop`);
     await expectRepairable(store);
   }, LOOP_TIMEOUT);
