@@ -1,10 +1,38 @@
 /** Crash-safe file writes: temp file in the same directory (or a given temp dir), fsync, rename. */
 import { randomBytes } from "node:crypto";
-import { open, rename, unlink, mkdir, chmod } from "node:fs/promises";
+import { open, rename, unlink, mkdir, chmod, readdir } from "node:fs/promises";
 import { dirname, join, basename } from "node:path";
 
 export function tempName(prefix: string): string {
   return `${prefix}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
+}
+
+/**
+ * Remove temp files `<prefix>.tmp-<pid>-<hex>` in dir whose writer process is gone (killed
+ * mid-write). Best effort; a live process's temp file is never touched.
+ */
+export async function sweepDeadTemps(dir: string, prefix: string): Promise<number> {
+  let n = 0;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(`${prefix}.tmp-`)) continue;
+    const pid = Number(/\.tmp-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
+    await unlink(join(dir, name)).then(
+      () => n++,
+      () => {},
+    );
+  }
+  return n;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 export interface AtomicWriteOptions {
@@ -36,4 +64,6 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
     await unlink(tmp).catch(() => {});
     throw e;
   }
+  // temp files of this same target left by killed writers
+  await sweepDeadTemps(dir, `.${basename(path)}`).catch(() => 0);
 }

@@ -65,6 +65,8 @@ describe("kill -9 at random points during login/logout", () => {
     expect(next.stdout).toContain("Login Succeeded!");
     const auths = await expectAuthFileSound(file, "after the loop");
     expect(Object.keys(auths).sort()).toEqual([reg.host, "other.example:5000"].sort());
+    // temp files of killed writers were swept by the next write
+    expect(await readdir(dir)).toEqual(["config.json"]);
   }, LOOP_TIMEOUT);
 
   it("concurrent logins and logouts to different registries never lose each other's entries", async () => {
