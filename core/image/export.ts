@@ -16,7 +16,7 @@ import { encodeIndex, compareGoStrings } from "../oci/gojson.js";
 import { Annotation } from "../oci/media-types.js";
 import { successors, type Descriptor, type Index } from "../oci/model.js";
 import { formatReference, isSignatureTag, parseReference } from "../oci/reference.js";
-import { tempName } from "../store/atomic.js";
+import { sweepDeadTemps, tempName } from "../store/atomic.js";
 import { LayoutStore, refNameOf } from "../store/layout-store.js";
 import { TarWriter, fileSink, streamSink, type TarSink } from "../tar/writer.js";
 
@@ -282,6 +282,8 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
     await unlink(tmp).catch(() => {});
     throw wrapWriteError(e, opts.file);
   }
+  // temp files of exports to this same file that were killed mid-write
+  await sweepDeadTemps(dirname(target), `.${basename(target)}`).catch(() => 0);
   return { file: opts.file, images: plan.images };
 }
 
