@@ -45,12 +45,60 @@ export async function fsck(root: string, opts: { repair?: boolean } = {}): Promi
     report.problems.push((e as Error).message);
     return report;
   }
+  let { unreachable, temps, failed } = await examine(store, root, report);
+  if (failed) return report;
+  if (report.problems.length > 0) {
+    // a concurrent rm may have untagged and collected between our index read and the blob reads:
+    // problems count only if they are still there in a consistent view (under the index lock)
+    const again: FsckReport = { store: root, problems: [], garbage: [], repaired: [], checkedBlobs: 0 };
+    const second = await withFileLock(join(root, LOCK_FILE), () => examine(store, root, again)).catch(() => undefined);
+    if (second) {
+      ({ unreachable, temps, failed } = second);
+      Object.assign(report, again);
+      if (failed) return report;
+    }
+  }
+
+  if (opts.repair && (unreachable.length > 0 || temps.length > 0)) {
+    // Writers hold the writers lock shared while they may add blobs not yet in index.json.
+    let writers;
+    try {
+      writers = await acquireFileLock(join(root, TEMP_DIR, WRITERS_LOCK), { timeoutSeconds: 0 });
+    } catch {
+      report.problems.push("repair skipped: another gadget process is writing to the store; run fsck --repair again when it finishes");
+      return report;
+    }
+    try {
+      await withFileLock(join(root, LOCK_FILE), async () => {
+        // re-check reachability under the lock: a writer may have tagged since
+        const fresh = await store.reachable(await store.entries());
+        for (const d of unreachable) {
+          if (fresh.has(d)) continue;
+          await store.deleteBlob(d);
+          report.repaired.push(`removed unreachable blob ${d}`);
+        }
+        for (const t of temps) {
+          await rm(join(root, TEMP_DIR, t), { recursive: true, force: true });
+          report.repaired.push(`removed stale temp file ${TEMP_DIR}/${t}`);
+        }
+      });
+    } finally {
+      await writers.close();
+    }
+    report.garbage = [];
+  }
+  void digestHex;
+  return report;
+}
+
+
+async function examine(store: LayoutStore, root: string, report: FsckReport): Promise<{ unreachable: Digest[]; temps: string[]; failed: boolean }> {
   let entries: Descriptor[];
   try {
     entries = await store.entries();
   } catch (e) {
     report.problems.push((e as Error).message);
-    return report;
+    return { unreachable: [], temps: [], failed: true };
   }
 
   const reachable = new Set<Digest>();
@@ -122,34 +170,5 @@ export async function fsck(root: string, opts: { repair?: boolean } = {}): Promi
   const temps = (await readdir(join(root, TEMP_DIR)).catch(() => [] as string[])).filter((n) => n !== WRITERS_LOCK);
   for (const t of temps) report.garbage.push(`stale temp file: ${TEMP_DIR}/${t}`);
 
-  if (opts.repair && (unreachable.length > 0 || temps.length > 0)) {
-    // Writers hold the writers lock shared while they may add blobs not yet in index.json.
-    let writers;
-    try {
-      writers = await acquireFileLock(join(root, TEMP_DIR, WRITERS_LOCK), { timeoutSeconds: 0 });
-    } catch {
-      report.problems.push("repair skipped: another gadget process is writing to the store; run fsck --repair again when it finishes");
-      return report;
-    }
-    try {
-      await withFileLock(join(root, LOCK_FILE), async () => {
-        // re-check reachability under the lock: a writer may have tagged since
-        const fresh = await store.reachable(await store.entries());
-        for (const d of unreachable) {
-          if (fresh.has(d)) continue;
-          await store.deleteBlob(d);
-          report.repaired.push(`removed unreachable blob ${d}`);
-        }
-        for (const t of temps) {
-          await rm(join(root, TEMP_DIR, t), { recursive: true, force: true });
-          report.repaired.push(`removed stale temp file ${TEMP_DIR}/${t}`);
-        }
-      });
-    } finally {
-      await writers.close();
-    }
-    report.garbage = [];
-  }
-  void digestHex;
-  return report;
+  return { unreachable, temps, failed: false };
 }

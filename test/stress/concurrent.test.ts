@@ -71,4 +71,31 @@ describe("20 concurrent writers on one store", () => {
     expect((await g("image", "rm", "tagged:v0")).code).toBe(0);
     expect((await g("image", "pull", `${reg.host}/pull/p0:v1`, "--insecure-registries", reg.host)).code).toBe(0);
   }, 120_000);
+
+  it("fsck --repair running beside writers never deletes what they are adding", async () => {
+    const g = (...args: string[]) => runGadget(["--oci-store", store, ...args], { timeoutMs: 90_000 });
+    // the first test removed tagged:v0; make the pulls below really copy again
+    delete expected[`${GH}tagged:v0`];
+    for (let i = 1; i < 4; i++) expect((await g("image", "rm", `${reg.host}/pull/p${i}:v1`)).code).toBe(0);
+    expect((await g("image", "rm", "tagged:v1")).code).toBe(0);
+    delete expected[`${GH}tagged:v1`];
+    const ops: Promise<{ name: string; r: Awaited<ReturnType<typeof g>> }>[] = [];
+    const push = (name: string, p: ReturnType<typeof g>) => ops.push(p.then((r) => ({ name, r })));
+    push("rm p0", g("image", "rm", `${reg.host}/pull/p0:v1`));
+    push("rm i0", g("image", "rm", "imp/i0:v1"));
+    delete expected[`${reg.host}/pull/p0:v1`];
+    delete expected["ghcr.io/imp/i0:v1"];
+    for (let i = 1; i < 4; i++) push(`pull p${i}`, g("image", "pull", `${reg.host}/pull/p${i}:v1`, "--insecure-registries", reg.host));
+    push("import 1", g("image", "import", tars[1]!));
+    push("build", g("image", "build", join(REPO_ROOT, "examples", "count_syscall"), "-t", "built:v9"));
+    for (let i = 0; i < 4; i++) push(`repair ${i}`, g("image", "fsck", "--repair"));
+    const results = await Promise.all(ops);
+    for (const { name, r } of results) {
+      if (name.startsWith("repair")) expect(r.stdout + r.stderr, name).not.toMatch(/problem: (?!repair skipped)/);
+      else expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+    }
+    await expectStoreSound(store, expected, "after writers beside fsck --repair");
+    expect(await tagNames(store)).toEqual([...Object.keys(expected), ...[0, 1, 2, 9].map((i) => `${GH}built:v${i}`)].sort());
+    await expectRepairable(store);
+  }, 120_000);
 });

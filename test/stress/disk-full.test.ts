@@ -119,6 +119,14 @@ describe("disk full (store on a 4 MiB tmpfs)", () => {
     await afterFailure(store, before, keep, filler);
   });
 
+  it("a tag on a full disk: one clean ENOSPC error naming the store, index.json unchanged, no temp file left", async () => {
+    const { store, keep, filler } = await fullStore("tag", 0);
+    const before = await snapshot(store);
+    const r = await runGadget(["--oci-store", store, "image", "tag", "keep/me:v1", "another/tag:v1"]);
+    expectCleanEnospc(r, store);
+    await afterFailure(store, before, keep, filler);
+  });
+
   it("mid-build: one clean ENOSPC error naming the store, no partial blob, index unchanged", async () => {
     const { store, keep, filler } = await fullStore("build", 24 * 1024);
     const before = await snapshot(store);
