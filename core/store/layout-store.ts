@@ -443,6 +443,7 @@ export class LayoutStore implements Target {
     const writers = await acquireFileLock(join(dir, WRITERS_LOCK), { timeoutSeconds: 0 }).catch(() => undefined);
     if (!writers) return 0;
     try {
+      // never wait for the index lock here (this process may hold it): busy → a later writer cleans up
       return await withFileLock(join(this.root, LOCK_FILE), async () => {
         let n = 0;
         for (const name of (await readdir(dir).catch(() => [] as string[])).filter((x) => x !== WRITERS_LOCK)) {
@@ -450,7 +451,7 @@ export class LayoutStore implements Target {
           n++;
         }
         return n;
-      });
+      }, { timeoutSeconds: 0 });
     } catch {
       return 0;
     } finally {
