@@ -72,8 +72,16 @@ async function removeUnreferenced(store: LayoutStore, written: Digest[]): Promis
   if (written.length === 0) return;
   try {
     await store.updateIndex(async (entries) => {
-      const kept = await store.reachable(entries);
-      for (const d of written) if (!kept.has(d)) await store.deleteBlob(d);
+      // only when no other writer is active: a concurrent pull/import/build may have found one of
+      // these blobs present and be about to tag an image that needs it (else: garbage for fsck --repair)
+      const gc = await store.tryExclusiveWriters();
+      if (!gc) return { entries, result: undefined };
+      try {
+        const kept = await store.reachable(entries);
+        for (const d of written) if (!kept.has(d)) await store.deleteBlob(d);
+      } finally {
+        await gc.close();
+      }
       return { entries, result: undefined };
     });
   } catch {
