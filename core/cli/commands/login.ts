@@ -11,11 +11,12 @@ async function readStdin(ctx: CommandContext): Promise<string> {
 /** Ask on the terminal; with `secret`, the typed characters are not echoed. */
 async function prompt(ctx: CommandContext, question: string, secret: boolean): Promise<string> {
   const stdin = ctx.stdin as NodeJS.ReadStream;
-  ctx.stderr.write(question);
   return new Promise((resolve, reject) => {
     let buf = "";
     const raw = secret && typeof stdin.setRawMode === "function";
+    // echo off before the prompt shows: a password typed (or sent) right after it is never echoed
     if (raw) stdin.setRawMode(true);
+    ctx.stderr.write(question);
     stdin.resume();
     stdin.setEncoding("utf8");
     const done = (v: string | Error) => {
