@@ -1,6 +1,8 @@
 /**
  * gadget's built-in stages, written against the same public API (`defineStage`) as anyone's
  * plugin stages. The engine loads this module by dynamic import (core never imports plugins).
+ * The publish stages (push.ts, tar-export.ts, sign.ts) are separate files the engine loads only
+ * when a step names them.
  */
 import type { Stage } from "../core/index.js";
 import { clangStage } from "./clang.js";

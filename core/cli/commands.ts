@@ -105,7 +105,7 @@ export const COMMANDS: CommandSpec[] = [
     words: ["image", "push"],
     summary: "Push an image from the local store to a registry",
     usage: "gadget image push IMAGE",
-    flags: [...REGISTRY_FLAGS, JSON_FLAG],
+    flags: [...REGISTRY_FLAGS, { name: "skip-signatures", type: "boolean", description: "do not push the image's signatures (sent along by default)" }, JSON_FLAG],
     args: { min: 1, max: 1 },
     load: () => import("./commands/image-push.js"),
   },

@@ -9,36 +9,34 @@ import { pathToFileURL } from "node:url";
 import { GadgetError } from "../errors.js";
 import type { Stage } from "../types.js";
 
-/** Built-in stages in their own files, loaded when plugins/index does not list them (yet). */
-const SEPARATE_STAGES = ["push", "tar-export", "sign"];
-/** Those loaded by default (cheap to load); the rest only when a step names them. */
-const DEFAULT_SEPARATE = ["push", "tar-export"];
+/**
+ * Built-in publish stages live in their own files (plugins/<name>.ts), outside plugins/index, so
+ * a build never loads the registry client, the tar writer or the signing code it does not use.
+ */
+const PUBLISH_STAGES = ["push", "tar-export", "sign"];
 
 /**
- * gadget's own stages: a dynamic import of this installation's plugins/index (plus publish
- * stages kept in their own files). `needed`: stage names the caller will run — separate files
- * are then loaded only when named, keeping start-up lean.
+ * gadget's own stages: a dynamic import of this installation's plugins/index, plus the publish
+ * stages. `needed`: stage names the caller will run — publish stages are then loaded only when
+ * named (all of them when `needed` is not given).
  */
 export async function loadBuiltinStages(needed?: Iterable<string>): Promise<Map<string, Stage<any>>> {
   const self = import.meta.url;
-  const url = new URL(self.endsWith(".ts") ? "../../plugins/index.ts" : "../../plugins/index.js", self);
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(url.href)) as Record<string, unknown>;
-  } catch (e) {
-    throw new GadgetError({ what: "cannot load built-in stages", which: url.pathname, why: (e as Error)?.message ?? String(e), hint: "run `node scripts/build.mjs` to rebuild dist/", cause: e });
-  }
-  const map = new Map<string, Stage<any>>();
-  for (const s of stagesOf(mod, "built-in stages")) map.set(s.name, s);
-  const want = needed ? new Set(needed) : new Set(DEFAULT_SEPARATE);
-  for (const name of SEPARATE_STAGES) {
-    if (map.has(name) || !want.has(name)) continue;
+  const ext = self.endsWith(".ts") ? "ts" : "js";
+  const load = async (name: string, what: string): Promise<Record<string, unknown>> => {
+    const url = new URL(`../../plugins/${name}.${ext}`, self);
     try {
-      const m = (await import(new URL(self.endsWith(".ts") ? `../../plugins/${name}.ts` : `../../plugins/${name}.js`, self).href)) as Record<string, unknown>;
-      for (const s of stagesOf(m, `built-in stage ${name}`)) if (!map.has(s.name)) map.set(s.name, s);
-    } catch {
-      /* not part of this installation */
+      return (await import(url.href)) as Record<string, unknown>;
+    } catch (e) {
+      throw new GadgetError({ what: `cannot load ${what}`, which: url.pathname, why: (e as Error)?.message ?? String(e), hint: "run `node scripts/build.mjs` to rebuild dist/", cause: e });
     }
+  };
+  const map = new Map<string, Stage<any>>();
+  for (const s of stagesOf(await load("index", "built-in stages"), "built-in stages")) map.set(s.name, s);
+  const want = needed ? new Set(needed) : new Set(PUBLISH_STAGES);
+  for (const name of PUBLISH_STAGES) {
+    if (map.has(name) || !want.has(name)) continue;
+    for (const s of stagesOf(await load(name, `built-in stage ${name}`), `built-in stage ${name}`)) if (!map.has(s.name)) map.set(s.name, s);
   }
   return map;
 }

@@ -13,8 +13,12 @@ import { openRemoteRepository, parseConcurrency, type TransferOptions } from "..
 import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
 import { retryingDestination } from "../registry/retrying-storage.js";
 import { fastLayoutDestination } from "../registry/fast-layout.js";
+import { pullSignatures } from "../sign/transfer.js";
 
-export type PullOptions = TransferOptions;
+export type PullOptions = TransferOptions & {
+  /** Told when the image came but its signatures could not be fetched. */
+  onWarning?: (message: string) => void;
+};
 
 export interface PullResult {
   /** Normalized reference (`host/repo:tag`, or `host/repo@sha256:…` for a digest pull). */
@@ -61,6 +65,10 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
       reference = `${referenceName(ref)}@${root.digest}`;
       await store.tagExact(root, reference);
     }
+    // signatures (legacy .sig tag, referrers) come along; an unsigned image is not an error
+    await pullSignatures(repo, store, root.digest, { concurrency }).catch((e: unknown) =>
+      opts.onWarning?.(`could not pull the signatures of ${root.digest}: ${(e as Error).message}`),
+    );
     return { reference, digest: root.digest };
   } finally {
     await repo.client.close();

@@ -13,10 +13,13 @@ import { retryingDestination } from "../registry/retrying-storage.js";
 import { fastLayoutSource } from "../registry/fast-layout.js";
 import type { Descriptor } from "../oci/model.js";
 import type { Content } from "../oci/content.js";
+import { pushSignatures } from "../sign/transfer.js";
 
 export type PushOptions = TransferOptions & {
   /** Repositories on the same registry to try mounting blobs from (default: the local store's other tags there). */
   mountFrom?: string[];
+  /** Do not send the image's signatures (legacy `.sig` tag, referrers) along. */
+  skipSignatures?: boolean;
 };
 
 export interface PushResult {
@@ -81,6 +84,8 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
     } else {
       reference = `${referenceName(ref)}@${root.digest}`;
     }
+    // signatures travel with the image (after it, so a registry never holds a signature of a missing image)
+    if (!opts.skipSignatures) await pushSignatures(store, repo, root.digest, { concurrency });
     return { reference, digest: root.digest, stats: { ...stats, uploaded: repo.stats.blobUploads, mounted: repo.stats.blobMounts } };
   } finally {
     await repo.client.close();

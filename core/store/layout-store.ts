@@ -385,6 +385,10 @@ export class LayoutStore implements Target {
       const doomed = await this.reachable([target]);
       const manifestDigests = new Set(doomed.keys());
       const referrers = await this.referrersOf(entries.filter((e) => e.digest !== target.digest), manifestDigests);
+      // the referrers-tag index (`sha256-<hex>`, for registries without the referrers API) goes
+      // with the image like the referrers it lists; the legacy `sha256-<hex>.sig` tag stays (ig's rule)
+      const referrersTag = `sha256-${digestHex(target.digest)}`;
+      for (const e of entries) if (refNameOf(e) === referrersTag && !referrers.includes(e)) referrers.push(e);
       for (const [d, desc] of await this.reachable(referrers)) doomed.set(d, desc);
 
       const referrerDigests = new Set(referrers.map((r) => r.digest));

@@ -1,4 +1,4 @@
-/** Signatures in the local store: list hides their tags, inspect shows them by format, rm keeps signature tags (DESIGN §5). */
+/** Signatures in the local store: list hides their tags, inspect shows them by format, rm keeps the legacy .sig tag and takes the referrers along (ig's rules). */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { LayoutStore, releaseWriterLock } from "../../core/store/layout-store.js";
@@ -13,7 +13,7 @@ beforeAll(async () => {
 afterAll(() => tmp.cleanup());
 
 describe("signed images in the store", () => {
-  it("list hides signature tags; inspect shows each signature's format; rm keeps signature tags", async () => {
+  it("list hides signature tags; inspect shows each signature's format; rm keeps the .sig tag, referrers go with the image", async () => {
     const storeDir = join(tmp.dir, "store");
     const g = (...args: string[]) => runGadget([...args, "--oci-store", storeDir], { cwd: tmp.dir });
     const store = await LayoutStore.open(storeDir);
@@ -42,7 +42,10 @@ describe("signed images in the store", () => {
     const rm = await g("image", "rm", "localhost:5000/rules/x:v1");
     expect(rm.stdout).toBe("Successfully removed localhost:5000/rules/x:v1\n");
     const names = (await store.entries()).map((e) => e.annotations?.["org.opencontainers.image.ref.name"]).sort();
-    expect(names).toEqual([`sha256-${hex}`, `sha256-${hex}.sig`]);
+    // the referrers-tag index and the oci11/bundle referrers it lists went with the image
+    expect(names).toEqual([`sha256-${hex}.sig`]);
+    const fsck = await g("image", "fsck");
+    expect(fsck.stdout).not.toContain("problem:");
     const v = await g("image", "verify", "localhost:5000/rules/x:v1", "--public-keys", k.pub);
     expect(v.stderr).toMatch(/^Error: resolving image \("localhost:5000\/rules\/x:v1"\): not found$/m);
     // the same image (same digest) back in the store: its kept signatures apply again

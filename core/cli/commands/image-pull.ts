@@ -12,7 +12,7 @@ export async function run(ctx: CommandContext): Promise<void> {
   // ig prints the name as given first
   if (!json) ctx.out(`Pulling ${image}...`);
   try {
-    const r = await pullImage(opts);
+    const r = await pullImage({ ...opts, onWarning: (m) => ctx.warn(`warning: ${m}`) });
     progress?.finish();
     if (json) ctx.out(JSON.stringify({ reference: r.reference, digest: r.digest }));
     else ctx.out(pullResultLine(r));

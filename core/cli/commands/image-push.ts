@@ -12,7 +12,7 @@ export async function run(ctx: CommandContext): Promise<void> {
   // ig prints the name as given first
   if (!json) ctx.out(`Pushing ${image}...`);
   try {
-    const r = await pushImage(opts);
+    const r = await pushImage({ ...opts, skipSignatures: ctx.flagBool("skip-signatures") });
     progress?.finish();
     if (json) ctx.out(JSON.stringify({ reference: r.reference, digest: r.digest, uploaded: r.stats?.uploaded ?? 0, mounted: r.stats?.mounted ?? 0, skipped: r.stats?.skipped ?? 0 }));
     else ctx.out(pushResultLine(r));
