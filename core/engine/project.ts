@@ -8,7 +8,7 @@ import { findGadgetfile, loadGadgetfile, type LoadedGadgetfile } from "../gadget
 import { resolveGadgets } from "../gadgetfile/gadgets.js";
 import { checkStages, effectiveTasks, orderTasks, planSteps, stepStageName, type PlannedStep } from "../gadgetfile/tasks.js";
 import { displayPath } from "../gadgetfile/bundle.js";
-import { runGraph, type GadgetRunResult, type StepEvent } from "./run-graph.js";
+import { runGraph, type GadgetRunResult, type RunGraphOptions } from "./run-graph.js";
 
 export interface Project {
   gadgetfile: LoadedGadgetfile;
@@ -65,18 +65,11 @@ export async function loadProject(opts: LoadProjectOptions): Promise<Project> {
   return { gadgetfile: gf, gadgets, stages, tasks: order, steps, configInputs: [...new Set([...gf.inputs, ...plugins.inputs])] };
 }
 
-export interface RunProjectOptions {
-  storeDir: string;
-  jobs?: number;
-  cache?: boolean;
-  explain?: boolean;
-  env?: Record<string, string | undefined>;
-  logger?: Logger;
-  signal?: AbortSignal;
-  onEvent?: (e: StepEvent) => void;
+/** runGraph's options, minus what the project itself provides. */
+export type RunProjectOptions = Omit<RunGraphOptions, "gadgets" | "steps" | "stages" | "projectRoot" | "workDir"> & {
   /** Only these gadgets (by name); default all. */
   only?: ReadonlySet<string>;
-}
+};
 
 export function runProject(p: Project, o: RunProjectOptions): Promise<GadgetRunResult[]> {
   const steps: StepSpec[] = p.steps.map((s) => s.spec);

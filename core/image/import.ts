@@ -13,6 +13,7 @@ import { createReadStream, readFileSync, statSync, writeFileSync } from "node:fs
 import { mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
+import { writevAll } from "../io.js";
 import { GadgetError, describeSystemError, isGadgetError } from "../errors.js";
 import { digestAlgorithm, digestHex, isDigest, type Digest } from "../oci/digest.js";
 import { Annotation } from "../oci/media-types.js";
@@ -401,12 +402,12 @@ class Stager {
         batch.push(c);
         batchBytes += c.length;
         if (batchBytes >= 1 << 20) {
-          await writeAll(fh, batch);
+          await writevAll(fh, batch);
           batch = [];
           batchBytes = 0;
         }
       }
-      if (batch.length > 0) await writeAll(fh, batch);
+      if (batch.length > 0) await writevAll(fh, batch);
       check();
     } catch (e) {
       await fh.close().catch(() => {});
@@ -440,26 +441,6 @@ async function syncAll(files: string[], concurrency = 16): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
-}
-
-async function writeAll(fh: import("node:fs/promises").FileHandle, chunks: Buffer[]): Promise<void> {
-  let pending = chunks;
-  for (;;) {
-    const total = pending.reduce((n, c) => n + c.length, 0);
-    const { bytesWritten } = await fh.writev(pending);
-    if (bytesWritten >= total) return;
-    let skip = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const c of pending) {
-      if (skip >= c.length) {
-        skip -= c.length;
-        continue;
-      }
-      rest.push(skip > 0 ? c.subarray(skip) : c);
-      skip = 0;
-    }
-    pending = rest;
-  }
 }
 
 /** A repository name from the archive's file name, for bare tags (`latest` → `<stem>:latest`). */

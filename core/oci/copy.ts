@@ -69,6 +69,7 @@ export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descri
   const maxDepth = opts.maxDepth ?? 8;
   const stats: CopyStats = { copied: 0, skipped: 0, mounted: 0, bytes: 0 };
   const done = new Map<Digest, Promise<void>>();
+  let failed: unknown;
 
   const copyNode = (desc: Descriptor, path: Digest[]): Promise<void> => {
     if (path.includes(desc.digest)) {
@@ -80,6 +81,7 @@ export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descri
     const existing = done.get(desc.digest);
     if (existing) return existing;
     const p = (async () => {
+      if (failed) throw failed;
       if (!opts.force && (await dst.exists(desc))) {
         stats.skipped++;
         await opts.onCopySkipped?.(desc);
@@ -88,6 +90,7 @@ export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descri
       const { kind, bytes: sniffed } = await kindOf(src, desc);
       if (kind === "blob") {
         await limiter.run(async () => {
+          if (failed) throw failed;
           if (opts.mountFrom && (await opts.mountFrom(desc))) {
             stats.mounted++;
             await opts.postCopy?.(desc);
@@ -106,7 +109,12 @@ export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descri
       }
       const bytes = sniffed ?? (await limiter.run(async () => readAll(await src.fetch(desc), MAX_MANIFEST_BYTES)));
       const children = successors(kind, bytes, desc.digest);
-      await Promise.all(children.map((c) => copyNode(c, [...path, desc.digest])));
+      // Wait for every child, even after one failed: a failed copy returns only when no
+      // sibling is still writing (their temp files are cleaned up by then). Children not yet
+      // started are skipped once something failed.
+      const settled = await Promise.allSettled(children.map((c) => copyNode(c, [...path, desc.digest])));
+      const failure = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failure) throw failure.reason;
       await limiter.run(async () => {
         await opts.preCopy?.(desc);
         await dst.push(desc, bytes);
@@ -115,6 +123,9 @@ export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descri
         await opts.postCopy?.(desc);
       });
     })();
+    p.catch((e: unknown) => {
+      failed ??= e;
+    });
     done.set(desc.digest, p);
     return p;
   };

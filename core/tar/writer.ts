@@ -7,6 +7,7 @@
 import type { FileHandle } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { BLOCK, MAX_OCTAL_SIZE, TypeFlag, encodeHeader, padding } from "./header.js";
+import { writevAll } from "../io.js";
 
 /** Where tar bytes go: a file handle (positional appends) or a stream (e.g. stdout). */
 export interface TarSink {
@@ -18,24 +19,7 @@ const ZEROS = Buffer.alloc(BLOCK * 2);
 export function fileSink(fh: FileHandle): TarSink {
   return {
     async write(chunks) {
-      // writev may write partially; loop until everything is on disk
-      let pending = chunks.filter((c) => c.length > 0);
-      while (pending.length > 0) {
-        const total = pending.reduce((n, c) => n + c.length, 0);
-        const { bytesWritten } = await fh.writev(pending);
-        if (bytesWritten === total) return;
-        let skip = bytesWritten;
-        const rest: Buffer[] = [];
-        for (const c of pending) {
-          if (skip >= c.length) {
-            skip -= c.length;
-            continue;
-          }
-          rest.push(skip > 0 ? c.subarray(skip) : c);
-          skip = 0;
-        }
-        pending = rest;
-      }
+      await writevAll(fh, chunks);
     },
   };
 }
