@@ -9,7 +9,7 @@ import { GadgetError } from "../errors.js";
 import { VerifyingStream, digestOf, isDigest, type Digest } from "../oci/digest.js";
 import { readAll, type Content, type Target } from "../oci/content.js";
 import { MediaType, isIndexType, isManifestType } from "../oci/media-types.js";
-import { MAX_MANIFEST_BYTES, sniffKind, type Descriptor } from "../oci/model.js";
+import { MAX_MANIFEST_BYTES, parseIndex, sniffKind, type Descriptor } from "../oci/model.js";
 import { parseReference } from "../oci/reference.js";
 import { bodyText, drain, header, type RegistryClient, type RegistryResponse } from "./client.js";
 import { httpError, networkError } from "./errors.js";
@@ -258,6 +258,27 @@ export class RemoteRepository implements Target {
     const desc: Descriptor = { mediaType, digest: digestOf(buf), size: buf.byteLength };
     await this.putManifest(desc, buf, tag ?? desc.digest);
     return desc;
+  }
+
+  /**
+   * OCI 1.1 referrers API: the manifests whose `subject` is `subject`, or undefined when the
+   * registry has no such API (404/400/405; distribution 2.8) — callers then use the referrers
+   * tag schema (`sha256-<hex>`).
+   */
+  async referrers(subject: Descriptor): Promise<Descriptor[] | undefined> {
+    const res = await this.client.request({ method: "GET", path: `/v2/${this.repository}/referrers/${subject.digest}`, scopes: this.pullScope(), headers: { accept: MediaType.ImageIndex } });
+    if (res.status === 404 || res.status === 400 || res.status === 405) {
+      await drain(res);
+      return undefined;
+    }
+    if (res.status !== 200) return this.fail("listing referrers", `${this.name}@${subject.digest}`, res);
+    const type = header(res, "content-type") ?? "";
+    if (!isIndexType(type.split(";")[0]!.trim())) {
+      await drain(res);
+      return undefined; // not the referrers API (e.g. a registry answering some other page)
+    }
+    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES);
+    return parseIndex(bytes, `referrers of ${subject.digest}`).manifests;
   }
 
   /** Tags in the repository (follows `Link` pagination). */
