@@ -102,7 +102,7 @@ export interface StageContext<Options = Record<string, unknown>> {
   annotations: Readonly<Record<string, string>>;
   /** Run a tool without a shell. Throws ToolError (a ProcessOutput) on non-zero exit unless nothrow. */
   exec(file: string, args: string[], opts?: ExecOptions): Promise<ProcessOutput>;
-  /** zx's `$` bound to cwd, env and signal (loaded on first use). Template values are quoted, never interpolated into a shell string. */
+  /** A zx-style `$` bound to cwd, env and signal, without a shell: the template is split into argv and each value stays one argument, so nothing is ever interpolated into a shell string. */
   $: (pieces: TemplateStringsArray, ...values: unknown[]) => Promise<ProcessOutput>;
   /** The local OCI store (for oci-pack, store-tag and publish stages). */
   store(): Promise<import("./store/layout-store.js").LayoutStore>;
