@@ -13,40 +13,10 @@ import { join } from "node:path";
 import { availableParallelism, loadavg } from "node:os";
 import { GADGET_BIN, tempDir } from "../helpers/cli.js";
 import { EXAMPLES } from "../build/helpers.js";
+import { coreGadgetSource } from "./core-gadget.js";
 
 const N = Number(process.env.BENCH_BUILD_RUNS ?? 5);
 
-const CORE_GADGET = `// A realistic CO-RE gadget: kernel types from vmlinux.h, read with BPF_CORE_READ.
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_core_read.h>
-
-struct event { __u32 pid; __u32 ppid; __u32 uid; __u8 comm[16]; };
-struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 256 * 1024); } events SEC(".maps");
-const volatile __u32 targ_uid = 0;
-
-SEC("tracepoint/sched/sched_process_exec")
-int on_exec(void *ctx)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct event *e;
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-
-	if (targ_uid && uid != targ_uid)
-		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e)
-		return 0;
-	e->pid = BPF_CORE_READ(task, tgid);
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	e->uid = uid;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
-	return 0;
-}
-
-char LICENSE[] SEC("license") = "GPL";
-`;
 
 function ms(f: () => void): number {
   const t = performance.now();
@@ -111,7 +81,7 @@ it("cold gadget image build vs ig's sequential clang + llvm-strip", async () => 
     const core = join(dir, "core_exec");
     await mkdir(core);
     await writeFile(join(core, "vmlinux.h"), execFileSync("bpftool", ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"], { maxBuffer: 1 << 30 }));
-    await writeFile(join(core, "program.bpf.c"), CORE_GADGET);
+    await writeFile(join(core, "program.bpf.c"), coreGadgetSource({ vmlinux: "vmlinux.h" }));
     await mkdir(join(dir, "w2"));
     await measure("CO-RE gadget with vmlinux.h (compile-dominated, like real gadgets)", core, [], join(dir, "w2"));
   } finally {
