@@ -65,17 +65,19 @@ async function archOf(ctx: StageContext<ClangOptions>): Promise<Arch> {
 
 export const clangStage = defineStage<ClangOptions>({
   name: "clang",
-  version: "1",
+  version: "2",
   perArch: true,
   async inputs(ctx) {
     if (!(await hasEbpfSource(ctx.gadget))) return { args: { ebpf: false } };
     const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
-    const multiarch = await hostMultiarch(ctx, clang);
     const arch = await archOf(ctx);
     return {
       files: [ctx.gadget.ebpfSource],
       tools: [clang],
-      args: igClangArgs({ multiarch, arch, source: sourceArg(ctx.gadget), out: `${arch}.bpf.o` }).concat(ctx.gadget.cflags, ctx.options.cflags ?? [], ["-ffile-prefix-map"]),
+      // The host multiarch dir is what this clang prints for -print-multiarch: fixed by the
+      // tool's identity (already in the key), so a no-op run does not spawn clang to ask it.
+      // The headers read from that dir are in the key through the depfile.
+      args: igClangArgs({ multiarch: "<clang -print-multiarch>", arch, source: sourceArg(ctx.gadget), out: `${arch}.bpf.o` }).concat(ctx.gadget.cflags, ctx.options.cflags ?? [], ["-ffile-prefix-map"]),
     };
   },
   async run(ctx) {
