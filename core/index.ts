@@ -2,27 +2,10 @@
  * The public library: everything the CLI does, as typed functions, plus the types and helpers
  * gadgetfile.ts authors import (`import { defineGadgetfile } from "gadget"`).
  */
-export { GadgetError } from "./errors.js";
-export type { GadgetErrorInit, ErrorLocation } from "./errors.js";
-export { sha256, isDigest, type Digest } from "./oci/digest.js";
-export { MediaType, Annotation } from "./oci/media-types.js";
-export type { Descriptor, Manifest, Index, Platform, Annotations } from "./oci/model.js";
-export { parseManifest, parseIndex } from "./oci/model.js";
-export { encodeManifest, encodeIndex } from "./oci/gojson.js";
-export { pack, createdTimestamp, metadataAnnotations, ALL_ARCHS, type Arch, type PackInput, type PackedImage } from "./oci/pack.js";
-export { parseReference, normalizeReference, formatReference, type Reference } from "./oci/reference.js";
+export * from "./stage-api.js";
 export { LayoutStore } from "./store/layout-store.js";
 export { listImages, type ImageSummary } from "./image/list.js";
 export { inspectImage, type InspectResult } from "./image/inspect.js";
-export { defineStage, defineGadgetfile } from "./types.js";
-export type * from "./types.js";
-// build: BPF object reading (ELF + BTF), gadget.yaml validation/update, builder version
-export { builderVersion } from "./version.js";
-export { parseElf, isElf, EM_BPF, type ElfFile, type ElfSection, type ElfSymbol } from "./btf/elf.js";
-export { parseBtf, BtfKind, type Btf, type BtfType } from "./btf/btf.js";
-export { readBpfObject, type BpfObject, type BpfGlobal, type BpfMap, type GadgetMarker } from "./btf/object.js";
-export { parseMetadata, validateMetadata, assertValid, checkParamVar, type ValidationReport, type MetadataProblem } from "./metadata/validate.js";
-export { updateMetadata, paramVariables, type UpdateResult } from "./metadata/update.js";
 export { signImage, parseFormat, type SignOptions, type SignResult } from "./sign/sign.js";
 export { verifyImage, type VerifyResult } from "./sign/verify.js";
 export { signatureArtifacts, signatureTagNames, addReferrers, findReferrers, type SignatureArtifact } from "./sign/related.js";

@@ -1,18 +1,25 @@
 /**
- * The public library (core/index.js), loaded lazily: the built-in stages import only
- * `defineStage` and types from core/types.js up front, so clang can be spawned before the
- * rest of the library (YAML, OCI, store…) has loaded; the library then loads while clang runs.
+ * The public API, loaded lazily: the built-in stages import only `defineStage` and types from
+ * core/types.js up front, so clang can be spawned before the rest has loaded.
+ * `api()` is the light stage-author entry ("gadget/stage": errors, OCI model, pack, names, BPF
+ * object and metadata checks); `library()` the whole library ("gadget"), for the publish stages.
  */
-import type { GadgetErrorInit } from "../core/index.js";
+import type { GadgetErrorInit } from "../core/stage-api.js";
 
-type Api = typeof import("../core/index.js");
-let loading: Promise<Api> | undefined;
+type StageApi = typeof import("../core/stage-api.js");
+type Library = typeof import("../core/index.js");
+let loadingApi: Promise<StageApi> | undefined;
+let loadingLibrary: Promise<Library> | undefined;
 
-export function api(): Promise<Api> {
-  return (loading ??= import("../core/index.js"));
+export function api(): Promise<StageApi> {
+  return (loadingApi ??= import("../core/stage-api.js"));
 }
 
-/** A GadgetError (the class lives in the lazily loaded library). */
+export function library(): Promise<Library> {
+  return (loadingLibrary ??= import("../core/index.js"));
+}
+
+/** A GadgetError (the class lives in the lazily loaded API). */
 export async function gadgetError(init: GadgetErrorInit): Promise<Error> {
   const { GadgetError } = await api();
   return new GadgetError(init);

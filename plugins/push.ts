@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { defineStage } from "../core/types.js";
 
 /** The library, loaded when the stage runs (loading the stage stays cheap for runs that never push). */
-const api = () => import("../core/index.js");
+import { library } from "./api.js";
 
 export interface PushStageOptions {
   /** Reference to push (default: the gadget's tag). */
@@ -26,7 +26,7 @@ export const pushStage = defineStage<PushStageOptions>({
   version: "1",
   cacheable: false,
   async run(ctx) {
-    const { GadgetError, MediaType, parseIndex, pushImage, pushResultLine, sha256 } = await api();
+    const { GadgetError, MediaType, parseIndex, pushImage, pushResultLine, sha256 } = await library();
     const art = ctx.artifacts.get("index");
     if (!art) throw new GadgetError({ what: "nothing to push", which: ctx.gadget.name, why: "no packed index (oci-pack must run before push)" });
     const reference = ctx.options.tag ?? ctx.gadget.tag;

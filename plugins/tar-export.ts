@@ -10,7 +10,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { defineStage } from "../core/types.js";
 
 /** The library, loaded when the stage runs. */
-const api = () => import("../core/index.js");
+import { library } from "./api.js";
 
 export interface TarExportOptions {
   /** Destination tar (relative paths: to the gadgetfile's folder). */
@@ -24,7 +24,7 @@ export const tarExportStage = defineStage<TarExportOptions>({
   version: "1",
   cacheable: false,
   async run(ctx) {
-    const { exportImages, GadgetError } = await api();
+    const { exportImages, GadgetError } = await library();
     const file = ctx.options.file;
     if (typeof file !== "string" || file === "") throw new GadgetError({ what: "tar-export", which: ctx.gadget.name, why: 'the target needs a "file"' });
     const reference = ctx.gadget.tag;

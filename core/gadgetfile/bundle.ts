@@ -55,6 +55,8 @@ export async function bundleModule(file: string, what = "cannot load gadgetfile"
             build.onResolve({ filter: /.*/ }, async (args) => {
               if (!isBare(args.path) || args.pluginData?.gadgetInner) return undefined;
               if (args.path === "gadget") return { path: libUrl, external: true };
+              // "gadget/stage": the light entry for stage authors, beside the library
+              if (args.path === "gadget/stage") return { path: new URL("./stage-api.js", libUrl).href, external: true };
               // "gadget/recipes/monorepo" → this installation's dist/recipes/monorepo.js
               if (args.path.startsWith("gadget/")) return { path: new URL(`../${args.path.slice(7).replace(/\.(js|ts)$/, "")}.js`, libUrl).href, external: true };
               const root = args.path.startsWith("@") ? args.path.split("/").slice(0, 2).join("/") : args.path.split("/")[0]!;

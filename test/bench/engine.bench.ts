@@ -204,7 +204,7 @@ it("engine: config load, no-op run, watch latency, cold build parallelism", asyn
       `  gadgetfile load, cached bundle (no esbuild):      ${f(median(warmLoad))}`,
       `  no-op \`gadget run build\`, ${GADGETS} gadgets:             ${f(mNoop)}   (target ≤ 150 ms)`,
       `  no-op \`gadget run compile\` (clang+strip+wasm):  ${f(median(noopCompile))}   (${(median(noopCompile) / mBare).toFixed(2)}× node; all steps cacheable = the engine's own`,
-      `                                                   no-op cost; build also re-runs the uncacheable oci-pack, store-tag)`,
+      `                                                   no-op cost; build also re-runs the uncacheable store-tag)`,
       `  bare \`node -e 0\`:                                 ${f(mBare)}`,
       `  no-op / node -e 0:                                ${(mNoop / mBare).toFixed(2)}×   (target ≤ 2×)`,
       `  watch edit → new digest:                          ${f(median(latency))}`,
