@@ -21,3 +21,24 @@ export async function writevAll(fh: FileHandle, chunks: Buffer[]): Promise<void>
     pending = rest;
   }
 }
+
+/**
+ * Read a file of at most `limit` bytes; `undefined` when it holds more (or never ends, like
+ * /dev/zero). File-system errors (ENOENT…) are thrown as they are.
+ */
+export async function readFileCapped(path: string, limit: number): Promise<Buffer | undefined> {
+  const { open } = await import("node:fs/promises");
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(limit + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return n > limit ? undefined : Buffer.from(buf.subarray(0, n));
+  } finally {
+    await fh.close();
+  }
+}

@@ -7,7 +7,8 @@
 export { GadgetError } from "./errors.js";
 export type { GadgetErrorInit, ErrorLocation } from "./errors.js";
 export { sha256, isDigest, type Digest } from "./oci/digest.js";
-export { MediaType, Annotation } from "./oci/media-types.js";
+export { MediaType, Annotation, EMPTY_DIGEST, EMPTY_JSON } from "./oci/media-types.js";
+export { readFileCapped } from "./io.js";
 export type { Descriptor, Manifest, Index, Platform, Annotations } from "./oci/model.js";
 export { parseManifest, parseIndex } from "./oci/model.js";
 export { encodeManifest, encodeIndex } from "./oci/gojson.js";

@@ -6,7 +6,7 @@
  * written to the store before validation passed. Output artifact "index" (the index JSON);
  * result { digest, size, mediaType }.
  */
-import { open, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { defineStage, type Arch, type StageContext } from "../core/types.js";
 import { api } from "./api.js";
@@ -18,35 +18,20 @@ export interface OciPackOptions {
   updateMetadata?: boolean;
 }
 
-const EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
-
 /** gadget.yaml becomes the image config: anything larger (or endless) is refused after this many bytes. */
 const MAX_METADATA_BYTES = 4 * 1024 * 1024;
 
 async function readOptional(path: string): Promise<Buffer | undefined> {
-  let fh;
+  const { GadgetError, readFileCapped } = await api();
+  let bytes: Buffer | undefined;
   try {
-    fh = await open(path, "r");
+    bytes = await readFileCapped(path, MAX_METADATA_BYTES);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new (await api()).GadgetError({ what: "reading metadata file", which: path, why: (e as Error).message });
+    throw new GadgetError({ what: "reading metadata file", which: path, why: (e as Error).message });
   }
-  try {
-    const buf = Buffer.alloc(MAX_METADATA_BYTES + 1);
-    let n = 0;
-    while (n < buf.length) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-    }
-    if (n > MAX_METADATA_BYTES) throw new (await api()).GadgetError({ what: "reading metadata file", which: path, why: `larger than the ${MAX_METADATA_BYTES}-byte limit for gadget metadata`, code: "BAD_METADATA" });
-    return Buffer.from(buf.subarray(0, n));
-  } catch (e) {
-    if (e instanceof Error && "what" in e) throw e;
-    throw new (await api()).GadgetError({ what: "reading metadata file", which: path, why: (e as Error).message });
-  } finally {
-    await fh.close();
-  }
+  if (!bytes) throw new GadgetError({ what: "reading metadata file", which: path, why: `larger than the ${MAX_METADATA_BYTES}-byte limit for gadget metadata`, code: "BAD_METADATA" });
+  return bytes;
 }
 
 function displayPath(p: string): string {
@@ -64,7 +49,7 @@ export const ociPackStage = defineStage<OciPackOptions>({
     return { files: [ctx.gadget.metadata], artifacts, env: ["SOURCE_DATE_EPOCH"], args: { validate: ctx.options.validateMetadata ?? true, update: ctx.options.updateMetadata ?? false, archs: ctx.gadget.archs } };
   },
   async run(ctx: StageContext<OciPackOptions>) {
-    const { assertValid, builderVersion, createdTimestamp, MediaType, pack, parseMetadata, readBpfObject, sha256, updateMetadata, validateMetadata } = await api();
+    const { assertValid, builderVersion, createdTimestamp, EMPTY_DIGEST, EMPTY_JSON, MediaType, pack, parseMetadata, readBpfObject, sha256, updateMetadata, validateMetadata } = await api();
     const { gadget } = ctx;
     const which = displayPath(gadget.metadata);
     const ebpfPaths: Partial<Record<Arch, string>> = {};
@@ -141,7 +126,7 @@ export const ociPackStage = defineStage<OciPackOptions>({
     const leaves = new Map<string, { mediaType: string; digest: `${string}:${string}`; size: number; bytes: Uint8Array }>();
     for (const b of blobs) leaves.set(b.digest, b);
     if (packed.config) leaves.set(packed.config.descriptor.digest, { ...packed.config.descriptor, bytes: packed.config.bytes });
-    else leaves.set(EMPTY_DIGEST, { mediaType: MediaType.Empty, digest: EMPTY_DIGEST, size: 2, bytes: new TextEncoder().encode("{}") });
+    else leaves.set(EMPTY_DIGEST, { mediaType: MediaType.Empty, digest: EMPTY_DIGEST, size: 2, bytes: EMPTY_JSON });
     await Promise.all([...leaves.values()].map((b) => store.push({ mediaType: b.mediaType, digest: b.digest, size: b.size }, b.bytes)));
     await Promise.all(packed.manifests.map((m) => store.push(m.descriptor, m.bytes)));
     await store.push(packed.index.descriptor, packed.index.bytes);

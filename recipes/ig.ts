@@ -5,7 +5,7 @@
  * string, never given to a shell). A missing default source is fine when something else is
  * there; a missing custom path is an error; paths starting with `-` or `@` are rejected.
  */
-import { open, stat, readdir } from "node:fs/promises";
+import { stat, readdir } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import type { Arch, GadgetInfo, StepSpec } from "../core/types.js";
 import type { GadgetErrorInit } from "../core/index.js";
@@ -76,25 +76,9 @@ async function rejectFlagLike(value: string, which: string): Promise<void> {
 /** build.yaml is small: anything larger (or endless, like -f /dev/zero) is refused after this many bytes. */
 const MAX_BUILD_FILE_BYTES = 1024 * 1024;
 
-/** Read at most `limit` bytes of a text file; `undefined` when it holds more. */
-async function readCapped(path: string, limit = MAX_BUILD_FILE_BYTES): Promise<string | undefined> {
-  const fh = await open(path, "r");
-  try {
-    const buf = Buffer.alloc(limit + 1);
-    let n = 0;
-    while (n < buf.length) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-    }
-    return n > limit ? undefined : buf.subarray(0, n).toString("utf8");
-  } finally {
-    await fh.close();
-  }
-}
-
 async function readBuildFile(path: string, which: string): Promise<string> {
-  const text = await readCapped(path);
+  const { readFileCapped } = await import("../core/stage-api.js");
+  const text = (await readFileCapped(path, MAX_BUILD_FILE_BYTES))?.toString("utf8");
   if (text === undefined) throw await err({ what: "reading build file", which, why: `larger than the ${MAX_BUILD_FILE_BYTES}-byte limit for a build file`, code: "BAD_BUILD_FILE" });
   return text;
 }

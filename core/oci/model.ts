@@ -4,7 +4,7 @@
  */
 import { GadgetError } from "../errors.js";
 import { isDigest, type Digest } from "./digest.js";
-import { MediaType, isIndexType, isManifestType } from "./media-types.js";
+import { EMPTY_DIGEST, MediaType, isIndexType, isManifestType } from "./media-types.js";
 
 export type Annotations = Record<string, string>;
 
@@ -207,7 +207,7 @@ export function sniffKind(bytes: Uint8Array): "index" | "manifest" | "blob" {
 
 export const emptyDescriptor = (): Descriptor => ({
   mediaType: MediaType.Empty,
-  digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+  digest: EMPTY_DIGEST,
   size: 2,
   data: "e30=",
 });
