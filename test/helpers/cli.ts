@@ -7,8 +7,9 @@ import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const GADGET_BIN = join(REPO_ROOT, "bin", "gadget.js");
-export const SHARED = join(REPO_ROOT, "..", "shared");
-export const IG_FIXTURE_TAR = join(SHARED, "fixtures", "ig", "trace_open.tar");
+/** Real third-party data, copied into the repository (a fresh clone has nothing beside it). */
+export const FIXTURES = join(REPO_ROOT, "test", "fixtures");
+export const IG_FIXTURE_TAR = join(FIXTURES, "ig", "trace_open.tar");
 export const IG_FIXTURE_INDEX_DIGEST = "sha256:87c3ecca8d843f2e08382836cb0eff718fa5c56d786c73e2674d7e9db13a1ac7";
 
 export interface RunResult {
