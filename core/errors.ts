@@ -10,6 +10,88 @@ export interface ErrorLocation {
   lineText?: string;
 }
 
+/**
+ * Every machine-readable error code gadget sets (`GadgetError.code`): tests and callers branch
+ * on these, never on message text.
+ */
+export type ErrorCode =
+  // usage and input
+  | "USAGE"
+  | "INVALID_REFERENCE"
+  | "NOT_FOUND"
+  | "EXISTS"
+  | "TOO_LARGE"
+  | "TOO_DEEP"
+  | "CYCLE"
+  | "INVALID_CONTENT"
+  | "DIGEST_MISMATCH"
+  | "SIZE_MISMATCH"
+  | "ABORTED"
+  | "EPIPE"
+  | "STORE"
+  | "INVALID_ARCHIVE"
+  | "GZIP_BOMB"
+  | "MISSING_BLOB"
+  | "WRITE_FAILED"
+  | SystemErrorCode
+  // gadgetfile, stages, tools
+  | "GADGETFILE_INVALID"
+  | "GADGETFILE_SYNTAX"
+  | "GADGETFILE_THROWS"
+  | "UNKNOWN_TASK"
+  | "TASK_CYCLE"
+  | "UNKNOWN_STAGE"
+  | "STAGE_OPTIONS"
+  | "STAGE_RESULT"
+  | "PLUGIN_NOT_FOUND"
+  | "PLUGIN_INVALID"
+  | "TOOL_NOT_FOUND"
+  | "TOOL_TOO_OLD"
+  | "TOOL_FAILED"
+  | "HEADERS_NOT_FOUND"
+  // gadget contents
+  | "BAD_BUILD_FILE"
+  | "BAD_METADATA"
+  | "BAD_ELF"
+  | "BAD_BTF"
+  | "NO_BTF"
+  | "BAD_WASM"
+  // registries and credentials
+  | "NETWORK"
+  | "TLS"
+  | "PROTOCOL"
+  | "UNAUTHORIZED"
+  | "DENIED"
+  | "AUTH"
+  | "AUTH_CONFIG"
+  | "AUTH_HELPER"
+  | "NOT_LOGGED_IN"
+  | "CERT_DIR"
+  | "PLAIN_HTTP_TO_HTTPS"
+  // signing
+  | "BAD_KEY"
+  | "UNREADABLE_KEY"
+  | "UNSUPPORTED_KEY"
+  | "WRONG_KEY_TYPE"
+  | "PASSWORD_REQUIRED"
+  | "BAD_PASSWORD"
+  | "NOT_VERIFIED"
+  | "BAD_SIGNATURE"
+  | "NO_SIGNATURE"
+  | "NOT_SIGNED_BY_KEYS"
+  // an HTTP status a registry answered with and nothing more specific describes
+  | `HTTP_${number}`;
+
+/** The system errors that are passed on as codes (a full disk, a read-only store…). */
+export type SystemErrorCode = "ENOSPC" | "EDQUOT" | "EROFS" | "EACCES" | "EPERM" | "ENOENT" | "EIO" | "EISDIR" | "ENOTDIR";
+const SYSTEM_CODES: ReadonlySet<string> = new Set<SystemErrorCode>(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ENOENT", "EIO", "EISDIR", "ENOTDIR"]);
+
+/** A Node system error's code when it is one gadget passes on, else undefined. */
+export function systemErrorCode(e: unknown): SystemErrorCode | undefined {
+  const c = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof c === "string" && SYSTEM_CODES.has(c) ? (c as SystemErrorCode) : undefined;
+}
+
 export interface GadgetErrorInit {
   what: string;
   which?: string;
@@ -20,7 +102,7 @@ export interface GadgetErrorInit {
   location?: ErrorLocation;
   cause?: unknown;
   /** Machine-readable code, e.g. "NOT_FOUND", "DIGEST_MISMATCH", "USAGE". */
-  code?: string;
+  code?: ErrorCode;
 }
 
 export class GadgetError extends Error {
@@ -30,7 +112,7 @@ export class GadgetError extends Error {
   readonly hint: string | undefined;
   readonly exitCode: 1 | 2;
   readonly location: ErrorLocation | undefined;
-  readonly code: string | undefined;
+  readonly code: ErrorCode | undefined;
 
   constructor(init: GadgetErrorInit) {
     super(formatMessage(init), init.cause === undefined ? undefined : { cause: init.cause });
@@ -45,9 +127,16 @@ export class GadgetError extends Error {
   }
 }
 
+/** `file:line:column` (as much as is known). */
+export function formatLocation(loc: ErrorLocation): string {
+  return `${loc.file}${loc.line ? `:${loc.line}${loc.column ? `:${loc.column}` : ""}` : ""}`;
+}
+
 function formatMessage(init: GadgetErrorInit): string {
   let s = init.what;
-  if (init.which) s += ` (${init.which})`;
+  // `which` names the file/field/reference; without one, the location is the "which".
+  const which = init.which ?? (init.location ? formatLocation(init.location) : undefined);
+  if (which) s += ` (${which})`;
   if (init.why) s += `: ${init.why}`;
   return s.replace(/\s*\n\s*/g, " ");
 }

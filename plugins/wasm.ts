@@ -8,16 +8,16 @@
 import { copyFile, readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
-import { defineStage, type StageContext } from "../core/types.js";
-import { findTool, toolFailure } from "./tools.js";
-import { api } from "./api.js";
+import { defineStage, GadgetError, t, type Infer, type StageContext } from "../core/types.js";
+import { findTool } from "./tools.js";
 
-export interface WasmOptions {
+const options = t.object({
   /** Build `.go` sources with tinygo (`tinygo build -target=wasip1 -buildmode=c-shared`). */
-  tinygo?: boolean;
+  tinygo: t.boolean(),
   /** Extra clang arguments for `.c` modules. */
-  cflags?: string[];
-}
+  cflags: t.array(t.string()),
+});
+export type WasmOptions = Infer<typeof options>;
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
@@ -43,7 +43,7 @@ export function wasmProblem(bytes: Uint8Array): string | undefined {
 
 export async function validateWasmFile(path: string): Promise<void> {
   const problem = wasmProblem(await readFile(path));
-  if (problem) throw new (await api()).GadgetError({ what: "invalid wasm module", which: path, why: problem, hint: "rebuild the module (it must be a WebAssembly binary, not text or a truncated file)", code: "BAD_WASM" });
+  if (problem) throw new GadgetError({ what: "invalid wasm module", which: path, why: problem, hint: "rebuild the module (it must be a WebAssembly binary, not text or a truncated file)", code: "BAD_WASM" });
 }
 
 async function goVersion(ctx: StageContext<WasmOptions>, go: string): Promise<string> {
@@ -63,28 +63,26 @@ async function buildGo(ctx: StageContext<WasmOptions>, src: string, out: string)
     try {
       tinygo = await findTool("tinygo", ctx.env);
     } catch {
-      throw new (await api()).GadgetError({ what: "tool not found", which: "tinygo", why: "the wasm stage's tinygo option needs tinygo on PATH", hint: "install tinygo (not packaged in Debian: https://tinygo.org/getting-started/install/) or drop `tinygo: true` to use go", code: "TOOL_NOT_FOUND" });
+      throw new GadgetError({ what: "tool not found", which: "tinygo", why: "the wasm stage's tinygo option needs tinygo on PATH", hint: "install tinygo (not packaged in Debian: https://tinygo.org/getting-started/install/) or drop `tinygo: true` to use go", code: "TOOL_NOT_FOUND" });
     }
     const args = ["build", "-o", out, "-target=wasip1", "-buildmode=c-shared", "-no-debug", basename(src)];
-    const res = await ctx.exec(tinygo, args, { cwd: dirname(src), nothrow: true });
-    if (res.exitCode !== 0 || res.signal) throw await toolFailure(res, `building ${basename(src)} with tinygo`);
+    await ctx.exec(tinygo, args, { cwd: dirname(src), what: `building ${basename(src)} with tinygo` });
     return;
   }
   let go: string;
   try {
     go = await findTool("go", ctx.env);
   } catch {
-    throw new (await api()).GadgetError({ what: "tool not found", which: "go", why: `${basename(src)} needs Go >= 1.24 (wasip1 with -buildmode=c-shared); none found on PATH`, hint: "install Go 1.24 or newer (https://go.dev/dl/), or ship a prebuilt .wasm", code: "TOOL_NOT_FOUND" });
+    throw new GadgetError({ what: "tool not found", which: "go", why: `${basename(src)} needs Go >= 1.24 (wasip1 with -buildmode=c-shared); none found on PATH`, hint: "install Go 1.24 or newer (https://go.dev/dl/), or ship a prebuilt .wasm", code: "TOOL_NOT_FOUND" });
   }
   const version = await goVersion(ctx, go);
   const mm = goMinor(version);
   if (!mm || mm[0] < 1 || (mm[0] === 1 && mm[1] < 24)) {
-    throw new (await api()).GadgetError({ what: "Go too old for wasm", which: go, why: `building ${basename(src)} needs Go >= 1.24 (wasip1 with -buildmode=c-shared), found ${version}`, hint: "install Go 1.24 or newer (https://go.dev/dl/), or ship a prebuilt .wasm", code: "TOOL_TOO_OLD" });
+    throw new GadgetError({ what: "Go too old for wasm", which: go, why: `building ${basename(src)} needs Go >= 1.24 (wasip1 with -buildmode=c-shared), found ${version}`, hint: "install Go 1.24 or newer (https://go.dev/dl/), or ship a prebuilt .wasm", code: "TOOL_TOO_OLD" });
   }
   // ig's argv (cmd/common/image/build-step.go)
   const args = ["build", "-C", dirname(src), "-o", out, "-buildmode=c-shared", "-ldflags", "-w -s", basename(src)];
-  const res = await ctx.exec(go, args, { env: { CGO_ENABLED: "0", GOOS: "wasip1", GOARCH: "wasm" }, nothrow: true });
-  if (res.exitCode !== 0 || res.signal) throw await toolFailure(res, `building ${basename(src)} to wasm`);
+  await ctx.exec(go, args, { env: { CGO_ENABLED: "0", GOOS: "wasip1", GOARCH: "wasm" }, what: `building ${basename(src)} to wasm` });
 }
 
 async function buildRust(ctx: StageContext<WasmOptions>, src: string, out: string): Promise<void> {
@@ -92,18 +90,18 @@ async function buildRust(ctx: StageContext<WasmOptions>, src: string, out: strin
   try {
     cargo = await findTool("cargo", ctx.env);
   } catch {
-    throw new (await api()).GadgetError({ what: "tool not found", which: "cargo", why: `${basename(src)} needs cargo with the wasm32-wasip1 target`, hint: "install Rust (rustup) and run `rustup target add wasm32-wasip1`, or ship a prebuilt .wasm", code: "TOOL_NOT_FOUND" });
+    throw new GadgetError({ what: "tool not found", which: "cargo", why: `${basename(src)} needs cargo with the wasm32-wasip1 target`, hint: "install Rust (rustup) and run `rustup target add wasm32-wasip1`, or ship a prebuilt .wasm", code: "TOOL_NOT_FOUND" });
   }
   const manifest = join(dirname(src), "..", "Cargo.toml");
-  if (!existsSync(manifest)) throw new (await api()).GadgetError({ what: "Cargo.toml not found", which: manifest, why: "ig builds Rust wasm modules from the crate whose src/ holds the .rs file" });
+  if (!existsSync(manifest)) throw new GadgetError({ what: "Cargo.toml not found", which: manifest, why: "ig builds Rust wasm modules from the crate whose src/ holds the .rs file" });
   const targetDir = join(ctx.outDir, "cargo");
-  const res = await ctx.exec(cargo, ["build", "--target", "wasm32-wasip1", "--release", "--manifest-path", manifest], { env: { CARGO_TARGET_DIR: targetDir }, nothrow: true });
-  if (res.exitCode !== 0 || res.signal) {
-    const hint = /wasm32-wasip1/.test(res.stderr) && /(not installed|may not be installed|can't find crate)/.test(res.stderr) ? "run `rustup target add wasm32-wasip1`" : undefined;
-    throw await toolFailure(res, "building the Rust wasm module", hint);
-  }
+  await ctx.exec(cargo, ["build", "--target", "wasm32-wasip1", "--release", "--manifest-path", manifest], {
+    env: { CARGO_TARGET_DIR: targetDir },
+    what: "building the Rust wasm module",
+    hint: (out) => (/wasm32-wasip1/.test(out.stderr) && /(not installed|may not be installed|can't find crate)/.test(out.stderr) ? "run `rustup target add wasm32-wasip1`" : undefined),
+  });
   const name = /^\s*name\s*=\s*"([^"]+)"/m.exec(await readFile(manifest, "utf8"))?.[1];
-  if (!name) throw new (await api()).GadgetError({ what: "cannot read the package name", which: manifest });
+  if (!name) throw new GadgetError({ what: "cannot read the package name", which: manifest });
   await copyFile(join(targetDir, "wasm32-wasip1", "release", `${name.replace(/-/g, "_")}.wasm`), out).catch(() => copyFile(join(targetDir, "wasm32-wasip1", "release", `${name}.wasm`), out));
 }
 
@@ -117,19 +115,22 @@ export function wasmClangArgs(src: string, out: string, gadgetDir: string, cflag
 async function buildC(ctx: StageContext<WasmOptions>, src: string, out: string): Promise<void> {
   const clang = await findTool("clang", ctx.env);
   if (!existsSync(WASI_LIBC)) {
-    throw new (await api()).GadgetError({ what: "WASI libc not found", which: WASI_LIBC, why: "building a wasm module from C needs the WASI sysroot", hint: "install the Debian packages wasi-libc and libclang-rt-14-dev-wasm32", code: "TOOL_NOT_FOUND" });
+    throw new GadgetError({ what: "WASI libc not found", which: WASI_LIBC, why: "building a wasm module from C needs the WASI sysroot", hint: "install the Debian packages wasi-libc and libclang-rt-14-dev-wasm32", code: "TOOL_NOT_FOUND" });
   }
   const rel = src.startsWith(ctx.gadget.dir + "/") ? src.slice(ctx.gadget.dir.length + 1) : src;
-  const res = await ctx.exec(clang, wasmClangArgs(rel, out, ctx.gadget.dir, ctx.options.cflags), { cwd: ctx.gadget.dir, nothrow: true });
-  if (res.exitCode !== 0 || res.signal) {
-    const hint = /wasm-ld|lld/.test(res.stderr) && /not found|No such file/.test(res.stderr) ? "install the Debian package lld" : /clang_rt\.builtins-wasm32/.test(res.stderr) ? "install the Debian package libclang-rt-14-dev-wasm32" : undefined;
-    throw await toolFailure(res, `building ${rel} to wasm`, hint);
-  }
+  await ctx.exec(clang, wasmClangArgs(rel, out, ctx.gadget.dir, ctx.options.cflags), {
+    cwd: ctx.gadget.dir,
+    what: `building ${rel} to wasm`,
+    hint: (res) => (/wasm-ld|lld/.test(res.stderr) && /not found|No such file/.test(res.stderr) ? "install the Debian package lld" : /clang_rt\.builtins-wasm32/.test(res.stderr) ? "install the Debian package libclang-rt-14-dev-wasm32" : undefined),
+  });
 }
 
-export const wasmStage = defineStage<WasmOptions>({
+export const wasmStage = defineStage({
   name: "wasm",
   version: "1",
+  description: "the gadget's WebAssembly module (.wasm, or built from .go, .rs or .c)",
+  options,
+  outputs: ["wasm"],
   async inputs(ctx) {
     const src = ctx.gadget.wasm;
     if (!src) return { args: { wasm: false } };
@@ -157,7 +158,7 @@ export const wasmStage = defineStage<WasmOptions>({
         await buildC(ctx, src, out);
         break;
       default:
-        throw new (await api()).GadgetError({ what: "unsupported wasm file type", which: src, why: `${JSON.stringify(ext || basename(src))} is not .wasm, .go, .rs or .c` });
+        throw new GadgetError({ what: "unsupported wasm file type", which: src, why: `${JSON.stringify(ext || basename(src))} is not .wasm, .go, .rs or .c` });
     }
     if (ext !== ".wasm") await validateWasmFile(out);
     return { artifacts: { wasm: out } };

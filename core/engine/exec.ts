@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { basename } from "node:path";
-import { GadgetError } from "../errors.js";
+import { GadgetError, type ErrorLocation } from "../errors.js";
 import type { ExecOptions, ProcessOutput } from "../types.js";
 
 /** Human text for an exit status, in one place. */
@@ -16,10 +16,36 @@ export function describeExit(exitCode: number | null, signal: NodeJS.Signals | n
   return `exit status ${exitCode}`;
 }
 
+/** The hint for exit statuses that mean the tool itself could not run. */
+function exitHint(exitCode: number | null): string | undefined {
+  if (exitCode === 127) return "the tool or a program it runs is not installed: run scripts/bootstrap";
+  if (exitCode === 126) return "the tool is not executable: check its permissions";
+  return undefined;
+}
+
 /**
- * A failed tool run. It is a GadgetError (the CLI exits 1 and prints the message, which holds the
- * tool's stderr verbatim); the ProcessOutput is `output` (its `exitCode` is the tool's status —
- * GadgetError's own `exitCode` is the CLI's), with command/args/stdout/stderr/signal mirrored.
+ * The first `file:line:col` diagnostic in a tool's stderr (clang/gcc `error:`, Go's
+ * `./x.go:3:5: …`): where the problem is, as data (`GadgetError.location`).
+ */
+export function firstDiagnostic(stderr: string): ErrorLocation | undefined {
+  const re = /^([^\s:][^:\n]*):(\d+):(\d+): (?:fatal error|error)?/gm;
+  let fallback: ErrorLocation | undefined;
+  for (let m = re.exec(stderr); m; m = re.exec(stderr)) {
+    const loc: ErrorLocation = { file: m[1]!, line: Number(m[2]), column: Number(m[3]) };
+    const lineEnd = stderr.indexOf("\n", m.index);
+    const text = stderr.slice(m.index, lineEnd < 0 ? undefined : lineEnd);
+    if (/: (fatal error|error):/.test(text)) return { ...loc, lineText: text };
+    fallback ??= { ...loc, lineText: text };
+  }
+  return fallback;
+}
+
+/**
+ * A failed tool run. It is a GadgetError (the CLI exits 1 and prints the message: the one-line
+ * summary `<what> (<tool>): exit status N`, then the tool's stderr verbatim — clang's
+ * diagnostics appear once, unmangled); the ProcessOutput is `output` (its `exitCode` is the
+ * tool's status — GadgetError's own `exitCode` is the CLI's), with command/args/stdout/stderr/
+ * signal mirrored, and the first diagnostic as `location`.
  */
 export class ToolError extends GadgetError {
   readonly output: ProcessOutput;
@@ -30,8 +56,13 @@ export class ToolError extends GadgetError {
   readonly stdout: string;
   readonly stderr: string;
 
-  constructor(out: ProcessOutput, hint?: string) {
-    super({ what: `${basename(out.command)} failed`, why: describeExit(out.exitCode, out.signal), hint, code: "TOOL_FAILED" });
+  constructor(out: ProcessOutput, opts: Pick<ExecOptions, "what" | "hint"> = {}) {
+    const tool = basename(out.command);
+    const what = opts.what ?? `${tool} failed`;
+    const why = describeExit(out.exitCode, out.signal);
+    const location = firstDiagnostic(out.stderr);
+    const hint = (typeof opts.hint === "function" ? opts.hint(out) : opts.hint) ?? exitHint(out.exitCode);
+    super({ what, which: tool, why, hint, code: "TOOL_FAILED", ...(location ? { location } : {}) });
     this.name = "ToolError";
     this.command = out.command;
     this.args = out.args;
@@ -40,9 +71,8 @@ export class ToolError extends GadgetError {
     this.signal = out.signal;
     this.stdout = out.stdout;
     this.stderr = out.stderr;
-    // The one-line summary, then the tool's own diagnostics verbatim.
     const diag = out.stderr.trimEnd();
-    this.message = diag ? `${basename(out.command)} failed (${describeExit(out.exitCode, out.signal)}):\n${diag}` : `${basename(out.command)} failed (${describeExit(out.exitCode, out.signal)})`;
+    this.message = diag ? `${what} (${tool}): ${why}:\n${diag}` : `${what} (${tool}): ${why}`;
   }
 }
 
@@ -93,7 +123,7 @@ export function exec(file: string, args: string[], opts: ExecRunOptions = {}): P
         stderr: Buffer.concat(err).toString("utf8"),
       };
       if (opts.signal?.aborted) reject(abortError(file));
-      else if ((exitCode !== 0 || signal) && !opts.nothrow) reject(new ToolError(result));
+      else if ((exitCode !== 0 || signal) && !opts.nothrow) reject(new ToolError(result, opts));
       else resolve(result);
     });
     if (opts.input !== undefined) child.stdin!.end(opts.input);

@@ -14,7 +14,7 @@ import { mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, unlink } from 
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { writevAll } from "../io.js";
-import { GadgetError, describeSystemError, isGadgetError } from "../errors.js";
+import { GadgetError, describeSystemError, isGadgetError, systemErrorCode, type ErrorCode } from "../errors.js";
 import { digestAlgorithm, digestHex, isDigest, type Digest } from "../oci/digest.js";
 import { Annotation } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor } from "../oci/model.js";
@@ -71,7 +71,7 @@ interface PlannedTag {
 
 class ImportFailure extends GadgetError {}
 
-type FailFn = (which: string | undefined, why: string, hint?: string, code?: string) => never;
+type FailFn = (which: string | undefined, why: string, hint?: string, code?: ErrorCode) => never;
 
 /**
  * Import every tagged image of an OCI-layout archive into the store. Nothing is added to
@@ -97,7 +97,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
       total = st.size;
     } catch (e) {
       if (isGadgetError(e)) throw e;
-      fail(undefined, describeSystemError(e), undefined, (e as NodeJS.ErrnoException).code);
+      fail(undefined, describeSystemError(e), undefined, systemErrorCode(e));
     }
   }
 
@@ -180,7 +180,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
       if (e instanceof GzipBombError) fail(lastEntry, e.message, "decompress it yourself if you trust it, then import the .tar", "GZIP_BOMB");
       if (e instanceof GzipDataError) fail(lastEntry, e.message);
       if (isGadgetError(e)) throw e;
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = systemErrorCode(e);
       // the store's filesystem refused a write (full, quota, read-only): name the store, not the archive
       if (code === "ENOSPC" || code === "EDQUOT" || code === "EROFS") throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e, code });
       fail(lastEntry, describeSystemError(e), undefined, code);
@@ -333,7 +333,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
     } catch (e) {
       for (const f of renamed) await unlink(f).catch(() => {});
       if (isGadgetError(e)) throw e;
-      throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e, code: (e as NodeJS.ErrnoException).code });
+      throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e, code: systemErrorCode(e) });
     }
     progress?.({ phase: "import", bytes: readBytes, total, done: true });
     return {
