@@ -15,6 +15,7 @@ export { encodeManifest, encodeIndex } from "./oci/gojson.js";
 export { pack, createdTimestamp, metadataAnnotations, ALL_ARCHS, type Arch, type PackInput, type PackedImage } from "./oci/pack.js";
 export { parseReference, normalizeReference, formatReference, type Reference } from "./oci/reference.js";
 export { defineStage, defineGadgetfile } from "./types.js";
+export { t, checkSchema, formatKeyPath, type Schema, type Infer, type KeyPath, type Problem } from "./schema.js";
 export type * from "./types.js";
 export { builderVersion } from "./version.js";
 export { parseElf, isElf, EM_BPF, type ElfFile, type ElfSection, type ElfSymbol } from "./btf/elf.js";

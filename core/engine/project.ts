@@ -43,7 +43,16 @@ export async function loadProject(opts: LoadProjectOptions): Promise<Project> {
   const [builtins, plugins] = await Promise.all([loadBuiltinStages(steps.map((s) => stepStageName(s.spec))), loadPluginsWithInputs(gf.config.plugins ?? [], gf.dir)]);
   const stages = new Map<string, Stage>(builtins);
   for (const [k, v] of plugins.stages) stages.set(k, v); // a plugin may replace a built-in stage
-  checkStages(steps, stages, where, gf.source);
+  try {
+    checkStages(steps, stages, where, gf.source);
+  } catch (e) {
+    if ((e as GadgetError).code !== "UNKNOWN_STAGE") throw e;
+    // name every stage in the hint: load the built-ins this run did not need
+    const all = new Map<string, Stage>(await loadBuiltinStages());
+    for (const [k, v] of stages) all.set(k, v);
+    checkStages(steps, all, where, gf.source);
+    throw e;
+  }
   const gadgets = await resolveGadgets(gf.config, gf.dir, where, gf.source);
   return { gadgetfile: gf, gadgets, stages, tasks: order, steps, configInputs: [...new Set([...gf.inputs, ...plugins.inputs])] };
 }

@@ -81,7 +81,7 @@ export async function bundleModule(file: string, what = "cannot load gadgetfile"
 }
 
 /** Names of "gadget" that live in core/types.js (no heavy dependencies). */
-const LIGHT_NAMES = new Set(["defineGadgetfile", "defineStage"]);
+const LIGHT_NAMES = new Set(["defineGadgetfile", "defineStage", "t", "GadgetError"]);
 
 /**
  * Most gadgetfiles import only defineGadgetfile/defineStage: point those imports at
