@@ -9,6 +9,7 @@ export type { GadgetErrorInit, ErrorLocation } from "./errors.js";
 export { sha256, isDigest, type Digest } from "./oci/digest.js";
 export { MediaType, Annotation, EMPTY_DIGEST, EMPTY_JSON } from "./oci/media-types.js";
 export { readFileCapped } from "./io.js";
+export { tarToBuffer, type MemoryTarEntry } from "./tar/writer.js";
 export type { Descriptor, Manifest, Index, Platform, Annotations } from "./oci/model.js";
 export { parseManifest, parseIndex } from "./oci/model.js";
 export { encodeManifest, encodeIndex } from "./oci/gojson.js";

@@ -20,6 +20,8 @@ export interface Logger {
   info(message: string): void;
   warn(message: string): void;
   debug(message: string): void;
+  /** A tool's own diagnostics (clang's `file:line:col: warning: …`), shown verbatim; default: warn. */
+  diagnostics?(text: string): void;
 }
 
 /** What a finished process produced; thrown (as ToolError) when it failed. Shaped like zx's ProcessOutput. */
@@ -127,7 +129,7 @@ export interface StageContext<Options = Record<string, unknown>, State = undefin
   /** The gadgetfile's folder: relative paths in options (files, keys) are relative to it. */
   projectRoot: string;
   env: Readonly<Record<string, string | undefined>>;
-  logger: Logger;
+  logger: Required<Logger>;
   signal: AbortSignal;
   /** An empty directory for this step's outputs. */
   outDir: string;

@@ -11,6 +11,7 @@ import { join, resolve, sep } from "node:path";
 import { gzipSync } from "node:zlib";
 import { defineStage, GadgetError, t, type Arch, type Infer } from "../core/types.js";
 import { findTool } from "./tools.js";
+import { api } from "./api.js";
 
 const options = t.object({
   enabled: t.boolean(),
@@ -36,60 +37,21 @@ export async function findKernelArchives(root: string, arch: Arch): Promise<stri
     .sort();
 }
 
-/** A ustar header block (name ≤ 100 bytes or split with prefix). */
-function tarHeader(name: string, size: number, type: "0" | "5"): Buffer {
-  const h = Buffer.alloc(512);
-  let prefix = "";
-  let base = name;
-  if (Buffer.byteLength(name) > 100) {
-    const i = name.lastIndexOf("/", 155);
-    if (i <= 0 || Buffer.byteLength(name.slice(i + 1)) > 100) throw new Error(`path too long for tar: ${name}`);
-    prefix = name.slice(0, i);
-    base = name.slice(i + 1);
-  }
-  const put = (s: string, off: number, len: number) => h.write(s, off, len, "utf8");
-  const oct = (n: number, len: number) => n.toString(8).padStart(len - 1, "0") + "\0";
-  put(base, 0, 100);
-  put(oct(type === "5" ? 0o755 : 0o644, 8), 100, 8);
-  put(oct(0, 8), 108, 8);
-  put(oct(0, 8), 116, 8);
-  put(oct(size, 12), 124, 12);
-  put(oct(0, 12), 136, 12);
-  put("        ", 148, 8);
-  put(type, 156, 1);
-  put("ustar\0", 257, 6);
-  put("00", 263, 2);
-  put(prefix, 345, 155);
-  let sum = 0;
-  for (const b of h) sum += b;
-  put(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8);
-  return h;
-}
-
-/** Deterministic tar.gz (sorted paths, mtime 0, uid/gid 0, directories included). */
-export function deterministicTarGz(files: { path: string; data: Uint8Array }[]): Buffer {
+/** Deterministic tar.gz (sorted paths, directories included, mtime 0, root/root): core's tar writer, then gzip. */
+export async function deterministicTarGz(files: { path: string; data: Uint8Array }[]): Promise<Buffer> {
+  const { tarToBuffer } = await api();
   const dirs = new Set<string>();
   for (const f of files) {
     const parts = f.path.split("/");
     for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join("/") + "/");
   }
-  const entries = [...[...dirs].map((d) => ({ path: d, data: undefined as Uint8Array | undefined })), ...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const chunks: Buffer[] = [];
-  for (const e of entries) {
-    if (e.data === undefined) chunks.push(tarHeader(e.path, 0, "5"));
-    else {
-      chunks.push(tarHeader(e.path, e.data.byteLength, "0"), Buffer.from(e.data));
-      const pad = (512 - (e.data.byteLength % 512)) % 512;
-      if (pad) chunks.push(Buffer.alloc(pad));
-    }
-  }
-  chunks.push(Buffer.alloc(1024));
-  return gzipSync(Buffer.concat(chunks), { level: 9 });
+  const entries = [...[...dirs].map((d) => ({ path: d, mode: 0o755 })), ...files.map((f) => ({ ...f, mode: 0o644 }))].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return gzipSync(await tarToBuffer(entries), { level: 9 });
 }
 
 export const btfgenStage = defineStage({
   name: "btfgen",
-  version: "1",
+  version: "2",
   description: "minimal BTF per kernel of a btfhub-archive (bpftool gen min_core_btf)",
   perArch: true,
   options,
@@ -133,7 +95,7 @@ export const btfgenStage = defineStage({
     }
     if (outputs.length === 0) ctx.logger.warn(`btfgen: no ${BTFHUB_ARCH[arch]} kernels in ${archive}`);
     const out = join(ctx.outDir, `btfs-${BTFHUB_ARCH[arch]}.tar.gz`);
-    await writeFile(out, deterministicTarGz(outputs));
+    await writeFile(out, await deterministicTarGz(outputs));
     return { artifacts: { btfgen: out } };
   },
 });

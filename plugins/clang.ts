@@ -106,7 +106,7 @@ export const clangStage = defineStage({
     const seen = `${ctx.gadget.dir}\0${warnings}`;
     if (warnings && !ctx.state.shownWarnings.has(seen)) {
       ctx.state.shownWarnings.add(seen);
-      ctx.logger.warn(warnings);
+      ctx.logger.diagnostics(warnings);
     }
     let discovered: string[] = [];
     try {

@@ -15,6 +15,9 @@ import { exec, makeDollar } from "./exec.js";
 import type { StepCache } from "./cache.js";
 import { checkStageResult, stepOptionsError, stepOptionsProblem } from "./stage-contract.js";
 import { hashFileOffThread } from "./pool.js";
+import { Semaphore } from "../limit.js";
+
+export { Semaphore };
 
 export interface StepEvent {
   type: "start" | "hit" | "miss" | "done" | "fail";
@@ -95,36 +98,6 @@ export function normalizeSteps(steps: StepSpec[], stages: ReadonlyMap<string, St
   });
 }
 
-/**
- * A counting semaphore bounding concurrent steps. Waiters with a higher priority go first (FIFO
- * among equals): the engine gives later steps priority, so a gadget that has started finishes
- * (its JS-heavy packing overlaps other gadgets' compiles) instead of every compile going first.
- */
-export class Semaphore {
-  private free: number;
-  private readonly waiters: { priority: number; wake: () => void }[] = [];
-  constructor(n: number) {
-    this.free = Math.max(1, n);
-  }
-  async acquire(priority = 0): Promise<() => void> {
-    if (this.free > 0) this.free--;
-    else
-      await new Promise<void>((wake) => {
-        let i = this.waiters.length;
-        while (i > 0 && this.waiters[i - 1]!.priority < priority) i--;
-        this.waiters.splice(i, 0, { priority, wake });
-      });
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiters.shift();
-      if (next) next.wake();
-      else this.free++;
-    };
-  }
-}
-
 /** `{name}` in step option strings is the gadget's name (tag templates of publish targets). */
 export function expandName(v: unknown, name: string): unknown {
   if (typeof v === "string") return v.replaceAll("{name}", name);
@@ -165,9 +138,12 @@ function narrowStore(s: LayoutStore): StageStore {
 export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]> {
   const steps = normalizeSteps(opts.steps, opts.stages);
   const jobs = opts.jobs && opts.jobs > 0 ? Math.floor(opts.jobs) : availableParallelism();
+  // Later steps get priority: a gadget that has started finishes (its JS-heavy packing overlaps
+  // other gadgets' compiles) instead of every compile going first.
   const sem = new Semaphore(jobs);
   const env = opts.env ?? process.env;
-  const logger = opts.logger ?? silentLogger;
+  const given = opts.logger ?? silentLogger;
+  const logger: Required<Logger> = { info: (m) => given.info(m), warn: (m) => given.warn(m), debug: (m) => given.debug(m), diagnostics: (t) => (given.diagnostics ? given.diagnostics(t) : given.warn(t)) };
   const signal = opts.signal ?? new AbortController().signal;
   const emit = opts.onEvent ?? (() => {});
   const useCache = opts.cache !== false;

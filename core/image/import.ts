@@ -14,6 +14,7 @@ import { mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, unlink } from 
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { writevAll } from "../io.js";
+import { forEachLimit } from "../limit.js";
 import { GadgetError, describeSystemError, isGadgetError, systemErrorCode, type ErrorCode } from "../errors.js";
 import { digestAlgorithm, digestHex, isDigest, type Digest } from "../oci/digest.js";
 import { Annotation } from "../oci/media-types.js";
@@ -311,16 +312,11 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
         }
         const moves = [...needed].filter(([digest, blob]) => blob.file && present.get(digest) !== blob.size);
         for (const algo of new Set(moves.map(([d]) => digestAlgorithm(d)))) await mkdir(join(store.root, "blobs", algo), { recursive: true });
-        let next = 0;
-        const mover = async () => {
-          while (next < moves.length) {
-            const [digest, blob] = moves[next++]!;
-            const final = store.blobPath(digest);
-            await rename(blob.file!, final);
-            if (present.get(digest) === undefined) renamed.push(final);
-          }
-        };
-        await Promise.all(Array.from({ length: Math.min(16, moves.length) }, mover));
+        await forEachLimit(moves, 16, async ([digest, blob]) => {
+          const final = store.blobPath(digest);
+          await rename(blob.file!, final);
+          if (present.get(digest) === undefined) renamed.push(final);
+        });
         const out = current.slice();
         for (const t of tags) {
           const i = out.findIndex((e) => refNameOf(e) === t.name);
@@ -428,19 +424,14 @@ function storedSize(store: LayoutStore, digest: Digest): number | undefined {
 
 /** fsync files, several at once. */
 async function syncAll(files: string[], concurrency = 16): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const f = files[next++]!;
-      const fh = await open(f, "r");
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+  await forEachLimit(files, concurrency, async (f) => {
+    const fh = await open(f, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
+  });
 }
 
 /** A repository name from the archive's file name, for bare tags (`latest` → `<stem>:latest`). */
