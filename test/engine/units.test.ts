@@ -71,7 +71,8 @@ describe("small helpers", () => {
   it("gadgetfiles importing only defineGadgetfile load core/types.js, not the whole library", () => {
     const lib = "file:///x/dist/core/index.js";
     expect(lightenGadgetImports(`import { defineGadgetfile } from "${lib}";`, lib)).toBe(`import { defineGadgetfile } from "file:///x/dist/core/types.js";`);
-    expect(lightenGadgetImports(`import { defineStage, GadgetError } from "${lib}";`, lib)).toContain("index.js");
+    expect(lightenGadgetImports(`import { defineStage, t, GadgetError } from "${lib}";`, lib)).toContain("types.js");
+    expect(lightenGadgetImports(`import { defineStage, pack } from "${lib}";`, lib)).toContain("index.js");
   });
 
   it("maps a bundled position back through the inline source map", () => {
