@@ -17,7 +17,7 @@
  */
 import { copyFile, mkdir, readdir, readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { StageContext, ToolProbe } from "../core/types.js";
 import { lookupTool, toolFailure, TOOL_INSTALL_HINTS } from "./tools.js";
 import { gadgetError } from "./api.js";
@@ -216,8 +216,9 @@ export async function buildGo(ctx: StageContext<unknown>, src: GoSource, out: st
     await copyFile(join(dirname(src.goMod), "go.sum"), join(scratch, "go.sum")).catch(() => {});
     res = await ctx.exec(go, goBuildArgs(src.dir, out, src.target, ["-mod=mod", `-modfile=${join(scratch, "go.mod")}`]), { env: GO_BUILD_ENV, nothrow: true });
     if (res.exitCode === 0 && !res.signal) {
-      const modDir = dirname(src.goMod);
-      ctx.logger.warn(`${which}: go.mod or go.sum of ${modDir} lacks entries the build needs; built with -mod=mod on a scratch copy (your files are unchanged): run \`go mod tidy\` in ${modDir} to record them`);
+      const rel = relative(ctx.gadget.dir, dirname(src.goMod));
+      const modDir = rel === "" ? "." : rel.startsWith("..") ? dirname(src.goMod) : rel;
+      ctx.logger.warn(`${ctx.gadget.name}: ${join(modDir, "go.mod")} or go.sum lacks what ${which} needs; built with -mod=mod on a scratch copy (your files are unchanged): run \`go mod tidy\` in ${modDir} to record it`);
     }
   }
   if (res.exitCode !== 0 || res.signal) throw await toolFailure(res, `building ${which} to wasm`);
