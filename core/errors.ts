@@ -172,3 +172,87 @@ export function describeSystemError(e: unknown): string {
       return err?.message ?? String(e);
   }
 }
+
+// ---- tool failures ---------------------------------------------------------------------------
+
+/** What a finished process produced (the shape of zx's ProcessOutput). */
+interface ToolOutput {
+  command: string;
+  args: string[];
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Human text for an exit status, in one place. */
+export function describeExit(exitCode: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `killed by ${signal}`;
+  if (exitCode === 127) return "exit status 127 (command not found)";
+  if (exitCode === 126) return "exit status 126 (not executable)";
+  return `exit status ${exitCode}`;
+}
+
+/** The hint for exit statuses that mean the tool itself could not run. */
+function exitHint(exitCode: number | null): string | undefined {
+  if (exitCode === 127) return "the tool or a program it runs is not installed: run scripts/bootstrap";
+  if (exitCode === 126) return "the tool is not executable: check its permissions";
+  return undefined;
+}
+
+/**
+ * The first `file:line:col` diagnostic in a tool's stderr (clang/gcc `error:`, Go's
+ * `./x.go:3:5: …`): where the problem is, as data (`GadgetError.location`).
+ */
+export function firstDiagnostic(stderr: string): ErrorLocation | undefined {
+  const re = /^([^\s:][^:\n]*):(\d+):(\d+): (?:fatal error|error)?/gm;
+  let fallback: ErrorLocation | undefined;
+  for (let m = re.exec(stderr); m; m = re.exec(stderr)) {
+    const loc: ErrorLocation = { file: m[1]!, line: Number(m[2]), column: Number(m[3]) };
+    const lineEnd = stderr.indexOf("\n", m.index);
+    const text = stderr.slice(m.index, lineEnd < 0 ? undefined : lineEnd);
+    if (/: (fatal error|error):/.test(text)) return { ...loc, lineText: text };
+    fallback ??= { ...loc, lineText: text };
+  }
+  return fallback;
+}
+
+/**
+ * A failed tool run. It is a GadgetError (the CLI exits 1 and prints the message: the one-line
+ * summary `<what> (<tool>): exit status N`, then the tool's stderr verbatim — clang's
+ * diagnostics appear once, unmangled); the ProcessOutput is `output` (its `exitCode` is the
+ * tool's status — GadgetError's own `exitCode` is the CLI's), with command/args/stdout/stderr/
+ * signal mirrored, and the first diagnostic as `location`.
+ */
+export class ToolError extends GadgetError {
+  readonly output: ToolOutput;
+  readonly command: string;
+  readonly args: string[];
+  readonly status: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+
+  constructor(out: ToolOutput, opts: { what?: string; hint?: string | ((out: ToolOutput) => string | undefined) } = {}) {
+    const tool = out.command.slice(out.command.lastIndexOf("/") + 1);
+    const what = opts.what ?? `${tool} failed`;
+    const why = describeExit(out.exitCode, out.signal);
+    const location = firstDiagnostic(out.stderr);
+    const hint = (typeof opts.hint === "function" ? opts.hint(out) : opts.hint) ?? exitHint(out.exitCode);
+    super({ what, which: tool, why, hint, code: "TOOL_FAILED", ...(location ? { location } : {}) });
+    this.name = "ToolError";
+    this.command = out.command;
+    this.args = out.args;
+    this.output = out;
+    this.status = out.exitCode;
+    this.signal = out.signal;
+    this.stdout = out.stdout;
+    this.stderr = out.stderr;
+    const diag = out.stderr.trimEnd();
+    this.message = diag ? `${what} (${tool}): ${why}:\n${diag}` : `${what} (${tool}): ${why}`;
+  }
+}
+
+export function isToolError(e: unknown): e is ToolError {
+  return e instanceof ToolError;
+}

@@ -4,7 +4,7 @@
  * names, BPF object reading, gadget.yaml checks). It loads in a fraction of the full library's
  * time, which matters on every no-op build. Everything here is also exported from "gadget".
  */
-export { GadgetError } from "./errors.js";
+export { GadgetError, ToolError, isToolError } from "./errors.js";
 export type { GadgetErrorInit, ErrorLocation } from "./errors.js";
 export { sha256, isDigest, type Digest } from "./oci/digest.js";
 export { MediaType, Annotation, EMPTY_DIGEST, EMPTY_JSON } from "./oci/media-types.js";

@@ -12,7 +12,7 @@ import type { Schema } from "./schema.js";
 
 export type { Arch, Digest, Descriptor };
 export { t, type Schema, type Infer } from "./schema.js";
-export { GadgetError, type ErrorCode, type GadgetErrorInit } from "./errors.js";
+export { GadgetError, ToolError, type ErrorCode, type GadgetErrorInit } from "./errors.js";
 
 // ---- stages ---------------------------------------------------------------------------------
 
@@ -78,15 +78,26 @@ export interface GadgetInfo {
 
 /**
  * What a step's cache key is made of, declared before it runs (DESIGN §7): files it reads,
- * tools it runs (path + `--version` are hashed), arguments, environment variable names, and
- * artifacts of earlier steps it consumes.
+ * tools it runs (path + `--version` are hashed, or the outputs of a ToolProbe), arguments,
+ * environment variable names, and artifacts of earlier steps it consumes.
  */
 export interface StageInputs {
   files?: string[];
-  tools?: string[];
+  tools?: (string | ToolProbe)[];
   args?: unknown;
   env?: string[];
   artifacts?: string[];
+}
+
+/**
+ * A tool whose identity is not its `--version` output: the outputs of `probe` (argv lists, the
+ * tool itself left out) identify it — Go: `[["version"], ["env", "GOVERSION", "GOOS", "GOARCH"]]`.
+ * Like `--version`, the probes run once per binary (path, size, mtime, inode) and are remembered
+ * in the cache, so a no-op run spawns nothing.
+ */
+export interface ToolProbe {
+  tool: string;
+  probe: string[][];
 }
 
 /**

@@ -16,9 +16,13 @@ export const TOOL_PACKAGES: Record<string, string> = {
   tar: "tar",
   xz: "xz-utils",
   "wasm-validate": "wabt",
-  go: "golang-go (Go >= 1.24 for wasip1 c-shared)",
-  cargo: "cargo (with the wasm32-wasip1 target: rustup target add wasm32-wasip1)",
-  tinygo: "tinygo (not packaged in Debian: see https://tinygo.org/getting-started/install/)",
+};
+
+/** Tools Debian does not provide (or provides too old): how to install them instead. */
+export const TOOL_INSTALL_HINTS: Record<string, string> = {
+  go: "install Go >= 1.24 from https://go.dev/dl/ and put its bin folder (e.g. /usr/local/go/bin) on PATH (Debian 12's golang-go is 1.19, too old for wasip1)",
+  cargo: "install Rust with rustup (https://rustup.rs), then run `rustup target add wasm32-wasip1`",
+  tinygo: "install tinygo (not packaged in Debian: https://tinygo.org/getting-started/install/)",
 };
 
 const EXTRA_DIRS = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
@@ -57,7 +61,7 @@ export function missingTool(name: string): GadgetError {
     what: "tool not found",
     which: name,
     why: `${name} is not on PATH`,
-    hint: `install the Debian package ${pkg} (scripts/bootstrap installs everything gadget needs)`,
+    hint: TOOL_INSTALL_HINTS[name] ?? `install the Debian package ${pkg} (scripts/bootstrap installs everything gadget needs)`,
     code: "TOOL_NOT_FOUND",
   });
 }

@@ -1,15 +1,21 @@
 /**
- * wasm: the gadget's WebAssembly module (per gadget, arch-independent). A prebuilt `.wasm` is
- * validated (magic, version, WebAssembly.validate); `.go` is built with ig's argv (needs Go ≥
- * 1.24 for wasip1 c-shared); `.rs` with cargo for wasm32-wasip1; `.c` with clang
- * `--target=wasm32-wasi` as a reactor module (wasi-libc); `tinygo: true` builds `.go` with
- * tinygo instead. Output artifact "wasm" (program.wasm); no-op when the gadget has none.
+ * wasm: the gadget's WebAssembly module (per gadget, arch-independent), output artifact "wasm"
+ * (program.wasm); no-op when the gadget has none. `wasm:` names a prebuilt `.wasm`, or a source:
+ * `.go` (or a folder with go.mod) built with ig's go argv (wasm-go.ts; `tinygo: true` uses tinygo),
+ * `.rs` with cargo for wasm32-wasip1 (wasm-rust.ts), `.c` with clang `--target=wasm32-wasi` as a
+ * reactor (wasi-libc). Every module is then checked as ig's runtime will use it: a valid
+ * WebAssembly binary (WebAssembly.validate) whose imports, exports and memory are what ig's wasm
+ * operator needs (wasm-abi.ts).
  */
-import { copyFile, readFile } from "node:fs/promises";
+import { copyFile, readFile, stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { basename, dirname, extname, join } from "node:path";
-import { defineStage, GadgetError, t, type Infer, type StageContext } from "../core/types.js";
+import { basename, dirname, extname, join, relative } from "node:path";
+import { defineStage, GadgetError, t, type Infer, type StageContext, type StageInputs } from "../core/types.js";
 import { findTool } from "./tools.js";
+import { readWasmInterface } from "./wasm-module.js";
+import { igAbiProblem, type WasmSourceKind } from "./wasm-abi.js";
+import { buildGo, GO_ENV, GO_EXTRA_FLAGS, goInputFiles, goSource, goTool } from "./wasm-go.js";
+import { buildRust, rustInputs } from "./wasm-rust.js";
 
 const options = t.object({
   /** Build `.go` sources with tinygo (`tinygo build -target=wasip1 -buildmode=c-shared`). */
@@ -41,68 +47,21 @@ export function wasmProblem(bytes: Uint8Array): string | undefined {
   return undefined;
 }
 
-export async function validateWasmFile(path: string): Promise<void> {
-  const problem = wasmProblem(await readFile(path));
-  if (problem) throw new GadgetError({ what: "invalid wasm module", which: path, why: problem, hint: "rebuild the module (it must be a WebAssembly binary, not text or a truncated file)", code: "BAD_WASM" });
-}
-
-async function goVersion(ctx: StageContext<WasmOptions>, go: string): Promise<string> {
-  const out = await ctx.exec(go, ["env", "GOVERSION"], { nothrow: true });
-  return out.stdout.trim() || "unknown";
-}
-
-/** "go1.22.3" → [1, 22] */
-function goMinor(v: string): [number, number] | undefined {
-  const m = /^go(\d+)\.(\d+)/.exec(v);
-  return m ? [Number(m[1]), Number(m[2])] : undefined;
-}
-
-async function buildGo(ctx: StageContext<WasmOptions>, src: string, out: string): Promise<void> {
-  if (ctx.options.tinygo) {
-    let tinygo: string;
-    try {
-      tinygo = await findTool("tinygo", ctx.env);
-    } catch {
-      throw new GadgetError({ what: "tool not found", which: "tinygo", why: "the wasm stage's tinygo option needs tinygo on PATH", hint: "install tinygo (not packaged in Debian: https://tinygo.org/getting-started/install/) or drop `tinygo: true` to use go", code: "TOOL_NOT_FOUND" });
-    }
-    const args = ["build", "-o", out, "-target=wasip1", "-buildmode=c-shared", "-no-debug", basename(src)];
-    await ctx.exec(tinygo, args, { cwd: dirname(src), what: `building ${basename(src)} with tinygo` });
-    return;
-  }
-  let go: string;
+/**
+ * Check a built or shipped module as ig will use it: a valid WebAssembly binary, then ig's wasm
+ * operator's contract (imports, exports, memory); one-line GadgetError otherwise.
+ */
+export async function checkWasmModule(path: string, kind: WasmSourceKind, which: string): Promise<void> {
+  const bytes = await readFile(path);
+  const problem = wasmProblem(bytes);
+  if (problem) throw new GadgetError({ what: "invalid wasm module", which, why: problem, hint: "rebuild the module (it must be a WebAssembly binary, not text or a truncated file)", code: "BAD_WASM" });
+  let abi;
   try {
-    go = await findTool("go", ctx.env);
-  } catch {
-    throw new GadgetError({ what: "tool not found", which: "go", why: `${basename(src)} needs Go >= 1.24 (wasip1 with -buildmode=c-shared); none found on PATH`, hint: "install Go 1.24 or newer (https://go.dev/dl/), or ship a prebuilt .wasm", code: "TOOL_NOT_FOUND" });
+    abi = igAbiProblem(readWasmInterface(bytes), kind);
+  } catch (e) {
+    throw new GadgetError({ what: "invalid wasm module", which, why: `cannot read its interface: ${(e as Error).message}`, code: "BAD_WASM" });
   }
-  const version = await goVersion(ctx, go);
-  const mm = goMinor(version);
-  if (!mm || mm[0] < 1 || (mm[0] === 1 && mm[1] < 24)) {
-    throw new GadgetError({ what: "Go too old for wasm", which: go, why: `building ${basename(src)} needs Go >= 1.24 (wasip1 with -buildmode=c-shared), found ${version}`, hint: "install Go 1.24 or newer (https://go.dev/dl/), or ship a prebuilt .wasm", code: "TOOL_TOO_OLD" });
-  }
-  // ig's argv (cmd/common/image/build-step.go)
-  const args = ["build", "-C", dirname(src), "-o", out, "-buildmode=c-shared", "-ldflags", "-w -s", basename(src)];
-  await ctx.exec(go, args, { env: { CGO_ENABLED: "0", GOOS: "wasip1", GOARCH: "wasm" }, what: `building ${basename(src)} to wasm` });
-}
-
-async function buildRust(ctx: StageContext<WasmOptions>, src: string, out: string): Promise<void> {
-  let cargo: string;
-  try {
-    cargo = await findTool("cargo", ctx.env);
-  } catch {
-    throw new GadgetError({ what: "tool not found", which: "cargo", why: `${basename(src)} needs cargo with the wasm32-wasip1 target`, hint: "install Rust (rustup) and run `rustup target add wasm32-wasip1`, or ship a prebuilt .wasm", code: "TOOL_NOT_FOUND" });
-  }
-  const manifest = join(dirname(src), "..", "Cargo.toml");
-  if (!existsSync(manifest)) throw new GadgetError({ what: "Cargo.toml not found", which: manifest, why: "ig builds Rust wasm modules from the crate whose src/ holds the .rs file" });
-  const targetDir = join(ctx.outDir, "cargo");
-  await ctx.exec(cargo, ["build", "--target", "wasm32-wasip1", "--release", "--manifest-path", manifest], {
-    env: { CARGO_TARGET_DIR: targetDir },
-    what: "building the Rust wasm module",
-    hint: (out) => (/wasm32-wasip1/.test(out.stderr) && /(not installed|may not be installed|can't find crate)/.test(out.stderr) ? "run `rustup target add wasm32-wasip1`" : undefined),
-  });
-  const name = /^\s*name\s*=\s*"([^"]+)"/m.exec(await readFile(manifest, "utf8"))?.[1];
-  if (!name) throw new GadgetError({ what: "cannot read the package name", which: manifest });
-  await copyFile(join(targetDir, "wasm32-wasip1", "release", `${name.replace(/-/g, "_")}.wasm`), out).catch(() => copyFile(join(targetDir, "wasm32-wasip1", "release", `${name}.wasm`), out));
+  if (abi) throw new GadgetError({ what: abi.what, which, why: abi.why, ...(abi.hint ? { hint: abi.hint } : {}), code: "BAD_WASM" });
 }
 
 const WASI_LIBC = "/usr/lib/wasm32-wasi/libc.a";
@@ -125,42 +84,89 @@ async function buildC(ctx: StageContext<WasmOptions>, src: string, out: string):
   });
 }
 
+type SourceKind = WasmSourceKind | "go-folder";
+
+/** What `wasm:` names: by extension, or a folder holding go.mod. */
+async function sourceKind(src: string): Promise<SourceKind> {
+  const st = await stat(src).catch(() => undefined);
+  if (st?.isDirectory()) {
+    if (existsSync(join(src, "go.mod"))) return "go-folder";
+    throw new GadgetError({ what: "unsupported wasm source", which: src, why: "a folder must be a Go module (hold go.mod)", hint: "name a .wasm, .go, .rs or .c file, or a folder with go.mod" });
+  }
+  switch (extname(src)) {
+    case ".wasm":
+      return "wasm";
+    case ".go":
+      return "go";
+    case ".rs":
+      return "rust";
+    case ".c":
+      return "c";
+    default:
+      throw new GadgetError({ what: "unsupported wasm file type", which: src, why: `${JSON.stringify(extname(src) || basename(src))} is not .wasm, .go, .rs or .c (or a folder with go.mod)` });
+  }
+}
+
+/** The source as messages name it: relative to the gadget folder when inside it. */
+function shown(ctx: StageContext<WasmOptions>, src: string): string {
+  const r = relative(ctx.gadget.dir, src);
+  return r && !r.startsWith("..") ? r : src;
+}
+
+async function buildTinygo(ctx: StageContext<WasmOptions>, src: string, isDir: boolean, out: string, which: string): Promise<void> {
+  let tinygo: string;
+  try {
+    tinygo = await findTool("tinygo", ctx.env);
+  } catch {
+    throw new GadgetError({ what: "tool not found", which: "tinygo", why: "the wasm stage's tinygo option needs tinygo on PATH", hint: "install tinygo (not packaged in Debian: https://tinygo.org/getting-started/install/) or drop `tinygo: true` to use go", code: "TOOL_NOT_FOUND" });
+  }
+  const args = ["build", "-o", out, "-target=wasip1", "-buildmode=c-shared", "-no-debug", isDir ? "." : basename(src)];
+  await ctx.exec(tinygo, args, { cwd: isDir ? src : dirname(src), what: `building ${which} with tinygo` });
+}
+
 export const wasmStage = defineStage({
   name: "wasm",
-  version: "1",
-  description: "the gadget's WebAssembly module (.wasm, or built from .go, .rs or .c)",
+  version: "2",
+  description: "the gadget's WebAssembly module (.wasm, or built from .go, .rs or .c), checked against ig's wasm contract",
   options,
   outputs: ["wasm"],
-  async inputs(ctx) {
+  async inputs(ctx): Promise<StageInputs> {
     const src = ctx.gadget.wasm;
     if (!src) return { args: { wasm: false } };
-    const ext = extname(src);
-    const tools = ext === ".c" ? [await findTool("clang", ctx.env)] : [];
-    return { files: [src], tools, args: { ext, tinygo: ctx.options.tinygo ?? false, cflags: ctx.options.cflags ?? [] }, env: ext === ".go" || ext === ".rs" ? ["PATH"] : [] };
+    const kind = await sourceKind(src);
+    if ((kind === "go" || kind === "go-folder") && !ctx.options.tinygo) {
+      const go = goSource(src, kind === "go-folder");
+      const tool = await goTool(ctx.env, shown(ctx, src));
+      const files = await goInputFiles(go, kind === "go" ? src : undefined, ctx.env);
+      return { files, tools: [{ tool: tool.tool, probe: tool.probe }], args: { kind, target: go.target, flags: GO_EXTRA_FLAGS }, env: GO_ENV };
+    }
+    if (kind === "rust") return rustInputs(src, ctx.env);
+    const tools = kind === "c" ? [await findTool("clang", ctx.env)] : [];
+    return { files: [src], tools, args: { kind, tinygo: ctx.options.tinygo ?? false, cflags: ctx.options.cflags ?? [] }, env: kind === "go" ? ["PATH"] : [] };
   },
   async run(ctx) {
     const src = ctx.gadget.wasm;
     if (!src) return;
     const out = join(ctx.outDir, "program.wasm");
-    const ext = extname(src);
-    switch (ext) {
-      case ".wasm":
-        await validateWasmFile(src);
+    const kind = await sourceKind(src);
+    const which = shown(ctx, src);
+    switch (kind) {
+      case "wasm":
         await copyFile(src, out);
         break;
-      case ".go":
-        await buildGo(ctx, src, out);
+      case "go":
+      case "go-folder":
+        if (ctx.options.tinygo) await buildTinygo(ctx, src, kind === "go-folder", out, which);
+        else await buildGo(ctx, goSource(src, kind === "go-folder"), out, which);
         break;
-      case ".rs":
-        await buildRust(ctx, src, out);
+      case "rust":
+        await buildRust(ctx, src, out, which);
         break;
-      case ".c":
+      case "c":
         await buildC(ctx, src, out);
         break;
-      default:
-        throw new GadgetError({ what: "unsupported wasm file type", which: src, why: `${JSON.stringify(ext || basename(src))} is not .wasm, .go, .rs or .c` });
     }
-    if (ext !== ".wasm") await validateWasmFile(out);
+    await checkWasmModule(out, kind === "go-folder" ? "go" : kind, which);
     return { artifacts: { wasm: out } };
   },
 });

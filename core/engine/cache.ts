@@ -2,7 +2,7 @@
  * The content-addressed step cache (DESIGN §7), under <projectRoot>/.gadget/:
  *
  *   fingerprints.json  path → [size, mtimeMs, ino, digest]: files are hashed only when changed
- *   tools.json         tool path → [size, mtimeMs, ino, `--version` output] (run once per change)
+ *   tools.json         tool path (+ probe) → [size, mtimeMs, ino, `--version` or probe output] (run once per change)
  *   actions/<key>.json what a step produced for a key: outputs (by digest), annotations, result,
  *                      and the inputs it discovered while running (clang's headers) with digests
  *   steps.json         the last key components of every step of every gadget (for --explain)
@@ -106,6 +106,7 @@ function h(s: string): string {
 }
 
 const PROCESS_TOOLS = new Map<string, Promise<{ path: string; version: string }>>();
+const DEFAULT_PROBE: string[][] = [["--version"]];
 
 
 export class StepCache {
@@ -192,10 +193,15 @@ export class StepCache {
     return digest;
   }
 
-  /** Tool identity: resolved path + `--version` output (re-run only when the binary changes). */
-  toolIdentity(tool: string): Promise<{ path: string; version: string }> {
+  /**
+   * Tool identity: resolved path + the output of `--version` (or of the given probes), re-run
+   * only when the binary changes (size, mtime, inode).
+   */
+  toolIdentity(tool: string, probe: string[][] = DEFAULT_PROBE): Promise<{ path: string; version: string }> {
     const path = whichSync(tool, this.env.PATH ?? process.env.PATH ?? "") ?? tool;
-    let p = PROCESS_TOOLS.get(path);
+    // The default probe keeps the plain path as its key (tools.json written before probes existed).
+    const key = probe === DEFAULT_PROBE ? path : `${path}\0${JSON.stringify(probe)}`;
+    let p = PROCESS_TOOLS.get(key);
     if (!p) {
       p = (async () => {
         let st;
@@ -204,15 +210,15 @@ export class StepCache {
         } catch {
           return { path, version: "(not found)" };
         }
-        const tp = this.tools[path];
+        const tp = this.tools[key];
         if (tp && tp[0] === st.size && tp[1] === st.mtimeMs && tp[2] === st.ino) return { path, version: tp[3] };
-        const out = await exec(path, ["--version"], { nothrow: true, baseEnv: this.env });
-        const version = (out.stdout + out.stderr).trim();
-        this.tools[path] = [st.size, st.mtimeMs, st.ino, version];
+        const outs = await Promise.all(probe.map((args) => exec(path, args, { nothrow: true, baseEnv: this.env })));
+        const version = outs.map((out) => (out.stdout + out.stderr).trim()).join("\n");
+        this.tools[key] = [st.size, st.mtimeMs, st.ino, version];
         this.dirty.tools = true;
         return { path, version };
       })();
-      PROCESS_TOOLS.set(path, p);
+      PROCESS_TOOLS.set(key, p);
     }
     return p;
   }
@@ -220,7 +226,10 @@ export class StepCache {
   async components(req: LookupRequest): Promise<KeyComponents> {
     const d = req.declared;
     const tools: KeyComponents["tools"] = {};
-    for (const t of d.tools ?? []) tools[t] = await this.toolIdentity(t);
+    for (const t of d.tools ?? []) {
+      if (typeof t === "string") tools[t] = await this.toolIdentity(t);
+      else tools[t.tool] = await this.toolIdentity(t.tool, t.probe.length > 0 ? t.probe : DEFAULT_PROBE);
+    }
     const env: Record<string, string | null> = {};
     for (const n of d.env ?? []) env[n] = this.env[n] ?? null;
     const files: Record<string, string> = {};

@@ -86,8 +86,8 @@ describe("gadget image build (examples)", () => {
     const [a, b] = manifests.map(({ m }: any) => m.layers[1]);
     expect(a).toEqual(b);
     const mod = await WebAssembly.compile(new Uint8Array(await blob(store, a.digest)));
-    expect(WebAssembly.Module.exports(mod).map((e) => e.name)).toEqual(expect.arrayContaining(["gadgetInit", "gadgetStart", "gadgetStop"]));
-    expect(WebAssembly.Module.imports(mod)).toEqual([{ module: "env", name: "gadgetLog", kind: "function" }]);
+    expect(WebAssembly.Module.exports(mod).map((e) => e.name)).toEqual(expect.arrayContaining(["gadgetAPIVersion", "gadgetInit", "gadgetStart", "gadgetStop"]));
+    expect(WebAssembly.Module.imports(mod)).toEqual([{ module: "ig", name: "gadgetLog", kind: "function" }]);
   });
 
   it("annotations per §4 on the index, manifests, config and the index.json tag entry", async () => {

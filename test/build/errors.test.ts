@@ -132,27 +132,4 @@ describe("gadget image build: bad inputs", () => {
     const r = await runGadget(["image", "build", join(examples, "count_syscall"), "--oci-store", store], { env: { PATH: join(root, "empty-path") } });
     await expectFailure(r, /^Error: tool not found \(clang\): clang is not on PATH\nhint: install the Debian package clang/);
   });
-
-  it("a Go wasm source without Go >= 1.24 says which Go is needed and which was found", async () => {
-    const g = await variant("count_syscall", "gowasm");
-    await mkdir(join(g, "go"));
-    await writeFile(join(g, "go", "program.go"), "package main\nfunc main() {}\n");
-    await writeFile(join(g, "build.yaml"), "wasm: go/program.go\n");
-    const r = await runGadget(["image", "build", g, "--oci-store", store], { env: { PATH: `${join(root, "fake-bin")}:/usr/bin:/bin` } });
-    await expectFailure(r, /needs Go >= 1\.24 .*(none found on PATH|found go1\.\d+)/);
-  });
-
-  it("a Rust wasm module is built with cargo for wasm32-wasip1, or fails saying what is missing (exit 1)", async () => {
-    const g = await variant("count_syscall", "rswasm");
-    await mkdir(join(g, "rs", "src"), { recursive: true });
-    await writeFile(join(g, "rs", "Cargo.toml"), '[package]\nname = "rs-gadget"\nversion = "0.1.0"\nedition = "2021"\n\n[lib]\ncrate-type = ["cdylib"]\n');
-    await writeFile(join(g, "rs", "src", "lib.rs"), "#[no_mangle]\npub extern \"C\" fn gadgetInit() -> i32 { 0 }\n");
-    await writeFile(join(g, "build.yaml"), "wasm: rs/src/lib.rs\n");
-    const r = await runGadget(["image", "build", g, "--oci-store", store], { env: { CARGO_NET_OFFLINE: "true" } });
-    if (r.code === 0) {
-      expect(r.stdout).toMatch(/^Successfully built @sha256:/); // a toolchain with wasm32-wasip1
-    } else {
-      await expectFailure(r, /(the `wasm32-wasip1` target may not be installed[\s\S]*hint: run `rustup target add wasm32-wasip1`|tool not found \(cargo\))/);
-    }
-  });
 });

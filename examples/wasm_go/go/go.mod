@@ -1,0 +1,3 @@
+module example.com/gadget/wasm_go
+
+go 1.24
