@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { mkdir, writeFile, readFile, rm } from "node:fs/promises";
+import { mkdir, writeFile, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { GADGET_BIN, runGadget, tempDir } from "../helpers/cli.js";
 import { requireTool } from "./helpers.js";
@@ -198,7 +198,9 @@ export default defineGadgetfile({
       expect(await names()).toEqual(["ghcr.io/watched/a:one"]);
       // re-tag: the gadgetfile changes, watch reloads and publishes again
       const before = out.length;
-      await writeFile(join(dir, "gadgetfile.ts"), gadgetfile("watched/{name}:two"));
+      // an editor's atomic save (write a temp file, rename it over the old one)
+      await writeFile(join(dir, "gadgetfile.ts.tmp"), gadgetfile("watched/{name}:two"));
+      await rename(join(dir, "gadgetfile.ts.tmp"), join(dir, "gadgetfile.ts"));
       await waitFor(() => out.slice(before).includes("✓ a "), "the rebuild after the reload");
       expect(await names()).toEqual(["ghcr.io/watched/a:two"]);
       expect(err).not.toMatch(/^Error:/m);
