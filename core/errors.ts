@@ -10,6 +10,88 @@ export interface ErrorLocation {
   lineText?: string;
 }
 
+/**
+ * Every machine-readable error code gadget sets (`GadgetError.code`): tests and callers branch
+ * on these, never on message text.
+ */
+export type ErrorCode =
+  // usage and input
+  | "USAGE"
+  | "INVALID_REFERENCE"
+  | "NOT_FOUND"
+  | "EXISTS"
+  | "TOO_LARGE"
+  | "TOO_DEEP"
+  | "CYCLE"
+  | "INVALID_CONTENT"
+  | "DIGEST_MISMATCH"
+  | "SIZE_MISMATCH"
+  | "ABORTED"
+  | "EPIPE"
+  | "STORE"
+  | "INVALID_ARCHIVE"
+  | "GZIP_BOMB"
+  | "MISSING_BLOB"
+  | "WRITE_FAILED"
+  | SystemErrorCode
+  // gadgetfile, stages, tools
+  | "GADGETFILE_INVALID"
+  | "GADGETFILE_SYNTAX"
+  | "GADGETFILE_THROWS"
+  | "UNKNOWN_TASK"
+  | "TASK_CYCLE"
+  | "UNKNOWN_STAGE"
+  | "STAGE_OPTIONS"
+  | "STAGE_RESULT"
+  | "PLUGIN_NOT_FOUND"
+  | "PLUGIN_INVALID"
+  | "TOOL_NOT_FOUND"
+  | "TOOL_TOO_OLD"
+  | "TOOL_FAILED"
+  | "HEADERS_NOT_FOUND"
+  // gadget contents
+  | "BAD_BUILD_FILE"
+  | "BAD_METADATA"
+  | "BAD_ELF"
+  | "BAD_BTF"
+  | "NO_BTF"
+  | "BAD_WASM"
+  // registries and credentials
+  | "NETWORK"
+  | "TLS"
+  | "PROTOCOL"
+  | "UNAUTHORIZED"
+  | "DENIED"
+  | "AUTH"
+  | "AUTH_CONFIG"
+  | "AUTH_HELPER"
+  | "NOT_LOGGED_IN"
+  | "CERT_DIR"
+  | "PLAIN_HTTP_TO_HTTPS"
+  // signing
+  | "BAD_KEY"
+  | "UNREADABLE_KEY"
+  | "UNSUPPORTED_KEY"
+  | "WRONG_KEY_TYPE"
+  | "PASSWORD_REQUIRED"
+  | "BAD_PASSWORD"
+  | "NOT_VERIFIED"
+  | "BAD_SIGNATURE"
+  | "NO_SIGNATURE"
+  | "NOT_SIGNED_BY_KEYS"
+  // an HTTP status a registry answered with and nothing more specific describes
+  | `HTTP_${number}`;
+
+/** The system errors that are passed on as codes (a full disk, a read-only store…). */
+export type SystemErrorCode = "ENOSPC" | "EDQUOT" | "EROFS" | "EACCES" | "EPERM" | "ENOENT" | "EIO" | "EISDIR" | "ENOTDIR";
+const SYSTEM_CODES: ReadonlySet<string> = new Set<SystemErrorCode>(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ENOENT", "EIO", "EISDIR", "ENOTDIR"]);
+
+/** A Node system error's code when it is one gadget passes on, else undefined. */
+export function systemErrorCode(e: unknown): SystemErrorCode | undefined {
+  const c = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof c === "string" && SYSTEM_CODES.has(c) ? (c as SystemErrorCode) : undefined;
+}
+
 export interface GadgetErrorInit {
   what: string;
   which?: string;
@@ -20,7 +102,7 @@ export interface GadgetErrorInit {
   location?: ErrorLocation;
   cause?: unknown;
   /** Machine-readable code, e.g. "NOT_FOUND", "DIGEST_MISMATCH", "USAGE". */
-  code?: string;
+  code?: ErrorCode;
 }
 
 export class GadgetError extends Error {
@@ -30,7 +112,7 @@ export class GadgetError extends Error {
   readonly hint: string | undefined;
   readonly exitCode: 1 | 2;
   readonly location: ErrorLocation | undefined;
-  readonly code: string | undefined;
+  readonly code: ErrorCode | undefined;
 
   constructor(init: GadgetErrorInit) {
     super(formatMessage(init), init.cause === undefined ? undefined : { cause: init.cause });
@@ -45,9 +127,16 @@ export class GadgetError extends Error {
   }
 }
 
+/** `file:line:column` (as much as is known). */
+export function formatLocation(loc: ErrorLocation): string {
+  return `${loc.file}${loc.line ? `:${loc.line}${loc.column ? `:${loc.column}` : ""}` : ""}`;
+}
+
 function formatMessage(init: GadgetErrorInit): string {
   let s = init.what;
-  if (init.which) s += ` (${init.which})`;
+  // `which` names the file/field/reference; without one, the location is the "which".
+  const which = init.which ?? (init.location ? formatLocation(init.location) : undefined);
+  if (which) s += ` (${which})`;
   if (init.why) s += `: ${init.why}`;
   return s.replace(/\s*\n\s*/g, " ");
 }
@@ -82,4 +171,88 @@ export function describeSystemError(e: unknown): string {
     default:
       return err?.message ?? String(e);
   }
+}
+
+// ---- tool failures ---------------------------------------------------------------------------
+
+/** What a finished process produced (the shape of zx's ProcessOutput). */
+interface ToolOutput {
+  command: string;
+  args: string[];
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Human text for an exit status, in one place. */
+export function describeExit(exitCode: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `killed by ${signal}`;
+  if (exitCode === 127) return "exit status 127 (command not found)";
+  if (exitCode === 126) return "exit status 126 (not executable)";
+  return `exit status ${exitCode}`;
+}
+
+/** The hint for exit statuses that mean the tool itself could not run. */
+function exitHint(exitCode: number | null): string | undefined {
+  if (exitCode === 127) return "the tool or a program it runs is not installed: run scripts/bootstrap";
+  if (exitCode === 126) return "the tool is not executable: check its permissions";
+  return undefined;
+}
+
+/**
+ * The first `file:line:col` diagnostic in a tool's stderr (clang/gcc `error:`, Go's
+ * `./x.go:3:5: …`): where the problem is, as data (`GadgetError.location`).
+ */
+export function firstDiagnostic(stderr: string): ErrorLocation | undefined {
+  const re = /^([^\s:][^:\n]*):(\d+):(\d+): (?:fatal error|error)?/gm;
+  let fallback: ErrorLocation | undefined;
+  for (let m = re.exec(stderr); m; m = re.exec(stderr)) {
+    const loc: ErrorLocation = { file: m[1]!, line: Number(m[2]), column: Number(m[3]) };
+    const lineEnd = stderr.indexOf("\n", m.index);
+    const text = stderr.slice(m.index, lineEnd < 0 ? undefined : lineEnd);
+    if (/: (fatal error|error):/.test(text)) return { ...loc, lineText: text };
+    fallback ??= { ...loc, lineText: text };
+  }
+  return fallback;
+}
+
+/**
+ * A failed tool run. It is a GadgetError (the CLI exits 1 and prints the message: the one-line
+ * summary `<what> (<tool>): exit status N`, then the tool's stderr verbatim — clang's
+ * diagnostics appear once, unmangled); the ProcessOutput is `output` (its `exitCode` is the
+ * tool's status — GadgetError's own `exitCode` is the CLI's), with command/args/stdout/stderr/
+ * signal mirrored, and the first diagnostic as `location`.
+ */
+export class ToolError extends GadgetError {
+  readonly output: ToolOutput;
+  readonly command: string;
+  readonly args: string[];
+  readonly status: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+
+  constructor(out: ToolOutput, opts: { what?: string; hint?: string | ((out: ToolOutput) => string | undefined) } = {}) {
+    const tool = out.command.slice(out.command.lastIndexOf("/") + 1);
+    const what = opts.what ?? `${tool} failed`;
+    const why = describeExit(out.exitCode, out.signal);
+    const location = firstDiagnostic(out.stderr);
+    const hint = (typeof opts.hint === "function" ? opts.hint(out) : opts.hint) ?? exitHint(out.exitCode);
+    super({ what, which: tool, why, hint, code: "TOOL_FAILED", ...(location ? { location } : {}) });
+    this.name = "ToolError";
+    this.command = out.command;
+    this.args = out.args;
+    this.output = out;
+    this.status = out.exitCode;
+    this.signal = out.signal;
+    this.stdout = out.stdout;
+    this.stderr = out.stderr;
+    const diag = out.stderr.trimEnd();
+    this.message = diag ? `${what} (${tool}): ${why}:\n${diag}` : `${what} (${tool}): ${why}`;
+  }
+}
+
+export function isToolError(e: unknown): e is ToolError {
+  return e instanceof ToolError;
 }

@@ -22,7 +22,7 @@ export { openRemoteRepository, type TransferOptions } from "./registry/open.js";
 export type { ProgressEvent } from "./registry/progress-events.js";
 export { login, logout, getLogin, type LoginOptions } from "./auth/login.js";
 export { getCredential, saveCredential, removeCredential, type Credential } from "./auth/credentials.js";
-export { buildImage, builtLine, type BuildOptions, type BuildResult } from "./image/build.js";
+export { buildImage, type BuildOptions, type BuildResult } from "./image/build.js";
 // engine: the step graph, the cache, gadgetfiles, plugins, watch (`gadget run`)
 export { runGraph, type RunGraphOptions, type GadgetRunResult, type StepEvent } from "./engine/run-graph.js";
 export { exec, ToolError, isToolError } from "./engine/exec.js";

@@ -7,8 +7,12 @@
  */
 import type { Digest } from "./oci/digest.js";
 import type { Arch } from "./oci/pack.js";
+import type { Descriptor } from "./oci/model.js";
+import type { Schema } from "./schema.js";
 
-export type { Arch, Digest };
+export type { Arch, Digest, Descriptor };
+export { t, type Schema, type Infer } from "./schema.js";
+export { GadgetError, ToolError, type ErrorCode, type GadgetErrorInit } from "./errors.js";
 
 // ---- stages ---------------------------------------------------------------------------------
 
@@ -16,6 +20,8 @@ export interface Logger {
   info(message: string): void;
   warn(message: string): void;
   debug(message: string): void;
+  /** A tool's own diagnostics (clang's `file:line:col: warning: …`), shown verbatim; default: warn. */
+  diagnostics?(text: string): void;
 }
 
 /** What a finished process produced; thrown (as ToolError) when it failed. Shaped like zx's ProcessOutput. */
@@ -31,10 +37,14 @@ export interface ProcessOutput {
 export interface ExecOptions {
   cwd?: string;
   /** Extra environment variables (merged over the step's env). */
-  env?: Record<string, string>;
+  env?: Record<string, string | undefined>;
   input?: string | Uint8Array;
   /** Resolve instead of throwing when the process exits non-zero. */
   nothrow?: boolean;
+  /** What the tool was doing, for the error line: `Error: <what> (<tool>): exit status 1` (default `<tool> failed`). */
+  what?: string;
+  /** A fix to print under the error (`hint: …`), or a function of the failed run's output (e.g. a missing header's package); exit 126/127 get one of their own. */
+  hint?: string | ((out: ProcessOutput) => string | undefined);
 }
 
 /** A named output of a step: a file the engine caches by content. */
@@ -90,16 +100,47 @@ export interface ToolProbe {
   probe: string[][];
 }
 
-export interface StageContext<Options = Record<string, unknown>> {
-  /** This step's options, from the gadgetfile step (or the recipe). */
+/**
+ * The local OCI store as stages see it: the few operations a stage needs, not the store itself.
+ * Library functions that work on a whole store (pushImage, exportImages…) take `root`.
+ */
+export interface StageStore {
+  /** The store's folder. */
+  readonly root: string;
+  /** Write a blob (verified against the descriptor; a no-op when present). */
+  push(desc: Descriptor, content: Uint8Array): Promise<void>;
+  exists(desc: Descriptor): Promise<boolean>;
+  /** A blob's bytes (manifests, indexes, configs: bounded in size). */
+  fetchBytes(desc: Descriptor): Promise<Uint8Array>;
+  /** The descriptor a reference is tagged with (GadgetError NOT_FOUND otherwise). */
+  resolve(reference: string): Promise<Descriptor>;
+  /** Tag a descriptor already in the store; annotations go on its index.json entry. */
+  tag(desc: Descriptor, reference: string, annotations?: Record<string, string>): Promise<void>;
+}
+
+/** The whole run, as `setup` sees it (once per run, before the stage's first step). */
+export interface RunInfo {
+  /** Every gadget of the run. */
+  gadgets: readonly GadgetInfo[];
+  /** The gadgetfile's folder (relative paths in options are relative to it). */
+  projectRoot: string;
+  env: Readonly<Record<string, string | undefined>>;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+export interface StageContext<Options = Record<string, unknown>, State = undefined> {
+  /** This step's options (checked against the stage's `options` schema). */
   options: Options;
   gadget: GadgetInfo;
   /** Set for per-architecture stages. */
   arch?: Arch;
   /** The gadget folder. */
   cwd: string;
+  /** The gadgetfile's folder: relative paths in options (files, keys) are relative to it. */
+  projectRoot: string;
   env: Readonly<Record<string, string | undefined>>;
-  logger: Logger;
+  logger: Required<Logger>;
   signal: AbortSignal;
   /** An empty directory for this step's outputs. */
   outDir: string;
@@ -109,42 +150,69 @@ export interface StageContext<Options = Record<string, unknown>> {
    * per-arch outputs as `<name>@<arch>` (e.g. "ebpf@amd64") plus arch-independent ones.
    */
   artifacts: ReadonlyMap<string, Artifact>;
-  /** Annotations collected from earlier steps (custom stages may add more; oci-pack applies them). */
+  /** Annotations collected from earlier steps of this gadget (custom stages may add more; oci-pack applies them). */
   annotations: Readonly<Record<string, string>>;
-  /** Run a tool without a shell. Throws ToolError (a ProcessOutput) on non-zero exit unless nothrow. */
+  /** What the stage's `setup` returned for this run (per-run state; never module-level). */
+  state: State;
+  /**
+   * Run a tool without a shell. On a non-zero exit it throws a ToolError (a ProcessOutput and a
+   * GadgetError: `<what> (<tool>): exit status N`, the tool's stderr verbatim, `hint`, and the
+   * first `file:line:col` diagnostic as `location`) unless `nothrow`.
+   */
   exec(file: string, args: string[], opts?: ExecOptions): Promise<ProcessOutput>;
   /** A zx-style `$` bound to cwd, env and signal, without a shell: the template is split into argv and each value stays one argument, so nothing is ever interpolated into a shell string. */
   $: (pieces: TemplateStringsArray, ...values: unknown[]) => Promise<ProcessOutput>;
   /** The local OCI store (for oci-pack, store-tag and publish stages). */
-  store(): Promise<import("./store/layout-store.js").LayoutStore>;
+  store(): Promise<StageStore>;
 }
 
-export interface StageResult {
-  /** Named outputs: a path inside outDir (the engine hashes and caches it). */
+export interface StageResult<Result = Record<string, unknown>> {
+  /** Named outputs (names declared in the stage's `outputs`): a path inside outDir (the engine hashes and caches it). */
   artifacts?: Record<string, string>;
   /** Annotations for oci-pack. */
   annotations?: Record<string, string>;
   /** Files the step turned out to read (e.g. headers from clang's -MD depfile): part of the next cache key and watched. */
   discoveredInputs?: string[];
-  /** Something to report (e.g. the built image's digest and reference). */
-  result?: Record<string, unknown>;
+  /** Something to report (e.g. the built image's digest and reference), checked against the stage's `result` schema. */
+  result?: Result;
 }
 
-export interface Stage<Options = Record<string, unknown>> {
+/**
+ * A stage: a typed plugin the engine runs per gadget (or per gadget and architecture). Its
+ * contract is data the engine checks: `options` (a schema; step options and publish-target keys
+ * are validated against it, unknown keys are errors with the gadgetfile line), `outputs` (the
+ * artifact names `run` may return), `result` (the schema of `StageResult.result`).
+ */
+export interface Stage<Options = any, Result = any, State = any> {
   /** Unique name, e.g. "clang", "@acme/lint". */
   name: string;
   /** Bump when the stage's behaviour changes: part of every cache key. */
   version: string;
+  /** One line for `gadget run --dry` and errors. */
+  description?: string;
   /** Run once per architecture (clang, strip) or once per gadget (default). */
   perArch?: boolean;
   /** Cached by inputs (default true). Publish stages (store-tag, push, tar-export) set false. */
   cacheable?: boolean;
+  /** The options' schema (`t.object({...})`); without one the stage takes no options. */
+  options?: Schema<Options>;
+  /** Artifact names `run` may return (per architecture for perArch stages). */
+  outputs?: readonly string[];
+  /** The schema of `StageResult.result` (default: any plain object). */
+  result?: Schema<Result>;
+  /** Usable as a gadgetfile publish target: `publish: [{ type: "<name>", ...options }]`. */
+  publishTarget?: boolean;
+  /** Once per run, before the stage's first step: returns the run's state (`ctx.state`). */
+  setup?(run: RunInfo): State | Promise<State>;
+  /** Once per run, after every step (also after failures). */
+  teardown?(state: State): void | Promise<void>;
   /** Declares the cache key's parts before run. */
-  inputs?(ctx: StageContext<Options>): StageInputs | Promise<StageInputs>;
-  run(ctx: StageContext<Options>): Promise<StageResult | void>;
+  inputs?(ctx: StageContext<Options, State>): StageInputs | Promise<StageInputs>;
+  run(ctx: StageContext<Options, State>): Promise<StageResult<Result> | void>;
 }
 
-export function defineStage<Options = Record<string, unknown>>(stage: Stage<Options>): Stage<Options> {
+/** Define a stage; the option, result and state types are inferred from the schemas and `setup`. */
+export function defineStage<Options = Record<string, never>, Result = Record<string, unknown>, State = undefined>(stage: Stage<Options, Result, State>): Stage<Options, Result, State> {
   return stage;
 }
 
@@ -161,11 +229,17 @@ export interface TaskSpec {
   description?: string;
 }
 
-export type PublishTarget =
-  | { type: "store-tag"; tag?: string }
-  | { type: "push"; tag?: string; insecure?: boolean; authfile?: string }
-  | { type: "tar-export"; file: string }
-  | { type: "sign"; key: string; format?: "legacy" | "oci11" | "bundle" };
+/**
+ * A publish target: `type` names a stage that can publish (built-in: store-tag, push, tar-export,
+ * sign; or a plugin's stage with `publishTarget: true`), the other keys are that stage's options,
+ * checked against its schema when the gadgetfile loads. Relative paths are relative to the
+ * gadgetfile's folder. E.g. `{ type: "push", tag: "ghcr.io/acme/{name}:v1" }`,
+ * `{ type: "tar-export", file: "dist/gadgets.tar" }`, `{ type: "sign", key: "release.key" }`.
+ */
+export interface PublishTarget {
+  type: string;
+  [option: string]: unknown;
+}
 
 export interface GadgetOverrides {
   /** Image tag template: `{name}` is the gadget name, e.g. "ghcr.io/acme/{name}:dev". */

@@ -8,19 +8,18 @@
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { basename, join, relative, isAbsolute } from "node:path";
-import { defineStage, type Arch, type GadgetInfo, type StageContext } from "../core/types.js";
-import { api, gadgetError } from "./api.js";
+import { defineStage, GadgetError, t, type Arch, type GadgetInfo, type Infer } from "../core/types.js";
+import { api } from "./api.js";
 import { parseDepfile } from "./depfile.js";
-import { checkHostHeaders, findTool, headerHint, hostMultiarch, toolFailure } from "./tools.js";
+import { checkHostHeaders, findTool, headerHint, hostMultiarch } from "./tools.js";
 
-export interface ClangOptions {
+const options = t.object({
   /** clang binary (default: clang on PATH). */
-  clang?: string;
+  clang: t.string(),
   /** Extra arguments after build.yaml's cflags. */
-  cflags?: string[];
-}
-
-const shownWarnings = new Set<string>();
+  cflags: t.array(t.string()),
+});
+export type ClangOptions = Infer<typeof options>;
 
 export const TARGET_ARCH_DEFINE: Record<Arch, string> = { amd64: "x86", arm64: "arm64" };
 
@@ -55,22 +54,31 @@ export async function hasEbpfSource(gadget: GadgetInfo): Promise<boolean> {
   if (gadget.settings.ebpf === false) return false;
   if (existsSync(gadget.ebpfSource)) return true;
   if (basename(gadget.ebpfSource) === "program.bpf.c") return false;
-  throw await gadgetError({ what: "source file not found", which: gadget.ebpfSource, why: "no such file or directory" });
+  throw new GadgetError({ what: "source file not found", which: gadget.ebpfSource, why: "no such file or directory", code: "NOT_FOUND" });
 }
 
-async function archOf(ctx: StageContext<ClangOptions>): Promise<Arch> {
-  if (!ctx.arch) throw await gadgetError({ what: "clang stage", why: "runs per architecture but got none" });
+function archOf(ctx: { arch?: Arch }): Arch {
+  if (!ctx.arch) throw new GadgetError({ what: "clang stage", why: "runs per architecture but got none" });
   return ctx.arch;
 }
 
-export const clangStage = defineStage<ClangOptions>({
+/** Per run: clang's warnings already shown (every arch compiles the same source: show them once). */
+interface ClangRunState {
+  shownWarnings: Set<string>;
+}
+
+export const clangStage = defineStage({
   name: "clang",
   version: "2",
+  description: "compile the eBPF program for one architecture (ig's clang argv)",
   perArch: true,
+  options,
+  outputs: ["object"],
+  setup: (): ClangRunState => ({ shownWarnings: new Set() }),
   async inputs(ctx) {
     if (!(await hasEbpfSource(ctx.gadget))) return { args: { ebpf: false } };
     const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
-    const arch = await archOf(ctx);
+    const arch = archOf(ctx);
     return {
       files: [ctx.gadget.ebpfSource],
       tools: [clang],
@@ -82,24 +90,23 @@ export const clangStage = defineStage<ClangOptions>({
   },
   async run(ctx) {
     if (!(await hasEbpfSource(ctx.gadget))) return;
-    const arch = await archOf(ctx);
+    const arch = archOf(ctx);
     const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
-    const multiarch = await hostMultiarch(ctx, clang);
-    await checkHostHeaders(multiarch);
+    const multiarch = await hostMultiarch(ctx.exec, clang);
+    checkHostHeaders(multiarch);
     const out = join(ctx.outDir, `${arch}.bpf.o`);
     const depfile = join(ctx.outDir, `${arch}.d`);
     const args = clangArgs({ multiarch, arch, source: sourceArg(ctx.gadget), out, gadgetDir: ctx.gadget.dir, cflags: [...ctx.gadget.cflags, ...(ctx.options.cflags ?? [])], depfile });
-    const compiling = ctx.exec(clang, args, { cwd: ctx.gadget.dir, nothrow: true });
+    const what = `compiling ${relative(process.cwd(), ctx.gadget.ebpfSource) || ctx.gadget.ebpfSource} for ${arch}`;
+    const compiling = ctx.exec(clang, args, { cwd: ctx.gadget.dir, what, hint: (out) => headerHint(out.stderr) });
     void api().catch(() => {}); // load the rest of the library while clang runs
     const res = await compiling;
-    if (res.exitCode !== 0 || res.signal) {
-      throw await toolFailure(res, `compiling ${relative(process.cwd(), ctx.gadget.ebpfSource) || ctx.gadget.ebpfSource} for ${arch}`, headerHint(res.stderr));
-    }
     // clang's warnings, as clang printed them — once, even though every arch compiles the same source
     const warnings = res.stderr.trimEnd();
-    if (warnings && !shownWarnings.has(`${ctx.gadget.dir}\0${warnings}`)) {
-      shownWarnings.add(`${ctx.gadget.dir}\0${warnings}`);
-      ctx.logger.warn(warnings);
+    const seen = `${ctx.gadget.dir}\0${warnings}`;
+    if (warnings && !ctx.state.shownWarnings.has(seen)) {
+      ctx.state.shownWarnings.add(seen);
+      ctx.logger.diagnostics(warnings);
     }
     let discovered: string[] = [];
     try {

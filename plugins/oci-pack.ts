@@ -8,21 +8,29 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { defineStage, type Arch, type StageContext } from "../core/types.js";
+import { defineStage, GadgetError, t, type Arch, type Infer } from "../core/types.js";
 import { api } from "./api.js";
 
-export interface OciPackOptions {
+const options = t.object({
   /** ig's --validate-metadata (default true). */
-  validateMetadata?: boolean;
+  validateMetadata: t.boolean(),
   /** ig's --update-metadata (default false): writes gadget.yaml in the gadget folder. */
-  updateMetadata?: boolean;
-}
+  updateMetadata: t.boolean(),
+});
+export type OciPackOptions = Infer<typeof options>;
+
+const result = t.object({
+  digest: t.required(t.string()),
+  size: t.required(t.integer({ min: 0 })),
+  mediaType: t.required(t.string()),
+  manifests: t.required(t.array(t.object({ arch: t.required(t.enum(["amd64", "arm64"])), digest: t.required(t.string()), size: t.required(t.integer({ min: 0 })) }))),
+});
 
 /** gadget.yaml becomes the image config: anything larger (or endless) is refused after this many bytes. */
 const MAX_METADATA_BYTES = 4 * 1024 * 1024;
 
 async function readOptional(path: string): Promise<Buffer | undefined> {
-  const { GadgetError, readFileCapped } = await api();
+  const { readFileCapped } = await api();
   let bytes: Buffer | undefined;
   try {
     bytes = await readFileCapped(path, MAX_METADATA_BYTES);
@@ -39,16 +47,20 @@ function displayPath(p: string): string {
   return r && !r.startsWith("..") ? r : p;
 }
 
-export const ociPackStage = defineStage<OciPackOptions>({
+export const ociPackStage = defineStage({
   name: "oci-pack",
   version: "2",
+  description: "pack the OCI image (ig's exact bytes) and write its blobs into the local store",
+  options,
+  outputs: ["index"],
+  result,
   // Cached like any step: a hit whose index left the store is re-run by the engine, and an
   // unchanged gadget keeps its digest across runs even without SOURCE_DATE_EPOCH.
-  inputs(ctx: StageContext<OciPackOptions>) {
+  inputs(ctx) {
     const artifacts = [...ctx.artifacts.keys()].filter((k) => /^(ebpf|btfgen)@/.test(k) || k === "wasm");
     return { files: [ctx.gadget.metadata], artifacts, env: ["SOURCE_DATE_EPOCH"], args: { validate: ctx.options.validateMetadata ?? true, update: ctx.options.updateMetadata ?? false, archs: ctx.gadget.archs } };
   },
-  async run(ctx: StageContext<OciPackOptions>) {
+  async run(ctx) {
     const { assertValid, builderVersion, createdTimestamp, EMPTY_DIGEST, EMPTY_JSON, MediaType, pack, parseMetadata, readBpfObject, sha256, updateMetadata, validateMetadata } = await api();
     const { gadget } = ctx;
     const which = displayPath(gadget.metadata);
@@ -68,7 +80,7 @@ export const ociPackStage = defineStage<OciPackOptions>({
     let config = await readOptional(gadget.metadata);
     if (ctx.options.updateMetadata) {
       const obj = await object();
-      if (!obj) throw new (await api()).GadgetError({ what: "cannot update metadata", which, why: "the gadget has no eBPF program to read it from" });
+      if (!obj) throw new GadgetError({ what: "cannot update metadata", which, why: "the gadget has no eBPF program to read it from" });
       const existing = config?.toString("utf8");
       if (existing !== undefined) {
         // ig: an existing file must be valid before it is extended

@@ -1,32 +1,42 @@
 /**
- * push (publish target `{ type: "push", tag?, insecure?, authfile? }`): pushes the gadget's packed
- * image to its registry with the library's pushImage (the same code as `gadget image push`).
- * The reference is the step's `tag` (`{name}` is the gadget's name) or the gadget's own tag; a
- * step tag is first applied in the local store so the pushed name and the stored one agree.
+ * push (publish target `{ type: "push", tag?, … }`): pushes the gadget's packed image to its
+ * registry with the library's pushImage (the same code as `gadget image push`). The reference is
+ * the step's `tag` (`{name}` is the gadget's name) or the gadget's own tag; a step tag is first
+ * applied in the local store so the pushed name and the stored one agree. Relative `authfile`
+ * and `certDir` are relative to the gadgetfile's folder.
  */
 import { readFile } from "node:fs/promises";
-import { defineStage } from "../core/types.js";
-
+import { resolve } from "node:path";
+import { defineStage, GadgetError, t, type Infer } from "../core/types.js";
 /** The library, loaded when the stage runs (loading the stage stays cheap for runs that never push). */
 import { library } from "./api.js";
 
-export interface PushStageOptions {
+const options = t.object({
   /** Reference to push (default: the gadget's tag). */
-  tag?: string;
-  /** Plain HTTP for this reference's registry. */
-  insecure?: boolean;
-  insecureRegistries?: string[];
-  authfile?: string;
-  certDir?: string;
-  concurrency?: number;
-}
+  tag: t.string(),
+  /** Plain HTTP for this reference's registry (older ig's --insecure). */
+  insecure: t.boolean(),
+  /** Registries to reach over plain HTTP (host[:port]). */
+  insecureRegistries: t.array(t.string()),
+  /** Auth file (docker config format). */
+  authfile: t.string(),
+  /** docker certs.d-style folder: ca.crt, client.cert, client.key. */
+  certDir: t.string(),
+  /** Parallel blob transfers (default 4). */
+  concurrency: t.integer({ min: 1, max: 64 }),
+});
+export type PushStageOptions = Infer<typeof options>;
 
-export const pushStage = defineStage<PushStageOptions>({
+export const pushStage = defineStage({
   name: "push",
   version: "1",
+  description: "push the gadget's image to its registry",
   cacheable: false,
+  publishTarget: true,
+  options,
+  result: t.object({ reference: t.required(t.string()), digest: t.required(t.string()), pushed: t.required(t.boolean()) }),
   async run(ctx) {
-    const { GadgetError, MediaType, parseIndex, pushImage, pushResultLine, sha256 } = await library();
+    const { MediaType, parseIndex, pushImage, pushResultLine, sha256 } = await library();
     const art = ctx.artifacts.get("index");
     if (!art) throw new GadgetError({ what: "nothing to push", which: ctx.gadget.name, why: "no packed index (oci-pack must run before push)" });
     const reference = ctx.options.tag ?? ctx.gadget.tag;
@@ -35,14 +45,15 @@ export const pushStage = defineStage<PushStageOptions>({
     const bytes = await readFile(art.path);
     const desc = { mediaType: MediaType.ImageIndex, digest: sha256(bytes), size: bytes.byteLength };
     if (ctx.options.tag) await store.tag(desc, reference, { ...(parseIndex(bytes.toString("utf8"), "index").annotations ?? {}) });
+    const { authfile, certDir, insecure, insecureRegistries, concurrency } = ctx.options;
     const r = await pushImage({
       storeDir: store.root,
       reference,
-      ...(ctx.options.authfile ? { authfile: ctx.options.authfile } : {}),
-      ...(ctx.options.insecure ? { insecure: true } : {}),
-      ...(ctx.options.insecureRegistries ? { insecureRegistries: ctx.options.insecureRegistries } : {}),
-      ...(ctx.options.certDir ? { certDir: ctx.options.certDir } : {}),
-      ...(ctx.options.concurrency ? { concurrency: ctx.options.concurrency } : {}),
+      ...(authfile ? { authfile: resolve(ctx.projectRoot, authfile) } : {}),
+      ...(certDir ? { certDir: resolve(ctx.projectRoot, certDir) } : {}),
+      ...(insecure ? { insecure: true } : {}),
+      ...(insecureRegistries ? { insecureRegistries } : {}),
+      ...(concurrency ? { concurrency } : {}),
       env: ctx.env as NodeJS.ProcessEnv,
     });
     ctx.logger.info(pushResultLine(r));

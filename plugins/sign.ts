@@ -2,30 +2,38 @@
  * sign: the `{ type: "sign", key, format? }` publish target. Signs the gadget's image (the index
  * oci-pack produced, as store-tag tagged it) in the local store, as `gadget image sign` does, so a
  * later `push` target sends the signature along. Not cacheable (a publish step).
- * `key` is a PEM private key path, relative to the directory `gadget run` runs in; an encrypted
- * PKCS#8 key takes its password from COSIGN_PASSWORD. Result { reference, digest, format, tag, signature }.
+ * `key` is a PEM private key path, relative to the gadgetfile's folder; an encrypted PKCS#8 key
+ * takes its password from COSIGN_PASSWORD. Result { reference, digest, format, tag, signature }.
  */
-import { isAbsolute, resolve } from "node:path";
-import { defineStage, GadgetError, loadSigningKeyFile, parseFormat, passwordFrom, sha256, signImage, type SignatureFormat } from "../core/index.js";
+import { resolve } from "node:path";
 import { readFile } from "node:fs/promises";
+import { defineStage, GadgetError, t, type Infer } from "../core/types.js";
+/** The library, loaded when the stage runs. */
+import { library } from "./api.js";
 
-export interface SignStageOptions {
-  /** PEM private key file. */
-  key: string;
+const options = t.object({
+  /** PEM private key file (relative paths: to the gadgetfile's folder). */
+  key: t.required(t.string()),
   /** legacy (default), oci11 or bundle. */
-  format?: SignatureFormat;
+  format: t.enum(["legacy", "oci11", "bundle"]),
   /** Image to sign instead of the gadget's tag. */
-  tag?: string;
-}
+  tag: t.string(),
+});
+export type SignStageOptions = Infer<typeof options>;
 
-export const signStage = defineStage<SignStageOptions>({
+export const signStage = defineStage({
   name: "sign",
   version: "1",
+  description: "sign the gadget's image in the local store (cosign-compatible)",
   cacheable: false,
+  publishTarget: true,
+  options,
+  result: t.object({ reference: t.required(t.string()), digest: t.required(t.string()), format: t.required(t.string()), tag: t.required(t.string()), signature: t.required(t.string()) }),
   inputs(ctx) {
     return { artifacts: ctx.artifacts.has("index") ? ["index"] : [], env: ["COSIGN_PASSWORD"], args: { key: ctx.options.key, format: ctx.options.format ?? "legacy", tag: ctx.options.tag ?? ctx.gadget.tag ?? null } };
   },
   async run(ctx) {
+    const { LayoutStore, loadSigningKeyFile, parseFormat, passwordFrom, sha256, signImage } = await library();
     const { key } = ctx.options;
     if (typeof key !== "string" || key === "") {
       throw new GadgetError({ what: "sign target", which: ctx.gadget.name, why: "`key` (a PEM private key file) is required" });
@@ -35,7 +43,7 @@ export const signStage = defineStage<SignStageOptions>({
     if (!reference) {
       throw new GadgetError({ what: "sign target", which: ctx.gadget.name, why: "the gadget has no tag to sign", hint: "set `tag` on the gadget (or defaults), or `tag` on the sign target" });
     }
-    const store = await ctx.store();
+    const store = await LayoutStore.open((await ctx.store()).root);
     const packed = ctx.artifacts.get("index");
     if (packed) {
       // sign exactly what this run built: the tag must point at the packed index
@@ -45,7 +53,7 @@ export const signStage = defineStage<SignStageOptions>({
         throw new GadgetError({ what: "sign target", which: reference, why: `the tag points at ${tagged.digest}, not at the index this build packed (${digest})`, hint: "put a store-tag step (the build task) before the sign target" });
       }
     }
-    const keyPath = isAbsolute(key) ? key : resolve(key);
+    const keyPath = resolve(ctx.projectRoot, key);
     const signingKey = await loadSigningKeyFile(keyPath, passwordFrom({ env: { ...ctx.env } as NodeJS.ProcessEnv }));
     const r = await signImage(store, reference, signingKey, { format });
     ctx.logger.info(`signed ${r.reference} (${r.digest}) with a ${signingKey.type} key: ${r.format} signature under ${r.tag}`);

@@ -5,30 +5,35 @@
  * Not cacheable: it is the publish step. Result { reference?, digest }.
  */
 import { readFile } from "node:fs/promises";
-import { defineStage } from "../core/types.js";
+import { defineStage, GadgetError, t, type Infer } from "../core/types.js";
 import { api } from "./api.js";
 
-export interface StoreTagOptions {
+const options = t.object({
   /** Tag to use instead of the gadget's. */
-  tag?: string;
-}
+  tag: t.string(),
+});
+export type StoreTagOptions = Infer<typeof options>;
 
-export const storeTagStage = defineStage<StoreTagOptions>({
+export const storeTagStage = defineStage({
   name: "store-tag",
   version: "1",
+  description: "tag the packed image in the local store",
   cacheable: false,
+  publishTarget: true,
+  options,
+  result: t.object({ reference: t.string(), digest: t.required(t.string()) }),
   inputs(ctx) {
     return { artifacts: ["index"], args: { tag: ctx.options.tag ?? ctx.gadget.tag ?? null } };
   },
   async run(ctx) {
     const { MediaType, normalizeReference, parseIndex, sha256 } = await api();
     const art = ctx.artifacts.get("index");
-    if (!art) throw new (await api()).GadgetError({ what: "nothing to tag", which: ctx.gadget.name, why: "no packed index (the oci-pack step must run before store-tag)" });
+    if (!art) throw new GadgetError({ what: "nothing to tag", which: ctx.gadget.name, why: "no packed index (the oci-pack step must run before store-tag)" });
     const bytes = await readFile(art.path);
     const digest = sha256(bytes);
     const desc = { mediaType: MediaType.ImageIndex, digest, size: bytes.byteLength };
     const store = await ctx.store();
-    if (!(await store.exists(desc))) throw new (await api()).GadgetError({ what: "packed index missing from the store", which: digest, why: `not found in ${store.root}`, hint: "rebuild without the cache (--no-cache)" });
+    if (!(await store.exists(desc))) throw new GadgetError({ what: "packed index missing from the store", which: digest, why: `not found in ${store.root}`, hint: "rebuild without the cache (--no-cache)" });
     const wanted = ctx.options.tag ?? ctx.gadget.tag;
     if (wanted) {
       const reference = normalizeReference(wanted);

@@ -4,17 +4,22 @@
  * Input artifact "object", output artifact "ebpf".
  */
 import { join } from "node:path";
-import { defineStage } from "../core/types.js";
-import { findTool, toolFailure } from "./tools.js";
+import { defineStage, t, type Infer } from "../core/types.js";
+import { findTool } from "./tools.js";
 
-export interface StripOptions {
-  llvmStrip?: string;
-}
+const options = t.object({
+  /** llvm-strip binary (default: llvm-strip on PATH). */
+  llvmStrip: t.string(),
+});
+export type StripOptions = Infer<typeof options>;
 
-export const stripStage = defineStage<StripOptions>({
+export const stripStage = defineStage({
   name: "strip",
   version: "1",
+  description: "llvm-strip -g the object (drops debug info, keeps .BTF)",
   perArch: true,
+  options,
+  outputs: ["ebpf"],
   async inputs(ctx) {
     if (!ctx.artifacts.has("object")) return { args: { object: false } };
     return { tools: [ctx.options.llvmStrip ?? (await findTool("llvm-strip", ctx.env))], artifacts: ["object"], args: ["-g"] };
@@ -24,8 +29,7 @@ export const stripStage = defineStage<StripOptions>({
     if (!obj) return;
     const tool = ctx.options.llvmStrip ?? (await findTool("llvm-strip", ctx.env));
     const out = join(ctx.outDir, `${ctx.arch ?? "object"}.bpf.o`);
-    const res = await ctx.exec(tool, ["-g", obj.path, "-o", out], { nothrow: true });
-    if (res.exitCode !== 0 || res.signal) throw await toolFailure(res, `stripping the ${ctx.arch ?? ""} eBPF object`);
+    await ctx.exec(tool, ["-g", obj.path, "-o", out], { what: `stripping the ${ctx.arch ?? ""} eBPF object` });
     return { artifacts: { ebpf: out } };
   },
 });

@@ -1,11 +1,12 @@
 /**
  * Finding the tools the built-in stages run, with one-line errors that name the tool and the
- * Debian package to install; and the host's multiarch include directory (asked from clang, cached).
+ * Debian package to install; and the host's multiarch include directory (asked from clang).
+ * The lookups are memoized by everything they depend on (PATH, the tool's path): caches of
+ * facts about the machine, not state of a run.
  */
 import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import type { GadgetError, ProcessOutput, StageContext } from "../core/index.js";
-import { api, gadgetError } from "./api.js";
+import { GadgetError, type StageContext } from "../core/types.js";
 
 /** Tool → Debian package that provides it. */
 export const TOOL_PACKAGES: Record<string, string> = {
@@ -30,7 +31,7 @@ const found = new Map<string, string>();
 /** Absolute path of `name` on PATH (plus the sbin dirs, where Debian puts bpftool), or a GadgetError. */
 export async function findTool(name: string, env: Readonly<Record<string, string | undefined>> = process.env): Promise<string> {
   const p = lookupTool(name, env);
-  if (p === undefined) throw await missingTool(name);
+  if (p === undefined) throw missingTool(name);
   return p;
 }
 
@@ -54,9 +55,9 @@ export function lookupTool(name: string, env: Readonly<Record<string, string | u
   return undefined;
 }
 
-export function missingTool(name: string): Promise<Error> {
+export function missingTool(name: string): GadgetError {
   const pkg = TOOL_PACKAGES[name] ?? name;
-  return gadgetError({
+  return new GadgetError({
     what: "tool not found",
     which: name,
     why: `${name} is not on PATH`,
@@ -65,32 +66,34 @@ export function missingTool(name: string): Promise<Error> {
   });
 }
 
-let multiarch: Promise<string> | undefined;
+const multiarchByClang = new Map<string, Promise<string>>();
 
 /**
  * The host's multiarch triple (`x86_64-linux-gnu`), derived as TOOLCHAIN.md says — asked from
- * the compiler (`clang -print-multiarch`, what `gcc -print-multiarch` prints) — once per
- * process; both architectures' compiles share the answer.
+ * the compiler (`clang -print-multiarch`, what `gcc -print-multiarch` prints) — once per clang
+ * binary; both architectures' compiles share the answer.
  */
-export function hostMultiarch(ctx: Pick<StageContext, "exec" | "env">, clang?: string): Promise<string> {
-  if (!multiarch) {
-    multiarch = (async () => {
-      const out = await ctx.exec(clang ?? (await findTool("clang", ctx.env)), ["-print-multiarch"], { nothrow: true });
+export function hostMultiarch(exec: StageContext["exec"], clang: string): Promise<string> {
+  let p = multiarchByClang.get(clang);
+  if (!p) {
+    p = (async () => {
+      const out = await exec(clang, ["-print-multiarch"], { nothrow: true });
       const triple = out.stdout.trim();
       if (out.exitCode !== 0 || !/^[a-z0-9_]+-[a-z0-9_-]+$/.test(triple)) {
-        throw await gadgetError({ what: "cannot find the host's multiarch include directory", which: "clang -print-multiarch", why: triple ? `printed ${JSON.stringify(triple)}` : out.stderr.trim() || "printed nothing", hint: "install clang from Debian (scripts/bootstrap)" });
+        throw new GadgetError({ what: "cannot find the host's multiarch include directory", which: "clang -print-multiarch", why: triple ? `printed ${JSON.stringify(triple)}` : out.stderr.trim() || "printed nothing", hint: "install clang from Debian (scripts/bootstrap)" });
       }
       return triple;
     })();
-    multiarch.catch(() => (multiarch = undefined));
+    multiarchByClang.set(clang, p);
+    p.catch(() => multiarchByClang.delete(clang));
   }
-  return multiarch;
+  return p;
 }
 
 /** Check kernel uapi headers for the host triple; one-line error naming linux-libc-dev otherwise. */
-export async function checkHostHeaders(triple: string): Promise<void> {
+export function checkHostHeaders(triple: string): void {
   if (!existsSync(`/usr/include/${triple}/asm/types.h`)) {
-    throw await gadgetError({
+    throw new GadgetError({
       what: "kernel headers not found",
       which: `/usr/include/${triple}/asm/types.h`,
       why: "clang needs the uapi headers of the host architecture",
@@ -110,30 +113,4 @@ export function headerHint(stderr: string): string | undefined {
   if (h === "vmlinux.h") return "generate it with `bpftool btf dump file /sys/kernel/btf/vmlinux format c > vmlinux.h` (x86 only) or use per-arch headers";
   if (h.startsWith("gadget/")) return `<${h}> is one of Inspektor Gadget's headers: put them in /usr/include/gadget or add \`-I <dir>\` to cflags in build.yaml`;
   return `check the include path of <${h}> (add \`-I <dir>\` to cflags in build.yaml)`;
-}
-
-/**
- * A tool failure: a GadgetError whose message is the one-line summary followed by the tool's
- * own stderr verbatim — clang's file:line:col diagnostics appear exactly once. The process's
- * output is attached (command, args, signal, stdout, stderr, toolExitCode); `exitCode` stays
- * the CLI's (1), not the tool's.
- */
-export interface ToolFailure extends GadgetError {
-  command: string;
-  args: string[];
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  toolExitCode: number | null;
-}
-
-export async function toolFailure(out: ProcessOutput, what: string, hint?: string): Promise<ToolFailure> {
-  const { GadgetError } = await api();
-  const base = out.command.slice(out.command.lastIndexOf("/") + 1);
-  const status = out.signal ? `killed by ${out.signal}` : `exit status ${out.exitCode}`;
-  const err = new GadgetError({ what, which: base, why: status, hint, code: "TOOL_FAILED" }) as ToolFailure;
-  Object.assign(err, { command: out.command, args: out.args, signal: out.signal, stdout: out.stdout, stderr: out.stderr, toolExitCode: out.exitCode });
-  const diag = out.stderr.trimEnd();
-  err.message = diag ? `${what} (${base}): ${status}:\n${diag}` : `${what} (${base}): ${status}`;
-  return err;
 }

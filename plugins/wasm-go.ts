@@ -19,8 +19,8 @@ import { copyFile, mkdir, readdir, readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { StageContext, ToolProbe } from "../core/types.js";
-import { lookupTool, toolFailure, TOOL_INSTALL_HINTS } from "./tools.js";
-import { gadgetError } from "./api.js";
+import { lookupTool, TOOL_INSTALL_HINTS } from "./tools.js";
+import { GadgetError, ToolError } from "../core/types.js";
 
 export const GO_MIN: readonly [number, number] = [1, 24];
 export const GO_NEEDED = `Go >= ${GO_MIN.join(".")}`;
@@ -166,7 +166,7 @@ async function walkModule(root: string, dir: string, files: Set<string>): Promis
       files.add(p);
       if (!embeds && (await readFile(p)).includes("//go:embed")) embeds = true;
     }
-    if (files.size > MAX_FILES) throw await gadgetError({ what: "Go module too large", which: root, why: `more than ${MAX_FILES} files to track for the wasm build` });
+    if (files.size > MAX_FILES) throw new GadgetError({ what: "Go module too large", which: root, why: `more than ${MAX_FILES} files to track for the wasm build` });
   }
   if (embeds) await addAll(dir, files, root);
   for (const d of subdirs) await walkModule(root, d, files);
@@ -178,14 +178,14 @@ async function addAll(dir: string, files: Set<string>, root: string): Promise<vo
     const p = join(dir, e.name);
     if (e.isFile()) files.add(p);
     else if (e.isDirectory() && e.name !== ".git" && !existsSync(join(p, "go.mod"))) await addAll(p, files, root);
-    if (files.size > MAX_FILES) throw await gadgetError({ what: "Go module too large", which: root, why: `more than ${MAX_FILES} files to track for the wasm build` });
+    if (files.size > MAX_FILES) throw new GadgetError({ what: "Go module too large", which: root, why: `more than ${MAX_FILES} files to track for the wasm build` });
   }
 }
 
 /** The go tool for the cache key, or the one-line error naming the Go version needed. */
 export async function goTool(env: Readonly<Record<string, string | undefined>>, which: string): Promise<ToolProbe & { path: string }> {
   const path = lookupTool("go", env);
-  if (!path) throw await gadgetError({ what: "tool not found", which: "go", why: `${which} needs ${GO_NEEDED} (${GO_WHY}); go is not on PATH`, hint: GO_HINT, code: "TOOL_NOT_FOUND" });
+  if (!path) throw new GadgetError({ what: "tool not found", which: "go", why: `${which} needs ${GO_NEEDED} (${GO_WHY}); go is not on PATH`, hint: GO_HINT, code: "TOOL_NOT_FOUND" });
   return { tool: path, probe: GO_PROBE, path };
 }
 
@@ -204,7 +204,7 @@ export async function buildGo(ctx: StageContext<unknown>, src: GoSource, out: st
   const version = (await ctx.exec(go, ["env", "GOVERSION"], { nothrow: true })).stdout.trim() || "unknown";
   const mm = goMinor(version);
   if (!mm || mm[0] < GO_MIN[0] || (mm[0] === GO_MIN[0] && mm[1] < GO_MIN[1])) {
-    throw await gadgetError({ what: "Go too old for wasm", which: go, why: `building ${which} needs ${GO_NEEDED} (${GO_WHY}), found ${version}`, hint: GO_HINT, code: "TOOL_TOO_OLD" });
+    throw new GadgetError({ what: "Go too old for wasm", which: go, why: `building ${which} needs ${GO_NEEDED} (${GO_WHY}), found ${version}`, hint: GO_HINT, code: "TOOL_TOO_OLD" });
   }
   let res = await ctx.exec(go, goBuildArgs(src.dir, out, src.target), { env: GO_BUILD_ENV, nothrow: true });
   const userFlags = ctx.env.GOFLAGS ?? "";
@@ -221,5 +221,5 @@ export async function buildGo(ctx: StageContext<unknown>, src: GoSource, out: st
       ctx.logger.warn(`${ctx.gadget.name}: ${join(modDir, "go.mod")} or go.sum lacks what ${which} needs; built with -mod=mod on a scratch copy (your files are unchanged): run \`go mod tidy\` in ${modDir} to record it`);
     }
   }
-  if (res.exitCode !== 0 || res.signal) throw await toolFailure(res, `building ${which} to wasm`);
+  if (res.exitCode !== 0 || res.signal) throw new ToolError(res, { what: `building ${which} to wasm` });
 }

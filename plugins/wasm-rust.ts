@@ -8,8 +8,8 @@ import { copyFile, readdir, readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { StageContext, StageInputs } from "../core/types.js";
-import { lookupTool, toolFailure, TOOL_INSTALL_HINTS } from "./tools.js";
-import { gadgetError } from "./api.js";
+import { lookupTool, TOOL_INSTALL_HINTS } from "./tools.js";
+import { GadgetError, ToolError } from "../core/types.js";
 
 export const RUST_TARGET = "wasm32-wasip1";
 const MAX_FILES = 20_000;
@@ -39,22 +39,22 @@ async function walkCrate(root: string, dir: string, files: Set<string>): Promise
     const p = join(dir, e.name);
     if (e.isDirectory() && !e.name.startsWith(".") && e.name !== "target") await walkCrate(root, p, files);
     else if (e.isFile() && e.name.endsWith(".rs")) files.add(p);
-    if (files.size > MAX_FILES) throw await gadgetError({ what: "Rust crate too large", which: root, why: `more than ${MAX_FILES} files to track for the wasm build` });
+    if (files.size > MAX_FILES) throw new GadgetError({ what: "Rust crate too large", which: root, why: `more than ${MAX_FILES} files to track for the wasm build` });
   }
 }
 
 /** The error for a toolchain without the wasm32-wasip1 target (`installed`: rustup's list). */
 export async function missingTargetError(installed: string, which: string): Promise<Error | undefined> {
   if (installed.split(/\s+/).includes(RUST_TARGET)) return undefined;
-  return gadgetError({ what: "Rust target not installed", which: RUST_TARGET, why: `${which} is built with cargo --target ${RUST_TARGET}, which the active toolchain lacks`, hint: `run \`rustup target add ${RUST_TARGET}\``, code: "TOOL_NOT_FOUND" });
+  return new GadgetError({ what: "Rust target not installed", which: RUST_TARGET, why: `${which} is built with cargo --target ${RUST_TARGET}, which the active toolchain lacks`, hint: `run \`rustup target add ${RUST_TARGET}\``, code: "TOOL_NOT_FOUND" });
 }
 
 export async function buildRust(ctx: StageContext<unknown>, src: string, out: string, which: string): Promise<void> {
   const cargo = lookupTool("cargo", ctx.env);
-  if (!cargo) throw await gadgetError({ what: "tool not found", which: "cargo", why: `${which} needs cargo with the ${RUST_TARGET} target`, hint: TOOL_INSTALL_HINTS.cargo!, code: "TOOL_NOT_FOUND" });
+  if (!cargo) throw new GadgetError({ what: "tool not found", which: "cargo", why: `${which} needs cargo with the ${RUST_TARGET} target`, hint: TOOL_INSTALL_HINTS.cargo!, code: "TOOL_NOT_FOUND" });
   const dir = crateDir(src);
   const manifest = join(dir, "Cargo.toml");
-  if (!existsSync(manifest)) throw await gadgetError({ what: "Cargo.toml not found", which: manifest, why: "ig builds Rust wasm modules from the crate whose src/ holds the .rs file" });
+  if (!existsSync(manifest)) throw new GadgetError({ what: "Cargo.toml not found", which: manifest, why: "ig builds Rust wasm modules from the crate whose src/ holds the .rs file" });
   const rustup = lookupTool("rustup", ctx.env);
   if (rustup) {
     // In the crate's folder: a rust-toolchain.toml there picks the toolchain.
@@ -65,13 +65,13 @@ export async function buildRust(ctx: StageContext<unknown>, src: string, out: st
     }
   }
   const targetDir = join(ctx.outDir, "cargo");
-  const res = await ctx.exec(cargo, ["build", "--target", RUST_TARGET, "--release", "--manifest-path", manifest], { env: { CARGO_TARGET_DIR: targetDir }, nothrow: true });
-  if (res.exitCode !== 0 || res.signal) {
-    const hint = res.stderr.includes(RUST_TARGET) && /(not installed|may not be installed|can't find crate)/.test(res.stderr) ? `run \`rustup target add ${RUST_TARGET}\`` : undefined;
-    throw await toolFailure(res, `building ${which} to wasm`, hint);
-  }
+  await ctx.exec(cargo, ["build", "--target", RUST_TARGET, "--release", "--manifest-path", manifest], {
+    env: { CARGO_TARGET_DIR: targetDir },
+    what: `building ${which} to wasm`,
+    hint: (res) => (res.stderr.includes(RUST_TARGET) && /(not installed|may not be installed|can't find crate)/.test(res.stderr) ? `run \`rustup target add ${RUST_TARGET}\`` : undefined),
+  });
   const name = /^\s*name\s*=\s*"([^"]+)"/m.exec(await readFile(manifest, "utf8"))?.[1];
-  if (!name) throw await gadgetError({ what: "cannot read the package name", which: manifest });
+  if (!name) throw new GadgetError({ what: "cannot read the package name", which: manifest });
   const release = join(targetDir, RUST_TARGET, "release");
   await copyFile(join(release, `${name.replace(/-/g, "_")}.wasm`), out).catch(() => copyFile(join(release, `${name}.wasm`), out));
 }

@@ -10,20 +10,20 @@
 import { copyFile, readFile, stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { basename, dirname, extname, join, relative } from "node:path";
-import { defineStage, type StageContext, type StageInputs } from "../core/types.js";
-import { findTool, toolFailure } from "./tools.js";
-import { api } from "./api.js";
+import { defineStage, GadgetError, t, type Infer, type StageContext, type StageInputs } from "../core/types.js";
+import { findTool } from "./tools.js";
 import { readWasmInterface } from "./wasm-module.js";
 import { igAbiProblem, type WasmSourceKind } from "./wasm-abi.js";
 import { buildGo, GO_ENV, GO_EXTRA_FLAGS, goInputFiles, goSource, goTool } from "./wasm-go.js";
 import { buildRust, rustInputs } from "./wasm-rust.js";
 
-export interface WasmOptions {
+const options = t.object({
   /** Build `.go` sources with tinygo (`tinygo build -target=wasip1 -buildmode=c-shared`). */
-  tinygo?: boolean;
+  tinygo: t.boolean(),
   /** Extra clang arguments for `.c` modules. */
-  cflags?: string[];
-}
+  cflags: t.array(t.string()),
+});
+export type WasmOptions = Infer<typeof options>;
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
@@ -52,7 +52,6 @@ export function wasmProblem(bytes: Uint8Array): string | undefined {
  * operator's contract (imports, exports, memory); one-line GadgetError otherwise.
  */
 export async function checkWasmModule(path: string, kind: WasmSourceKind, which: string): Promise<void> {
-  const { GadgetError } = await api();
   const bytes = await readFile(path);
   const problem = wasmProblem(bytes);
   if (problem) throw new GadgetError({ what: "invalid wasm module", which, why: problem, hint: "rebuild the module (it must be a WebAssembly binary, not text or a truncated file)", code: "BAD_WASM" });
@@ -75,14 +74,14 @@ export function wasmClangArgs(src: string, out: string, gadgetDir: string, cflag
 async function buildC(ctx: StageContext<WasmOptions>, src: string, out: string): Promise<void> {
   const clang = await findTool("clang", ctx.env);
   if (!existsSync(WASI_LIBC)) {
-    throw new (await api()).GadgetError({ what: "WASI libc not found", which: WASI_LIBC, why: "building a wasm module from C needs the WASI sysroot", hint: "install the Debian packages wasi-libc and libclang-rt-14-dev-wasm32", code: "TOOL_NOT_FOUND" });
+    throw new GadgetError({ what: "WASI libc not found", which: WASI_LIBC, why: "building a wasm module from C needs the WASI sysroot", hint: "install the Debian packages wasi-libc and libclang-rt-14-dev-wasm32", code: "TOOL_NOT_FOUND" });
   }
   const rel = src.startsWith(ctx.gadget.dir + "/") ? src.slice(ctx.gadget.dir.length + 1) : src;
-  const res = await ctx.exec(clang, wasmClangArgs(rel, out, ctx.gadget.dir, ctx.options.cflags), { cwd: ctx.gadget.dir, nothrow: true });
-  if (res.exitCode !== 0 || res.signal) {
-    const hint = /wasm-ld|lld/.test(res.stderr) && /not found|No such file/.test(res.stderr) ? "install the Debian package lld" : /clang_rt\.builtins-wasm32/.test(res.stderr) ? "install the Debian package libclang-rt-14-dev-wasm32" : undefined;
-    throw await toolFailure(res, `building ${rel} to wasm`, hint);
-  }
+  await ctx.exec(clang, wasmClangArgs(rel, out, ctx.gadget.dir, ctx.options.cflags), {
+    cwd: ctx.gadget.dir,
+    what: `building ${rel} to wasm`,
+    hint: (res) => (/wasm-ld|lld/.test(res.stderr) && /not found|No such file/.test(res.stderr) ? "install the Debian package lld" : /clang_rt\.builtins-wasm32/.test(res.stderr) ? "install the Debian package libclang-rt-14-dev-wasm32" : undefined),
+  });
 }
 
 type SourceKind = WasmSourceKind | "go-folder";
@@ -92,7 +91,7 @@ async function sourceKind(src: string): Promise<SourceKind> {
   const st = await stat(src).catch(() => undefined);
   if (st?.isDirectory()) {
     if (existsSync(join(src, "go.mod"))) return "go-folder";
-    throw new (await api()).GadgetError({ what: "unsupported wasm source", which: src, why: "a folder must be a Go module (hold go.mod)", hint: "name a .wasm, .go, .rs or .c file, or a folder with go.mod" });
+    throw new GadgetError({ what: "unsupported wasm source", which: src, why: "a folder must be a Go module (hold go.mod)", hint: "name a .wasm, .go, .rs or .c file, or a folder with go.mod" });
   }
   switch (extname(src)) {
     case ".wasm":
@@ -104,7 +103,7 @@ async function sourceKind(src: string): Promise<SourceKind> {
     case ".c":
       return "c";
     default:
-      throw new (await api()).GadgetError({ what: "unsupported wasm file type", which: src, why: `${JSON.stringify(extname(src) || basename(src))} is not .wasm, .go, .rs or .c (or a folder with go.mod)` });
+      throw new GadgetError({ what: "unsupported wasm file type", which: src, why: `${JSON.stringify(extname(src) || basename(src))} is not .wasm, .go, .rs or .c (or a folder with go.mod)` });
   }
 }
 
@@ -119,16 +118,18 @@ async function buildTinygo(ctx: StageContext<WasmOptions>, src: string, isDir: b
   try {
     tinygo = await findTool("tinygo", ctx.env);
   } catch {
-    throw new (await api()).GadgetError({ what: "tool not found", which: "tinygo", why: "the wasm stage's tinygo option needs tinygo on PATH", hint: "install tinygo (not packaged in Debian: https://tinygo.org/getting-started/install/) or drop `tinygo: true` to use go", code: "TOOL_NOT_FOUND" });
+    throw new GadgetError({ what: "tool not found", which: "tinygo", why: "the wasm stage's tinygo option needs tinygo on PATH", hint: "install tinygo (not packaged in Debian: https://tinygo.org/getting-started/install/) or drop `tinygo: true` to use go", code: "TOOL_NOT_FOUND" });
   }
   const args = ["build", "-o", out, "-target=wasip1", "-buildmode=c-shared", "-no-debug", isDir ? "." : basename(src)];
-  const res = await ctx.exec(tinygo, args, { cwd: isDir ? src : dirname(src), nothrow: true });
-  if (res.exitCode !== 0 || res.signal) throw await toolFailure(res, `building ${which} with tinygo`);
+  await ctx.exec(tinygo, args, { cwd: isDir ? src : dirname(src), what: `building ${which} with tinygo` });
 }
 
-export const wasmStage = defineStage<WasmOptions>({
+export const wasmStage = defineStage({
   name: "wasm",
   version: "2",
+  description: "the gadget's WebAssembly module (.wasm, or built from .go, .rs or .c), checked against ig's wasm contract",
+  options,
+  outputs: ["wasm"],
   async inputs(ctx): Promise<StageInputs> {
     const src = ctx.gadget.wasm;
     if (!src) return { args: { wasm: false } };

@@ -31,15 +31,13 @@ export interface IgStepOptions {
   validateMetadata?: boolean;
   /** Create or extend gadget.yaml from the program. */
   updateMetadata?: boolean;
-  /** Keep intermediate files (ig's -o): copies of <arch>.bpf.o etc. into this directory. */
-  outputDir?: string;
 }
 
 /** ig's local pipeline: clang + llvm-strip per arch (concurrently), wasm, btfgen, pack, tag. */
 export function igSteps(opts: IgStepOptions = {}): StepSpec[] {
   const steps: StepSpec[] = [
-    { stage: "clang", options: opts.outputDir ? { outputDir: opts.outputDir } : {} },
-    { stage: "strip", options: opts.outputDir ? { outputDir: opts.outputDir } : {} },
+    { stage: "clang", options: {} },
+    { stage: "strip", options: {} },
     { stage: "wasm", options: {} },
   ];
   if (opts.btfgen) steps.push({ stage: "btfgen", options: { enabled: true, archive: opts.btfhubArchive } });

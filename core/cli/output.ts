@@ -6,10 +6,6 @@ export function formatError(e: unknown, verbose: boolean): string {
   const lines: string[] = [];
   if (isGadgetError(e)) {
     lines.push(`Error: ${e.message}`);
-    if (e.location) {
-      const loc = e.location;
-      lines.push(`  at ${loc.file}${loc.line ? `:${loc.line}${loc.column ? `:${loc.column}` : ""}` : ""}`);
-    }
     if (e.hint) lines.push(`hint: ${e.hint}`);
   } else {
     const err = e as Error;

@@ -23,6 +23,7 @@ import { isDigest } from "../oci/digest.js";
 import type { LayoutStore } from "../store/layout-store.js";
 import { writeFileAtomic } from "../store/atomic.js";
 import { exec } from "./exec.js";
+import { hashFileOffThread } from "./pool.js";
 
 export const CACHE_DIR = ".gadget";
 
@@ -107,8 +108,6 @@ function h(s: string): string {
 const PROCESS_TOOLS = new Map<string, Promise<{ path: string; version: string }>>();
 const DEFAULT_PROBE: string[][] = [["--version"]];
 
-/** Large files are hashed on the worker pool; small ones inline. */
-const POOL_THRESHOLD = 8 * 1024 * 1024;
 
 export class StepCache {
   readonly root: string;
@@ -411,13 +410,7 @@ export function whichSync(tool: string, pathEnv: string): string | undefined {
 }
 
 async function hashPath(path: string, size: number): Promise<string> {
-  if (size >= POOL_THRESHOLD) {
-    const { hashFileOnPool } = await import("./pool.js");
-    const r = await hashFileOnPool(path);
-    if (r) return r;
-  }
-  const data = await readFile(path);
-  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+  return (await hashFileOffThread(path, size)).digest;
 }
 
 export async function openStepCache(projectRoot: string, opts: { env?: Record<string, string | undefined> } = {}): Promise<StepCache> {

@@ -5,50 +5,10 @@
  */
 import { spawn } from "node:child_process";
 import { basename } from "node:path";
-import { GadgetError } from "../errors.js";
+import { GadgetError, ToolError } from "../errors.js";
 import type { ExecOptions, ProcessOutput } from "../types.js";
 
-/** Human text for an exit status, in one place. */
-export function describeExit(exitCode: number | null, signal: NodeJS.Signals | null): string {
-  if (signal) return `killed by ${signal}`;
-  if (exitCode === 127) return "exit status 127 (command not found)";
-  if (exitCode === 126) return "exit status 126 (not executable)";
-  return `exit status ${exitCode}`;
-}
-
-/**
- * A failed tool run. It is a GadgetError (the CLI exits 1 and prints the message, which holds the
- * tool's stderr verbatim); the ProcessOutput is `output` (its `exitCode` is the tool's status —
- * GadgetError's own `exitCode` is the CLI's), with command/args/stdout/stderr/signal mirrored.
- */
-export class ToolError extends GadgetError {
-  readonly output: ProcessOutput;
-  readonly command: string;
-  readonly args: string[];
-  readonly status: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-
-  constructor(out: ProcessOutput, hint?: string) {
-    super({ what: `${basename(out.command)} failed`, why: describeExit(out.exitCode, out.signal), hint, code: "TOOL_FAILED" });
-    this.name = "ToolError";
-    this.command = out.command;
-    this.args = out.args;
-    this.output = out;
-    this.status = out.exitCode;
-    this.signal = out.signal;
-    this.stdout = out.stdout;
-    this.stderr = out.stderr;
-    // The one-line summary, then the tool's own diagnostics verbatim.
-    const diag = out.stderr.trimEnd();
-    this.message = diag ? `${basename(out.command)} failed (${describeExit(out.exitCode, out.signal)}):\n${diag}` : `${basename(out.command)} failed (${describeExit(out.exitCode, out.signal)})`;
-  }
-}
-
-export function isToolError(e: unknown): e is ToolError {
-  return e instanceof ToolError;
-}
+export { ToolError, isToolError, describeExit, firstDiagnostic } from "../errors.js";
 
 export interface ExecRunOptions extends ExecOptions {
   signal?: AbortSignal;
@@ -93,7 +53,7 @@ export function exec(file: string, args: string[], opts: ExecRunOptions = {}): P
         stderr: Buffer.concat(err).toString("utf8"),
       };
       if (opts.signal?.aborted) reject(abortError(file));
-      else if ((exitCode !== 0 || signal) && !opts.nothrow) reject(new ToolError(result));
+      else if ((exitCode !== 0 || signal) && !opts.nothrow) reject(new ToolError(result, opts));
       else resolve(result);
     });
     if (opts.input !== undefined) child.stdin!.end(opts.input);

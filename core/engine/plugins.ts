@@ -8,66 +8,75 @@ import { dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { GadgetError } from "../errors.js";
 import type { Stage } from "../types.js";
+import { stageDefinitionProblem } from "./stage-contract.js";
 
-/**
- * Built-in publish stages live in their own files (plugins/<name>.ts), outside plugins/index, so
- * a build never loads the registry client, the tar writer or the signing code it does not use.
- */
-const PUBLISH_STAGES = ["push", "tar-export", "sign"];
+type BuiltinTable = Readonly<Record<string, () => Promise<Stage>>>;
 
-/**
- * gadget's own stages: a dynamic import of this installation's plugins/index, plus the publish
- * stages. `needed`: stage names the caller will run — publish stages are then loaded only when
- * named (all of them when `needed` is not given).
- */
-export async function loadBuiltinStages(needed?: Iterable<string>): Promise<Map<string, Stage<any>>> {
+async function builtinTable(): Promise<BuiltinTable> {
   const self = import.meta.url;
-  const ext = self.endsWith(".ts") ? "ts" : "js";
-  const load = async (name: string, what: string): Promise<Record<string, unknown>> => {
-    const url = new URL(`../../plugins/${name}.${ext}`, self);
-    try {
-      return (await import(url.href)) as Record<string, unknown>;
-    } catch (e) {
-      throw new GadgetError({ what: `cannot load ${what}`, which: url.pathname, why: (e as Error)?.message ?? String(e), hint: "run `node scripts/build.mjs` to rebuild dist/", cause: e });
-    }
-  };
-  const map = new Map<string, Stage<any>>();
-  for (const s of stagesOf(await load("index", "built-in stages"), "built-in stages")) map.set(s.name, s);
-  const want = needed ? new Set(needed) : new Set(PUBLISH_STAGES);
-  for (const name of PUBLISH_STAGES) {
-    if (map.has(name) || !want.has(name)) continue;
-    for (const s of stagesOf(await load(name, `built-in stage ${name}`), `built-in stage ${name}`)) if (!map.has(s.name)) map.set(s.name, s);
+  const url = new URL(`../../plugins/index.${self.endsWith(".ts") ? "ts" : "js"}`, self);
+  try {
+    return ((await import(url.href)) as { builtinStages: BuiltinTable }).builtinStages;
+  } catch (e) {
+    throw new GadgetError({ what: "cannot load built-in stages", which: url.pathname, why: (e as Error)?.message ?? String(e), hint: "run `node scripts/build.mjs` to rebuild dist/", cause: e, code: "PLUGIN_INVALID" });
   }
-  return map;
+}
+
+/** The names of gadget's own stages (without loading any of them). */
+export async function builtinStageNames(): Promise<string[]> {
+  return Object.keys(await builtinTable());
+}
+
+/**
+ * gadget's own stages, from this installation's plugins/index table: only those in `needed`
+ * (stage names a run will use; unknown names are left to the caller), all of them without it.
+ */
+export async function loadBuiltinStages(needed?: Iterable<string>): Promise<Map<string, Stage>> {
+  const table = await builtinTable();
+  const names = needed ? [...new Set(needed)].filter((n) => Object.hasOwn(table, n)) : Object.keys(table);
+  const loaded = await Promise.all(
+    names.map(async (name) => {
+      let stage: Stage;
+      try {
+        stage = await table[name]!();
+      } catch (e) {
+        throw new GadgetError({ what: "cannot load built-in stage", which: name, why: (e as Error)?.message ?? String(e), hint: "run `node scripts/build.mjs` to rebuild dist/", cause: e, code: "PLUGIN_INVALID" });
+      }
+      checkStage(stage, `built-in stage ${name}`);
+      return stage;
+    }),
+  );
+  return new Map(loaded.map((s) => [s.name, s]));
 }
 
 /** Is this a stage (has name, version and run)? */
-export function isStage(x: unknown): x is Stage<any> {
-  const s = x as Stage<any>;
+export function isStage(x: unknown): x is Stage {
+  const s = x as Stage;
   return typeof s === "object" && s !== null && typeof s.name === "string" && typeof s.version === "string" && typeof s.run === "function";
 }
 
+function checkStage(s: Stage, which: string): void {
+  const why = stageDefinitionProblem(s);
+  if (why) throw new GadgetError({ what: "invalid stage", which: `${which}: ${String((s as { name?: unknown }).name)}`, why, hint: "use defineStage({ name, version, options, outputs, run }) (see the Stage type)", code: "PLUGIN_INVALID" });
+}
+
 /** The stages a plugin module exports: `stages` (array), the default export (stage or array), or named stage exports. */
-export function stagesOf(mod: Record<string, unknown>, which: string): Stage<any>[] {
-  const found: Stage<any>[] = [];
+export function stagesOf(mod: Record<string, unknown>, which: string): Stage[] {
+  const found: Stage[] = [];
   const take = (v: unknown) => {
     if (Array.isArray(v)) v.forEach(take);
-    else if (isStage(v)) {
-      if (!found.includes(v)) found.push(v);
-    } else if (v && typeof v === "object" && "name" in v && "run" in v) {
-      throw new GadgetError({ what: "invalid stage", which: `${which}: ${String((v as { name: unknown }).name)}`, why: "a stage needs a string name, a string version and a run function", hint: "use defineStage({ name, version, run })" });
+    else if (v && typeof v === "object" && "name" in v && "run" in v) {
+      checkStage(v as Stage, which);
+      if (!found.includes(v as Stage)) found.push(v as Stage);
     }
   };
   if (mod.stages !== undefined) take(mod.stages);
   if (mod.default !== undefined) take(mod.default);
   if (found.length === 0) for (const [k, v] of Object.entries(mod)) if (k !== "default" && k !== "stages" && isStage(v)) found.push(v);
   if (found.length === 0) {
-    throw new GadgetError({ what: "plugin exports no stages", which, why: "expected `export const stages = [...]`, a default export, or named defineStage(...) exports", hint: "export the stage: export default defineStage({ name, version, run })" });
+    throw new GadgetError({ what: "plugin exports no stages", which, why: "expected `export const stages = [...]`, a default export, or named defineStage(...) exports", hint: "export the stage: export default defineStage({ name, version, run })", code: "PLUGIN_INVALID" });
   }
-  for (const s of found) {
-    if (s.perArch !== undefined && typeof s.perArch !== "boolean") throw new GadgetError({ what: "invalid stage", which: `${which}: ${s.name}`, why: "perArch must be a boolean" });
-    if (s.inputs !== undefined && typeof s.inputs !== "function") throw new GadgetError({ what: "invalid stage", which: `${which}: ${s.name}`, why: "inputs must be a function" });
-  }
+  for (const s of found) checkStage(s, which);
   return found;
 }
 
@@ -99,18 +108,18 @@ function exportEntry(exp: unknown): string | undefined {
 }
 
 export interface LoadedPlugins {
-  stages: Map<string, Stage<any>>;
+  stages: Map<string, Stage>;
   /** Local files that make up the plugins (watched in watch mode). */
   inputs: string[];
 }
 
 /** Load user plugins: "./stages/lint.ts" (relative to fromDir) or "@acme/gadget-lint" (npm package). */
-export async function loadPlugins(specs: string[], fromDir: string): Promise<Map<string, Stage<any>>> {
+export async function loadPlugins(specs: string[], fromDir: string): Promise<Map<string, Stage>> {
   return (await loadPluginsWithInputs(specs, fromDir)).stages;
 }
 
 export async function loadPluginsWithInputs(specs: string[], fromDir: string): Promise<LoadedPlugins> {
-  const stages = new Map<string, Stage<any>>();
+  const stages = new Map<string, Stage>();
   const inputs: string[] = [];
   for (const spec of specs) {
     const local = spec.startsWith(".") || isAbsolute(spec);

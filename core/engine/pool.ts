@@ -1,8 +1,10 @@
 /**
- * The worker pool for CPU-heavy JS (DESIGN §7): hashing big files and gzip run on tinypool
- * workers so the main thread stays responsive (watch mode, progress). Loaded only when used.
+ * The worker pool for CPU-heavy JS (DESIGN §7): hashing big files runs on tinypool workers so
+ * the main thread stays responsive (watch mode, progress). Loaded only when used.
  */
 import { fileURLToPath } from "node:url";
+import { stat } from "node:fs/promises";
+import { hashFile, type Digest } from "../oci/digest.js";
 
 type Pool = { run(task: unknown, opts?: { name?: string }): Promise<unknown>; destroy(): Promise<void> };
 
@@ -25,21 +27,17 @@ export function getPool(): Promise<Pool | null> {
   return pool;
 }
 
-/** sha256 of a file computed on a worker; null when no pool is available. */
-export async function hashFileOnPool(path: string): Promise<string | null> {
-  const p = await getPool();
-  if (!p) return null;
-  return (await p.run({ path }, { name: "hashFile" })) as string;
-}
+/** Files at least this big are hashed on a worker; smaller ones inline (a round trip costs more). */
+export const POOL_THRESHOLD = 8 * 1024 * 1024;
 
-/** gzip on a worker (level 9 by default); inline when no pool is available. */
-export async function gzipOnPool(data: Uint8Array, level = 9): Promise<Uint8Array> {
-  const p = await getPool();
-  if (!p) {
-    const { gzipSync } = await import("node:zlib");
-    return gzipSync(data, { level });
+/** sha256 + size of a file: big files on a worker of the pool, small ones (or without a pool) inline. */
+export async function hashFileOffThread(path: string, knownSize?: number): Promise<{ digest: Digest; size: number }> {
+  const size = knownSize ?? (await stat(path)).size;
+  if (size >= POOL_THRESHOLD) {
+    const p = await getPool();
+    if (p) return (await p.run({ path }, { name: "hashFile" })) as { digest: Digest; size: number };
   }
-  return (await p.run({ data, level }, { name: "gzip" })) as Uint8Array;
+  return hashFile(path);
 }
 
 export async function closePool(): Promise<void> {

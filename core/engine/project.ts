@@ -13,7 +13,7 @@ import { runGraph, type GadgetRunResult, type RunGraphOptions } from "./run-grap
 export interface Project {
   gadgetfile: LoadedGadgetfile;
   gadgets: GadgetInfo[];
-  stages: Map<string, Stage<any>>;
+  stages: Map<string, Stage>;
   tasks: string[];
   steps: PlannedStep[];
   /** Files whose change means "reload the project": the gadgetfile, its imports, local plugin files. */
@@ -29,36 +29,28 @@ export interface LoadProjectOptions {
   bundleCache?: boolean;
 }
 
-let builtinStages: Promise<Map<string, Stage<any>>> | undefined;
 
 export async function loadProject(opts: LoadProjectOptions): Promise<Project> {
   const file = findGadgetfile(opts.cwd, opts.file);
   const gf = await loadGadgetfile(file, { cache: opts.bundleCache !== false });
   const where = displayPath(gf.file);
-  const tasksByName = effectiveTasks(gf.config, gf.dir);
+  const tasksByName = effectiveTasks(gf.config);
   const requested = opts.tasks && opts.tasks.length > 0 ? opts.tasks : ["build"];
   const order = orderTasks(tasksByName, requested, where, gf.source);
   const steps = planSteps(gf.config, tasksByName, order);
 
   const { loadBuiltinStages, loadPluginsWithInputs } = await import("./plugins.js");
-  let builtinError: unknown;
-  const stages = new Map<string, Stage<any>>();
-  try {
-    const needed = steps.map((s) => stepStageName(s.spec));
-    builtinStages ??= loadBuiltinStages(needed);
-    let builtins = await builtinStages;
-    if (needed.some((n) => !builtins.has(n))) builtins = await (builtinStages = loadBuiltinStages(needed)); // watch reload: new stages named
-    for (const [k, v] of builtins) stages.set(k, v);
-  } catch (e) {
-    builtinStages = undefined;
-    builtinError = e;
-  }
-  const plugins = await loadPluginsWithInputs(gf.config.plugins ?? [], gf.dir);
+  const [builtins, plugins] = await Promise.all([loadBuiltinStages(steps.map((s) => stepStageName(s.spec))), loadPluginsWithInputs(gf.config.plugins ?? [], gf.dir)]);
+  const stages = new Map<string, Stage>(builtins);
   for (const [k, v] of plugins.stages) stages.set(k, v); // a plugin may replace a built-in stage
   try {
     checkStages(steps, stages, where, gf.source);
   } catch (e) {
-    if (builtinError) throw builtinError;
+    if ((e as GadgetError).code !== "UNKNOWN_STAGE") throw e;
+    // name every stage in the hint: load the built-ins this run did not need
+    const all = new Map<string, Stage>(await loadBuiltinStages());
+    for (const [k, v] of stages) all.set(k, v);
+    checkStages(steps, all, where, gf.source);
     throw e;
   }
   const gadgets = await resolveGadgets(gf.config, gf.dir, where, gf.source);
@@ -81,7 +73,6 @@ export function runProject(p: Project, o: RunProjectOptions): Promise<GadgetRunR
     projectRoot: p.gadgetfile.dir,
     ...(o.jobs ? { jobs: o.jobs } : {}),
     cache: o.cache !== false,
-    ...(o.explain ? { explain: true } : {}),
     ...(o.env ? { env: o.env } : {}),
     ...(o.logger ? { logger: o.logger } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
@@ -104,6 +95,3 @@ export function imageReference(r: GadgetRunResult): string | undefined {
   return typeof ref === "string" ? ref : undefined;
 }
 
-export function noGadgets(where: string): GadgetError {
-  return new GadgetError({ what: "nothing to run", which: where, why: "the gadgetfile selects no gadgets" });
-}

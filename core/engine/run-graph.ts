@@ -6,23 +6,28 @@
  * With the cache on, each cacheable step is looked up first (cache.ts) and restored on a hit.
  */
 import { availableParallelism, tmpdir } from "node:os";
-import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
-import { createReadStream } from "node:fs";
-import { createHash } from "node:crypto";
 import { GadgetError } from "../errors.js";
-import type { Arch, Artifact, GadgetInfo, Logger, Stage, StageContext, StageInputs, StageResult, StepSpec } from "../types.js";
-import type { Digest } from "../oci/digest.js";
+import type { Arch, Artifact, GadgetInfo, Logger, RunInfo, Stage, StageContext, StageInputs, StageStore, StepSpec } from "../types.js";
 import type { LayoutStore } from "../store/layout-store.js";
 import { exec, makeDollar } from "./exec.js";
 import type { StepCache } from "./cache.js";
+import { checkStageResult, stepOptionsError, stepOptionsProblem } from "./stage-contract.js";
+import { hashFileOffThread } from "./pool.js";
+import { Semaphore } from "../limit.js";
+
+export { Semaphore };
 
 export interface StepEvent {
   type: "start" | "hit" | "miss" | "done" | "fail";
   gadget: string;
   stage: string;
   arch?: Arch;
+  /** Whether the step is looked up in the cache (publish steps and --no-cache runs are not). */
+  cacheable: boolean;
   ms?: number;
+  /** hit/miss: why (for --explain). */
   reason?: string;
   error?: unknown;
 }
@@ -34,13 +39,12 @@ export interface RunGraphOptions {
   /** Stages by name. */
   stages: ReadonlyMap<string, Stage<any>>;
   storeDir: string;
-  /** The cache lives in <projectRoot>/.gadget/ (when the cache is on). */
+  /** The gadgetfile's folder: relative paths in step options are relative to it; the cache lives in <projectRoot>/.gadget/. */
   projectRoot: string;
   /** Steps run at once (default os.availableParallelism()). */
   jobs?: number;
   /** Default true. */
   cache?: boolean;
-  explain?: boolean;
   env?: Record<string, string | undefined>;
   logger?: Logger;
   signal?: AbortSignal;
@@ -73,6 +77,7 @@ export interface NormalizedStep {
   archs?: Arch[];
 }
 
+/** Steps with their stages; unknown stages and options that do not fit the stage's schema are errors. */
 export function normalizeSteps(steps: StepSpec[], stages: ReadonlyMap<string, Stage<any>>): NormalizedStep[] {
   return steps.map((s, index) => {
     const name = typeof s === "string" ? s : s.stage;
@@ -86,38 +91,11 @@ export function normalizeSteps(steps: StepSpec[], stages: ReadonlyMap<string, St
         code: "UNKNOWN_STAGE",
       });
     }
-    return { index, stage, options: typeof s === "string" ? {} : { ...(s.options ?? {}) }, archs: typeof s === "string" ? undefined : s.archs };
+    const options = typeof s === "string" ? {} : { ...(s.options ?? {}) };
+    const problem = stepOptionsProblem(stage, options);
+    if (problem) throw stepOptionsError(stage, problem);
+    return { index, stage, options, archs: typeof s === "string" ? undefined : s.archs };
   });
-}
-
-/**
- * A counting semaphore bounding concurrent steps. Waiters with a higher priority go first (FIFO
- * among equals): the engine gives later steps priority, so a gadget that has started finishes
- * (its JS-heavy packing overlaps other gadgets' compiles) instead of every compile going first.
- */
-export class Semaphore {
-  private free: number;
-  private readonly waiters: { priority: number; wake: () => void }[] = [];
-  constructor(n: number) {
-    this.free = Math.max(1, n);
-  }
-  async acquire(priority = 0): Promise<() => void> {
-    if (this.free > 0) this.free--;
-    else
-      await new Promise<void>((wake) => {
-        let i = this.waiters.length;
-        while (i > 0 && this.waiters[i - 1]!.priority < priority) i--;
-        this.waiters.splice(i, 0, { priority, wake });
-      });
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiters.shift();
-      if (next) next.wake();
-      else this.free++;
-    };
-  }
 }
 
 /** `{name}` in step option strings is the gadget's name (tag templates of publish targets). */
@@ -134,23 +112,6 @@ export function expandName(v: unknown, name: string): unknown {
 
 const silentLogger: Logger = { info: () => {}, warn: () => {}, debug: () => {} };
 
-/** sha256 + size of a file; big files are hashed on the worker pool (pool.ts). */
-export async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
-  const { size: statSize } = await stat(path);
-  if (statSize >= 8 * 1024 * 1024) {
-    const { hashFileOnPool } = await import("./pool.js");
-    const d = await hashFileOnPool(path);
-    if (d) return { digest: d as Digest, size: statSize };
-  }
-  const h = createHash("sha256");
-  let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { digest: `sha256:${h.digest("hex")}`, size };
-}
-
 interface GadgetState {
   gadget: GadgetInfo;
   failed: boolean;
@@ -162,22 +123,38 @@ interface GadgetState {
   inputs: Set<string>;
 }
 
+/** The store as stages see it: only the operations of StageStore, not the LayoutStore itself. */
+function narrowStore(s: LayoutStore): StageStore {
+  return {
+    root: s.root,
+    push: (desc, content) => s.push(desc, content),
+    exists: (desc) => s.exists(desc),
+    fetchBytes: (desc) => s.fetchBytes(desc),
+    resolve: (reference) => s.resolve(reference),
+    tag: (desc, reference, annotations) => s.tag(desc, reference, annotations),
+  };
+}
+
 export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]> {
   const steps = normalizeSteps(opts.steps, opts.stages);
   const jobs = opts.jobs && opts.jobs > 0 ? Math.floor(opts.jobs) : availableParallelism();
+  // Later steps get priority: a gadget that has started finishes (its JS-heavy packing overlaps
+  // other gadgets' compiles) instead of every compile going first.
   const sem = new Semaphore(jobs);
   const env = opts.env ?? process.env;
-  const logger = opts.logger ?? silentLogger;
+  const given = opts.logger ?? silentLogger;
+  const logger: Required<Logger> = { info: (m) => given.info(m), warn: (m) => given.warn(m), debug: (m) => given.debug(m), diagnostics: (t) => (given.diagnostics ? given.diagnostics(t) : given.warn(t)) };
   const signal = opts.signal ?? new AbortController().signal;
   const emit = opts.onEvent ?? (() => {});
   const useCache = opts.cache !== false;
+  const projectRoot = resolve(opts.projectRoot);
 
   let cache: StepCache | undefined;
   let ownedWorkDir: string | undefined;
   let workDir: string;
   if (useCache) {
     const { openStepCache } = await import("./cache.js");
-    cache = await openStepCache(opts.projectRoot, { env });
+    cache = await openStepCache(projectRoot, { env });
     workDir = cache.workDir;
   } else if (opts.workDir) {
     workDir = resolve(opts.workDir);
@@ -189,9 +166,21 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   let storePromise: Promise<LayoutStore> | undefined;
   const openStore = () => (storePromise ??= import("../store/layout-store.js").then((m) => m.LayoutStore.open(opts.storeDir)));
 
+  // Per-run state of each stage (its setup's result), created before the stage's first step.
+  const run: RunInfo = { gadgets: opts.gadgets, projectRoot, env, logger, signal };
+  const states = new Map<Stage, Promise<unknown>>();
+  const stateOf = (stage: Stage): Promise<unknown> => {
+    let p = states.get(stage);
+    if (!p) {
+      p = Promise.resolve(stage.setup ? stage.setup(run) : undefined);
+      states.set(stage, p);
+    }
+    return p;
+  };
+
   let outSeq = 0;
   const scratch: string[] = [];
-  const states = opts.gadgets.map<GadgetState>((gadget) => ({
+  const gadgetStates = opts.gadgets.map<GadgetState>((gadget) => ({
     gadget,
     failed: false,
     common: new Map(),
@@ -203,38 +192,39 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
 
   const runNode = async (st: GadgetState, step: NormalizedStep, arch: Arch | undefined): Promise<void> => {
     if (st.failed || signal.aborted) return;
-    // `jobs` bounds steps that run; cache lookups (hits) take no slot. Uncacheable steps take one up front.
+    // `jobs` bounds steps that run; cache lookups (hits) take no slot.
     let release: (() => void) | undefined;
     const t0 = performance.now();
     const stageName = step.stage.name;
-    const base = { gadget: st.gadget.name, stage: stageName, ...(arch ? { arch } : {}) };
+    const cacheable = useCache && step.stage.cacheable !== false;
+    const base = { gadget: st.gadget.name, stage: stageName, ...(arch ? { arch } : {}), cacheable };
     const outDir = join(workDir, "out", `${process.pid}-${Date.now().toString(36)}-${outSeq++}`);
     try {
-      if (st.failed || signal.aborted) return;
       const visible = new Map<string, Artifact>(st.common);
       if (arch) for (const [k, v] of st.perArch.get(arch) ?? []) visible.set(k, v);
       else for (const [a, m] of st.perArch) for (const [k, v] of m) visible.set(`${k}@${a}`, v);
       let usedStore = false;
-      const ctx: StageContext<any> = {
+      const ctx: StageContext<any, any> = {
         options: expandName(step.options, st.gadget.name) as Record<string, unknown>,
         gadget: st.gadget,
         ...(arch ? { arch } : {}),
         cwd: st.gadget.dir,
+        projectRoot,
         env,
         logger,
         signal,
         outDir,
         artifacts: visible,
         annotations: { ...st.annotations },
+        state: await stateOf(step.stage),
         exec: (file, args, o) => exec(file, args, { cwd: st.gadget.dir, ...o, baseEnv: env, signal }),
         $: makeDollar({ cwd: st.gadget.dir, baseEnv: env, signal }),
         store: () => {
           usedStore = true;
-          return openStore();
+          return openStore().then(narrowStore);
         },
       };
       emit({ type: "start", ...base });
-      const cacheable = useCache && step.stage.cacheable !== false;
       let declared: StageInputs = {};
       if (step.stage.inputs) declared = (await step.stage.inputs(ctx)) ?? {};
       for (const f of declared.files ?? []) st.inputs.add(resolve(st.gadget.dir, f));
@@ -247,30 +237,28 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
           outcome = lookup.hit;
           emit({ type: "hit", ...base, ms: performance.now() - t0, reason: "hit" });
         } else {
-          emit({ type: "miss", ...base, reason: lookup.reason });
+          emit({ type: "miss", ...base, reason: lookup.reason ?? "not built before" });
         }
-      } else if (useCache) {
-        emit({ type: "miss", ...base, reason: "not cacheable (always runs)" });
       }
       if (!outcome) {
         release = await sem.acquire(step.index);
         if (st.failed || signal.aborted) return;
         await mkdir(outDir, { recursive: true });
         if (useCache) scratch.push(outDir); // removed when the run ends (saved outputs were moved to the CAS)
-        const res = ((await step.stage.run(ctx)) ?? {}) as StageResult;
+        const res = checkStageResult(step.stage, await step.stage.run(ctx));
         const artifacts = new Map<string, Artifact>();
         for (const [name, p] of Object.entries(res.artifacts ?? {})) {
           const path = isAbsolute(p) ? p : join(outDir, p);
           let h;
           try {
-            h = await hashFile(path);
+            h = await hashFileOffThread(path);
           } catch (e) {
-            throw new GadgetError({ what: `stage ${stageName} returned a missing artifact`, which: `${name}: ${path}`, why: (e as Error).message, cause: e });
+            throw new GadgetError({ what: "stage returned a missing artifact", which: `${stageName}: artifacts.${name}`, why: `${path}: ${(e as Error).message}`, code: "STAGE_RESULT", cause: e });
           }
           artifacts.set(name, { path, digest: h.digest, size: h.size });
         }
         const discovered = (res.discoveredInputs ?? []).map((f) => resolve(st.gadget.dir, f));
-        outcome = { artifacts, annotations: { ...(res.annotations ?? {}) }, ...(res.result ? { result: res.result } : {}), discovered };
+        outcome = { artifacts, annotations: { ...(res.annotations ?? {}) }, ...(res.result ? { result: res.result as Record<string, unknown> } : {}), discovered };
         if (cacheable && cache && lookup && !signal.aborted) {
           outcome.artifacts = await cache.save(lookup.key, { ...outcome, usedStore }, outDir);
         }
@@ -317,14 +305,15 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   };
 
   try {
-    await Promise.all(states.map(runGadget));
+    await Promise.all(gadgetStates.map(runGadget));
     if (cache) await cache.flush();
   } finally {
     if (ownedWorkDir) await rm(ownedWorkDir, { recursive: true, force: true });
     await Promise.all(scratch.map((d) => rm(d, { recursive: true, force: true }).catch(() => {})));
+    await teardownAll(states, logger);
   }
 
-  return states.map((st) => {
+  return gadgetStates.map((st) => {
     const artifacts = new Map<string, Artifact>(st.common);
     for (const [a, m] of st.perArch) for (const [k, v] of m) artifacts.set(`${k}@${a}`, v);
     const r: GadgetRunResult = { gadget: st.gadget, ok: !st.failed, artifacts, annotations: st.annotations, results: st.results, inputs: [...st.inputs] };
@@ -335,4 +324,21 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     }
     return r;
   });
+}
+
+/** Each stage's teardown with the state its setup returned (a failing teardown is a warning). */
+async function teardownAll(states: Map<Stage, Promise<unknown>>, logger: Logger): Promise<void> {
+  for (const [stage, p] of states) {
+    if (!stage.teardown) continue;
+    const state = await p.then(
+      (v) => ({ v }),
+      () => undefined, // setup failed: that step reported it; nothing to tear down
+    );
+    if (!state) continue;
+    try {
+      await stage.teardown(state.v);
+    } catch (e) {
+      logger.warn(`stage ${stage.name}: teardown failed: ${(e as Error)?.message ?? String(e)}`);
+    }
+  }
 }

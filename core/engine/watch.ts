@@ -9,35 +9,46 @@
  * lets through only the input files themselves.
  */
 import { dirname, join, resolve, sep } from "node:path";
-import { formatError } from "../cli/output.js";
-import type { GadgetRunResult } from "./run-graph.js";
-import type { Project } from "./project.js";
+import type { GadgetRunResult, StepEvent } from "./run-graph.js";
+import type { Project, RunProjectOptions } from "./project.js";
 import { CACHE_DIR } from "./cache.js";
 
-export interface WatchOptions {
+/** What a watch session reports; the caller (the CLI) decides how it looks. */
+export interface WatchHandlers {
+  /**
+   * After each build. `results` holds every gadget of the build: all of them on the first build
+   * and after a reload (`all`), otherwise those an edit affected.
+   */
+  onResults(results: GadgetRunResult[], build: { all: boolean }): void;
+  /** Every step event of every build (timers, --explain). */
+  onEvent?(e: StepEvent): void;
+  /** The gadgetfile (or a file it imports, or a local plugin) changed and was loaded again. */
+  onReload?(file: string, ms: number): void;
+  /** Loading the gadgetfile or running a build failed; watching goes on. */
+  onError(e: unknown): void;
+  /** The first build is done and the watcher is ready: `files` inputs are watched. */
+  onWatching?(files: number): void;
+}
+
+export interface WatchOptions extends Omit<RunProjectOptions, "only" | "signal" | "onEvent"> {
   cwd: string;
   file?: string;
   tasks: string[];
-  storeDir: string;
-  jobs?: number;
-  cache?: boolean;
-  explain?: boolean;
-  out: (line: string) => void;
-  warn: (line: string) => void;
-  verbose?: boolean;
-  env?: Record<string, string | undefined>;
   /** Quiet period after the last event before rebuilding (ms). */
   debounceMs?: number;
-  /** Resolves to stop watching (besides SIGINT/SIGTERM); for tests and embedding. */
-  stop?: Promise<void>;
+  /** Aborting it stops watching; watchProject resolves once everything is closed. */
+  signal: AbortSignal;
+  handlers: WatchHandlers;
 }
 
-export async function watchProject(o: WatchOptions): Promise<number> {
-  const { loadProject, runProject, imageDigest } = await import("./project.js");
+/** Watch until `o.signal` aborts. */
+export async function watchProject(o: WatchOptions): Promise<void> {
+  const { loadProject, runProject } = await import("./project.js");
   const { findGadgetfile } = await import("../gadgetfile/load.js");
-  const { explainLine, GadgetTimer, fmtMs } = await import("../cli/commands/run.js");
   const chokidar = await import("chokidar");
   const debounceMs = o.debounceMs ?? 50;
+  const h = o.handlers;
+  const { cwd: _cwd, file: _file, tasks: _tasks, debounceMs: _d, signal: _s, handlers: _h, ...runOptions } = o;
 
   let project: Project | undefined;
   let configInputs = new Set<string>([findGadgetfile(o.cwd, o.file)]);
@@ -60,40 +71,20 @@ export async function watchProject(o: WatchOptions): Promise<number> {
       return true;
     } catch (e) {
       project = undefined;
-      o.warn(formatError(e, Boolean(o.verbose)));
+      h.onError(e);
       return false;
     }
   };
 
-  let ac = new AbortController();
-  /** Last digest printed per gadget. */
-  const lastDigest = new Map<string, string | undefined>();
-  const build = async (only?: Set<string>, printAll = false): Promise<void> => {
+  /** Aborts a running build when watching stops. */
+  const ac = new AbortController();
+  const build = async (only?: Set<string>, all = !only): Promise<void> => {
     if (!project) return;
-    const timer = new GadgetTimer();
-    const cacheableMisses = new Map<string, number>();
     let results: GadgetRunResult[];
     try {
-      results = await runProject(project, {
-        storeDir: o.storeDir,
-        ...(o.jobs ? { jobs: o.jobs } : {}),
-        cache: o.cache !== false,
-        ...(o.explain ? { explain: true } : {}),
-        ...(o.env ? { env: o.env } : {}),
-        signal: ac.signal,
-        ...(only ? { only } : {}),
-        logger: { info: (m) => o.warn(m), warn: (m) => o.warn(`warning: ${m}`), debug: () => {} },
-        onEvent: (e) => {
-          timer.onEvent(e);
-          if (e.type === "miss" && !e.reason?.startsWith("not cacheable")) cacheableMisses.set(e.gadget, (cacheableMisses.get(e.gadget) ?? 0) + 1);
-          if (o.explain) {
-            const l = explainLine(e);
-            if (l) o.warn(l);
-          }
-        },
-      });
+      results = await runProject(project, { ...runOptions, signal: ac.signal, ...(only ? { only } : {}), ...(h.onEvent ? { onEvent: h.onEvent } : {}) });
     } catch (e) {
-      o.warn(formatError(e, Boolean(o.verbose)));
+      h.onError(e);
       return;
     }
     if (ac.signal.aborted) return;
@@ -101,20 +92,8 @@ export async function watchProject(o: WatchOptions): Promise<number> {
       const set = gadgetInputs.get(r.gadget.name) ?? new Set<string>();
       for (const f of r.inputs) set.add(f);
       gadgetInputs.set(r.gadget.name, set);
-      // After the first build (and a reload), a gadget gets a line only when something was rebuilt:
-      // it failed, its digest changed, or a cacheable step missed.
-      const d = r.ok ? imageDigest(r) : undefined;
-      const quiet = only && !printAll && r.ok && d === lastDigest.get(r.gadget.name) && (cacheableMisses.get(r.gadget.name) ?? 0) === 0;
-      lastDigest.set(r.gadget.name, d);
-      if (quiet) continue;
-      const ms = fmtMs(timer.ms(r.gadget.name));
-      if (r.ok) {
-        o.out(`✓ ${r.gadget.name} ${ms}${d ? ` ${d}` : ""}`);
-      } else {
-        o.out(`✗ ${r.gadget.name} ${ms}`);
-        o.warn(formatError(r.error, Boolean(o.verbose)));
-      }
     }
+    h.onResults(results, { all });
   };
 
   const cacheDir = () => join(root, CACHE_DIR);
@@ -179,8 +158,8 @@ export async function watchProject(o: WatchOptions): Promise<number> {
       if (changed.some((f) => configInputs.has(f)) || !project) {
         const ok = await loadOnce();
         if (ok) {
-          o.warn(`reloaded ${project!.gadgetfile.file.slice(root.length + 1) || project!.gadgetfile.file} (${fmtMs(performance.now() - t0)})`);
-          await build(new Set(project!.gadgets.map((g) => g.name)), true);
+          h.onReload?.(project!.gadgetfile.file, performance.now() - t0);
+          await build(undefined, true);
         }
       } else {
         const affected = new Set<string>();
@@ -198,34 +177,24 @@ export async function watchProject(o: WatchOptions): Promise<number> {
   };
 
   // ---- lifecycle ----
-  let resolveStop!: () => void;
-  const stoppedP = new Promise<void>((r) => (resolveStop = r));
-  const onSignal = () => resolveStop();
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  void o.stop?.then(() => resolveStop());
-
+  const stopped$ = new Promise<void>((r) => (o.signal.aborted ? r() : o.signal.addEventListener("abort", () => r(), { once: true })));
   try {
     running = (async () => {
       if (await loadOnce()) await build();
       await syncWatcher();
     })();
-    await Promise.race([running, stoppedP]);
+    await Promise.race([running, stopped$]);
     running = undefined;
-    if (!stopped) o.warn(`watching ${files.size} files (Ctrl-C to stop)`);
-    if (pending.size > 0 && !stopped) void flushChanges();
-    await stoppedP;
+    if (!o.signal.aborted) h.onWatching?.(files.size);
+    if (pending.size > 0 && !o.signal.aborted) void flushChanges();
+    await stopped$;
   } finally {
     stopped = true;
     if (timer) clearTimeout(timer);
     ac.abort();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
     await watcher?.close();
     if (running) await running.catch(() => {});
     const { closePool } = await import("./pool.js");
     await closePool();
   }
-  ac = new AbortController();
-  return 0;
 }

@@ -8,7 +8,7 @@
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { builtinModules } from "node:module";
-import { GadgetError } from "../errors.js";
+import { GadgetError, type ErrorLocation } from "../errors.js";
 
 export interface Bundled {
   code: string;
@@ -81,7 +81,7 @@ export async function bundleModule(file: string, what = "cannot load gadgetfile"
 }
 
 /** Names of "gadget" that live in core/types.js (no heavy dependencies). */
-const LIGHT_NAMES = new Set(["defineGadgetfile", "defineStage"]);
+const LIGHT_NAMES = new Set(["defineGadgetfile", "defineStage", "t", "GadgetError"]);
 
 /**
  * Most gadgetfiles import only defineGadgetfile/defineStage: point those imports at
@@ -117,9 +117,8 @@ function buildFailure(e: unknown, file: string, what: string): GadgetError {
   const first = errors[0];
   if (!first) return new GadgetError({ what, which: file, why: (e as Error)?.message ?? String(e), cause: e });
   const loc = first.location;
-  const locFile = loc ? resolve(dirname(file), loc.file) : file;
-  const which = loc ? `${displayPath(locFile)}:${loc.line}:${loc.column + 1}` : displayPath(file);
-  return new GadgetError({ what, which, why: first.text, code: "GADGETFILE_SYNTAX", cause: e });
+  const location: ErrorLocation = loc ? { file: displayPath(resolve(dirname(file), loc.file)), line: loc.line, column: loc.column + 1, lineText: loc.lineText } : { file: displayPath(file) };
+  return new GadgetError({ what, location, why: first.text, code: "GADGETFILE_SYNTAX", cause: e });
 }
 
 /** A path relative to the cwd when inside it (for messages). */
@@ -137,17 +136,17 @@ export async function importBundled(code: string, file: string, what = "cannot l
     if (e instanceof GadgetError) throw e;
     const err = e as Error;
     const loc = locateThrow(err?.stack ?? "", code, file);
-    throw new GadgetError({ what, which: loc ?? displayPath(file), why: `threw at import: ${(err?.message ?? String(e)).split("\n")[0]!.replace(/data:text\/javascript;base64,[A-Za-z0-9+/=]+/g, displayPath(file))}`, code: "GADGETFILE_THROWS", cause: e });
+    throw new GadgetError({ what, location: loc ?? { file: displayPath(file) }, why: `threw at import: ${(err?.message ?? String(e)).split("\n")[0]!.replace(/data:text\/javascript;base64,[A-Za-z0-9+/=]+/g, displayPath(file))}`, code: "GADGETFILE_THROWS", cause: e });
   }
 }
 
 /** The gadgetfile (or imported file) line of the first stack frame in the bundled code, via its inline source map. */
-function locateThrow(stack: string, code: string, file: string): string | undefined {
+export function locateThrow(stack: string, code: string, file: string): ErrorLocation | undefined {
   const m = /data:text\/javascript;base64,[A-Za-z0-9+/=]+:(\d+):(\d+)/.exec(stack);
   if (!m) return undefined;
   const pos = mapPosition(code, Number(m[1]), Number(m[2]) - 1);
   if (!pos) return undefined;
-  return `${displayPath(resolve(dirname(resolve(file)), pos.source))}:${pos.line}:${pos.column + 1}`;
+  return { file: displayPath(resolve(dirname(resolve(file)), pos.source)), line: pos.line, column: pos.column + 1 };
 }
 
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

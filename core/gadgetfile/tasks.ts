@@ -4,10 +4,10 @@
  * graph, the steps of every task T needs (deps first, each task once), so later steps (push)
  * see earlier steps' results (oci-pack's digest).
  */
-import { resolve } from "node:path";
 import { GadgetError } from "../errors.js";
 import type { Gadgetfile, PublishTarget, Stage, StepSpec, TaskSpec } from "../types.js";
 import { gadgetfileError } from "./validate.js";
+import { stepOptionsError, stepOptionsProblem } from "../engine/stage-contract.js";
 
 /** What `ig image build` does, as steps (kept equal to recipes/ig.ts igSteps({})). */
 export const DEFAULT_BUILD_STEPS: StepSpec[] = [
@@ -18,21 +18,15 @@ export const DEFAULT_BUILD_STEPS: StepSpec[] = [
   { stage: "store-tag", options: {} },
 ];
 
-/** Publish targets as steps; a tar-export file is made absolute (relative to the gadgetfile's folder). */
-export function publishSteps(targets: PublishTarget[], baseDir?: string): StepSpec[] {
-  return targets.map((t) => {
-    const { type, ...options } = t;
-    if (type === "tar-export" && baseDir && typeof (options as { file?: unknown }).file === "string") {
-      (options as { file: string }).file = resolve(baseDir, (options as { file: string }).file);
-    }
-    return { stage: type, options };
-  });
+/** Publish targets as steps: `type` is the stage, the other keys its options (relative paths stay relative to the gadgetfile's folder: stages resolve them against ctx.projectRoot). */
+export function publishSteps(targets: PublishTarget[]): StepSpec[] {
+  return targets.map(({ type, ...options }) => ({ stage: type, options }));
 }
 
-export function effectiveTasks(gf: Gadgetfile, baseDir?: string, buildSteps: StepSpec[] = DEFAULT_BUILD_STEPS): Record<string, TaskSpec> {
+export function effectiveTasks(gf: Gadgetfile, buildSteps: StepSpec[] = DEFAULT_BUILD_STEPS): Record<string, TaskSpec> {
   const tasks: Record<string, TaskSpec> = {
     build: { steps: buildSteps, description: "build every gadget into the local store (the ig recipe)" },
-    publish: { deps: ["build"], steps: publishSteps(gf.publish ?? [], baseDir), description: "build, then the publish targets" },
+    publish: { deps: ["build"], steps: publishSteps(gf.publish ?? []), description: "build, then the publish targets" },
   };
   for (const [name, t] of Object.entries(gf.tasks ?? {})) tasks[name] = t;
   return tasks;
@@ -77,15 +71,17 @@ export function orderTasks(tasks: Record<string, TaskSpec>, requested: string[],
 export interface PlannedStep {
   task: string;
   spec: StepSpec;
-  /** Where it is written, for errors: tasks.<task>.steps[i] (undefined for built-in tasks). */
+  /** Where it is written, for errors: tasks.<task>.steps[i] or publish[i] (undefined for built-in tasks). */
   keyPath?: (string | number)[];
+  /** A publish target (`publish[i]`): its options are the entry's own keys. */
+  publish?: boolean;
 }
 
 export function planSteps(gf: Gadgetfile, tasks: Record<string, TaskSpec>, order: string[]): PlannedStep[] {
   const out: PlannedStep[] = [];
   for (const t of order) {
     const user = Object.hasOwn(gf.tasks ?? {}, t);
-    (tasks[t]!.steps ?? []).forEach((spec, i) => out.push({ task: t, spec, ...(user ? { keyPath: ["tasks", t, "steps", i] } : t === "publish" ? { keyPath: ["publish", i] } : {}) }));
+    (tasks[t]!.steps ?? []).forEach((spec, i) => out.push({ task: t, spec, ...(user ? { keyPath: ["tasks", t, "steps", i] } : t === "publish" ? { keyPath: ["publish", i], publish: true } : {}) }));
   }
   return out;
 }
@@ -94,13 +90,26 @@ export function stepStageName(s: StepSpec): string {
   return typeof s === "string" ? s : s.stage;
 }
 
-/** Every step names a loaded stage; else an error at the step's file:line. */
-export function checkStages(steps: PlannedStep[], stages: ReadonlyMap<string, Stage<any>>, file: string, source?: string): void {
+/**
+ * Every step names a loaded stage (a publish target, a stage that is one) and its options fit the
+ * stage's schema; else an error at the step's file:line naming the stage and the key.
+ */
+export function checkStages(steps: PlannedStep[], stages: ReadonlyMap<string, Stage>, file: string, source?: string): void {
   for (const s of steps) {
     const name = stepStageName(s.spec);
-    if (stages.has(name)) continue;
-    const hint = `known stages: ${[...stages.keys()].sort().join(", ")}; add the plugin that defines it to "plugins"`;
-    if (s.keyPath) throw gadgetfileError(file, source, typeof s.spec === "string" ? s.keyPath : [...s.keyPath, "stage"], `unknown stage ${JSON.stringify(name)}`, hint, "UNKNOWN_STAGE");
-    throw new GadgetError({ what: "unknown stage", which: `${name} (task ${s.task})`, why: `no stage named ${JSON.stringify(name)} is loaded`, hint, code: "UNKNOWN_STAGE" });
+    const stage = stages.get(name);
+    if (!stage || (s.publish && !stage.publishTarget)) {
+      const known = s.publish ? [...stages.values()].filter((x) => x.publishTarget).map((x) => x.name) : [...stages.keys()];
+      const hint = `known ${s.publish ? "publish targets" : "stages"}: ${known.sort().join(", ")}; add the plugin that defines it to "plugins"`;
+      const why = s.publish ? `unknown publish target type ${JSON.stringify(name)}` : `unknown stage ${JSON.stringify(name)}`;
+      if (s.keyPath) throw gadgetfileError(file, source, s.publish ? [...s.keyPath, "type"] : typeof s.spec === "string" ? s.keyPath : [...s.keyPath, "stage"], why, hint, "UNKNOWN_STAGE");
+      throw new GadgetError({ what: "unknown stage", which: `${name} (task ${s.task})`, why: `no stage named ${JSON.stringify(name)} is loaded`, hint, code: "UNKNOWN_STAGE" });
+    }
+    const options = typeof s.spec === "string" ? {} : (s.spec.options ?? {});
+    const problem = stepOptionsProblem(stage, options);
+    if (!problem) continue;
+    if (!s.keyPath) throw stepOptionsError(stage, problem);
+    const at = s.publish ? [...s.keyPath, ...problem.path] : [...s.keyPath, "options", ...problem.path];
+    throw gadgetfileError(file, source, at, `${problem.message} for stage ${name}`, stage.options ? undefined : `stage ${name} takes no options`, "STAGE_OPTIONS");
   }
 }

@@ -7,7 +7,7 @@ import { copyFile, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { GadgetError } from "../errors.js";
-import { normalizeReference, parseReference, referenceName } from "../oci/reference.js";
+import { normalizeReference } from "../oci/reference.js";
 import type { Arch, GadgetInfo, Logger, StepSpec } from "../types.js";
 import type { StepEvent } from "../engine/run-graph.js";
 
@@ -59,13 +59,6 @@ export async function loadIgRecipe(): Promise<IgRecipe> {
   const self = import.meta.url;
   const url = new URL(self.endsWith(".ts") ? "../../recipes/ig.ts" : "../../recipes/ig.js", self);
   return (await import(url.href)) as IgRecipe;
-}
-
-/** ig's output line: `<repository>:<tag>@<digest>`, or `@<digest>` when untagged. */
-export function builtLine(reference: string | undefined, digest: string): string {
-  if (!reference) return `Successfully built @${digest}`;
-  const ref = parseReference(reference);
-  return `Successfully built ${referenceName(ref)}:${ref.tag ?? "latest"}@${digest}`;
 }
 
 const OUTPUT_NAMES: Record<string, (arch?: string) => string> = {

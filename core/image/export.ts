@@ -10,7 +10,7 @@ import { createReadStream, readFileSync, statSync } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Writable } from "node:stream";
-import { GadgetError, describeSystemError } from "../errors.js";
+import { GadgetError, describeSystemError, systemErrorCode, type ErrorCode } from "../errors.js";
 import { digestAlgorithm, digestHex, digestMismatch, sizeMismatch, type Digest } from "../oci/digest.js";
 import { encodeIndex, compareGoStrings } from "../oci/gojson.js";
 import { Annotation } from "../oci/media-types.js";
@@ -69,7 +69,7 @@ export interface ExportPlan {
   totalBytes: number;
 }
 
-function exportError(which: string, why: string, hint?: string, cause?: unknown, code?: string): GadgetError {
+function exportError(which: string, why: string, hint?: string, cause?: unknown, code?: ErrorCode): GadgetError {
   return new GadgetError({ what: "exporting images", which, why, hint, cause, code });
 }
 
@@ -268,7 +268,7 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
   try {
     fh = await open(tmp, "wx", FILE_MODE);
   } catch (e) {
-    throw exportError(opts.file, describeSystemError(e), "check that the destination directory exists and is writable", e, (e as NodeJS.ErrnoException).code);
+    throw exportError(opts.file, describeSystemError(e), "check that the destination directory exists and is writable", e, systemErrorCode(e));
   }
   try {
     try {
@@ -289,5 +289,5 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
 
 function wrapWriteError(e: unknown, which: string): GadgetError {
   if (e instanceof GadgetError) return e;
-  return exportError(which, describeSystemError(e), undefined, e, (e as NodeJS.ErrnoException).code);
+  return exportError(which, describeSystemError(e), undefined, e, systemErrorCode(e));
 }

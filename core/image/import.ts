@@ -14,7 +14,8 @@ import { mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, unlink } from 
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { writevAll } from "../io.js";
-import { GadgetError, describeSystemError, isGadgetError } from "../errors.js";
+import { forEachLimit } from "../limit.js";
+import { GadgetError, describeSystemError, isGadgetError, systemErrorCode, type ErrorCode } from "../errors.js";
 import { digestAlgorithm, digestHex, isDigest, type Digest } from "../oci/digest.js";
 import { Annotation } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor } from "../oci/model.js";
@@ -71,7 +72,7 @@ interface PlannedTag {
 
 class ImportFailure extends GadgetError {}
 
-type FailFn = (which: string | undefined, why: string, hint?: string, code?: string) => never;
+type FailFn = (which: string | undefined, why: string, hint?: string, code?: ErrorCode) => never;
 
 /**
  * Import every tagged image of an OCI-layout archive into the store. Nothing is added to
@@ -97,7 +98,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
       total = st.size;
     } catch (e) {
       if (isGadgetError(e)) throw e;
-      fail(undefined, describeSystemError(e), undefined, (e as NodeJS.ErrnoException).code);
+      fail(undefined, describeSystemError(e), undefined, systemErrorCode(e));
     }
   }
 
@@ -180,7 +181,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
       if (e instanceof GzipBombError) fail(lastEntry, e.message, "decompress it yourself if you trust it, then import the .tar", "GZIP_BOMB");
       if (e instanceof GzipDataError) fail(lastEntry, e.message);
       if (isGadgetError(e)) throw e;
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = systemErrorCode(e);
       // the store's filesystem refused a write (full, quota, read-only): name the store, not the archive
       if (code === "ENOSPC" || code === "EDQUOT" || code === "EROFS") throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e, code });
       fail(lastEntry, describeSystemError(e), undefined, code);
@@ -311,16 +312,11 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
         }
         const moves = [...needed].filter(([digest, blob]) => blob.file && present.get(digest) !== blob.size);
         for (const algo of new Set(moves.map(([d]) => digestAlgorithm(d)))) await mkdir(join(store.root, "blobs", algo), { recursive: true });
-        let next = 0;
-        const mover = async () => {
-          while (next < moves.length) {
-            const [digest, blob] = moves[next++]!;
-            const final = store.blobPath(digest);
-            await rename(blob.file!, final);
-            if (present.get(digest) === undefined) renamed.push(final);
-          }
-        };
-        await Promise.all(Array.from({ length: Math.min(16, moves.length) }, mover));
+        await forEachLimit(moves, 16, async ([digest, blob]) => {
+          const final = store.blobPath(digest);
+          await rename(blob.file!, final);
+          if (present.get(digest) === undefined) renamed.push(final);
+        });
         const out = current.slice();
         for (const t of tags) {
           const i = out.findIndex((e) => refNameOf(e) === t.name);
@@ -333,7 +329,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
     } catch (e) {
       for (const f of renamed) await unlink(f).catch(() => {});
       if (isGadgetError(e)) throw e;
-      throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e, code: (e as NodeJS.ErrnoException).code });
+      throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e, code: systemErrorCode(e) });
     }
     progress?.({ phase: "import", bytes: readBytes, total, done: true });
     return {
@@ -428,19 +424,14 @@ function storedSize(store: LayoutStore, digest: Digest): number | undefined {
 
 /** fsync files, several at once. */
 async function syncAll(files: string[], concurrency = 16): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const f = files[next++]!;
-      const fh = await open(f, "r");
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+  await forEachLimit(files, concurrency, async (f) => {
+    const fh = await open(f, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
+  });
 }
 
 /** A repository name from the archive's file name, for bare tags (`latest` → `<stem>:latest`). */

@@ -4,7 +4,8 @@
  * mounted), then tag the index (ig's PushGadgetImage).
  */
 import { GadgetError } from "../errors.js";
-import { Limiter, copyGraph, type CopyStats } from "../oci/copy.js";
+import { copyGraph, type CopyStats } from "../oci/copy.js";
+import { Semaphore } from "../limit.js";
 import { parseReference, referenceName, formatReference, tryParseStoredRef } from "../oci/reference.js";
 import { LayoutStore, refNameOf } from "../store/layout-store.js";
 import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
@@ -97,7 +98,7 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
  * level by level as the copy walks down: index → manifests → blobs becomes one round of HEADs.
  */
 async function prefetchExistence(store: LayoutStore, root: Descriptor, exists: (d: Descriptor) => Promise<boolean>, parallel: number): Promise<(d: Descriptor) => Promise<boolean>> {
-  const limiter = new Limiter(parallel);
+  const limiter = new Semaphore(parallel);
   const known = new Map<string, Promise<boolean>>();
   for (const d of (await store.reachable([root])).values()) {
     const p = limiter.run(() => exists(d));

@@ -5,6 +5,7 @@
  * and absurd depth.
  */
 import { GadgetError } from "../errors.js";
+import { Semaphore } from "../limit.js";
 import type { Digest } from "./digest.js";
 import { readAll, type ReadOnlyStorage, type Storage } from "./content.js";
 import { MAX_MANIFEST_BYTES, nodeKind, sniffKind, successors, type Descriptor } from "./model.js";
@@ -39,23 +40,6 @@ export interface CopyStats {
   bytes: number;
 }
 
-/** A counting semaphore. */
-export class Limiter {
-  private active = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((r) => this.queue.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.queue.shift()?.();
-    }
-  }
-}
-
 async function kindOf(src: ReadOnlyStorage, desc: Descriptor): Promise<{ kind: "index" | "manifest" | "blob"; bytes?: Buffer }> {
   const kind = nodeKind(desc.mediaType);
   if (kind !== "blob") return { kind };
@@ -65,7 +49,7 @@ async function kindOf(src: ReadOnlyStorage, desc: Descriptor): Promise<{ kind: "
 }
 
 export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descriptor, opts: CopyOptions = {}): Promise<CopyStats> {
-  const limiter = new Limiter(opts.concurrency ?? 4);
+  const limiter = new Semaphore(opts.concurrency ?? 4);
   const maxDepth = opts.maxDepth ?? 8;
   const stats: CopyStats = { copied: 0, skipped: 0, mounted: 0, bytes: 0 };
   const done = new Map<Digest, Promise<void>>();

@@ -34,6 +34,18 @@ export function digestOf(data: Uint8Array, algorithm: "sha256" | "sha512" = "sha
   return `${algorithm}:${createHash(algorithm).update(data).digest("hex")}`;
 }
 
+/** The digest and size of a file, read as a stream (memory stays flat whatever its size). */
+export async function hashFile(path: string, algorithm: "sha256" | "sha512" = "sha256"): Promise<{ digest: Digest; size: number }> {
+  const { createReadStream } = await import("node:fs");
+  const h = createHash(algorithm);
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    h.update(chunk);
+    size += chunk.length;
+  }
+  return { digest: `${algorithm}:${h.digest("hex")}`, size };
+}
+
 /** A pass-through stream that hashes and counts what flows through it. */
 export class DigestingStream extends Transform {
   private readonly hash: Hash;

@@ -12,7 +12,7 @@ import { chmod, mkdir, open, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { GadgetError, describeSystemError } from "../errors.js";
+import { GadgetError, describeSystemError, systemErrorCode } from "../errors.js";
 import { VerifyingStream, isDigest } from "../oci/digest.js";
 import type { Content, ReadOnlyStorage, Storage } from "../oci/content.js";
 import type { Descriptor } from "../oci/model.js";
@@ -60,8 +60,8 @@ export function fastLayoutDestination(store: LayoutStore): Storage {
       } catch (e) {
         await unlink(tmp).catch(() => {});
         if (e instanceof GadgetError) throw e;
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code && /^(E[A-Z]+)$/.test(code) && !["ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(code)) {
+        const code = systemErrorCode(e);
+        if (code) {
           throw new GadgetError({ what: "writing blob", which: `${desc.digest} in ${store.root}`, why: describeSystemError(e), cause: e, code });
         }
         throw e;

@@ -2,7 +2,7 @@
 import { open, readFile, stat, unlink } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { GadgetError, describeSystemError } from "../errors.js";
+import { GadgetError, describeSystemError, systemErrorCode } from "../errors.js";
 import { generateKeyPairPem, parsePrivateKey, parsePublicKey, type KeyType, type PublicKey, type SigningKey } from "./keys.js";
 
 const MAX_KEY_BYTES = 64 * 1024;
@@ -109,7 +109,7 @@ export async function writeKeyPair(prefix: string, type: KeyType, password?: str
           which: path,
           why: code === "EEXIST" ? "file already exists" : describeSystemError(e),
           hint: code === "EEXIST" ? "remove it or choose another --output-prefix" : undefined,
-          code: code ?? "WRITE_FAILED",
+          code: systemErrorCode(e) ?? "WRITE_FAILED",
           cause: e,
         });
       }

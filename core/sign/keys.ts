@@ -7,7 +7,7 @@
  * XSalsa20-Poly1305 and no dependency here provides it.
  */
 import { constants, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
-import { GadgetError } from "../errors.js";
+import { GadgetError, type ErrorCode } from "../errors.js";
 
 export type KeyType = "ecdsa" | "rsa" | "ed25519";
 export const KEY_TYPES: readonly KeyType[] = ["ecdsa", "rsa", "ed25519"];
@@ -30,7 +30,7 @@ export interface PublicKey {
 const EC_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1"]);
 const MIN_RSA_BITS = 2048;
 
-function keyError(what: string, which: string, why: string, hint?: string, code = "BAD_KEY"): GadgetError {
+function keyError(what: string, which: string, why: string, hint?: string, code: ErrorCode = "BAD_KEY"): GadgetError {
   return new GadgetError({ what, which, why, hint, code });
 }
 

@@ -5,7 +5,7 @@
  * Messages follow ig: `the image was not signed by the provided keys`,
  * `payload digest does not correspond to image: expected …, got …`.
  */
-import { GadgetError } from "../errors.js";
+import { GadgetError, type ErrorCode } from "../errors.js";
 import type { Digest } from "../oci/digest.js";
 import { parseManifest, type Manifest } from "../oci/model.js";
 import { refNameOf, type LayoutStore } from "../store/layout-store.js";
@@ -149,7 +149,7 @@ export async function verifyImage(store: LayoutStore, reference: string, keys: P
   }
   const target = await resolveSignable(store, reference);
   const digest = target.descriptor.digest;
-  const fail = (why: string, hint?: string, code = "NOT_VERIFIED") => new GadgetError({ what: "verifying image", which: target.reference, why, hint, code });
+  const fail = (why: string, hint?: string, code: ErrorCode = "NOT_VERIFIED") => new GadgetError({ what: "verifying image", which: target.reference, why, hint, code });
   const { candidates, problems } = await loadCandidates(store, digest);
   if (candidates.length === 0) {
     if (problems.length > 0) throw fail(`getting signing information: ${problems.join("; ")}`, undefined, "BAD_SIGNATURE");

@@ -6,9 +6,7 @@
  */
 import { readdir, stat, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { createReadStream } from "node:fs";
-import { createHash } from "node:crypto";
-import { digestAlgorithm, digestHex, type Digest } from "../oci/digest.js";
+import { digestAlgorithm, digestHex, hashFile, type Digest } from "../oci/digest.js";
 import { MAX_MANIFEST_BYTES, successors, sniffKind, nodeKind, type Descriptor } from "../oci/model.js";
 import { acquireFileLock, withFileLock } from "./lock.js";
 import { LayoutStore, LOCK_FILE, TEMP_DIR, WRITERS_LOCK, refNameOf } from "./layout-store.js";
@@ -24,16 +22,6 @@ export interface FsckReport {
   garbage: string[];
   repaired: string[];
   checkedBlobs: number;
-}
-
-async function hashFile(path: string, algo: "sha256" | "sha512"): Promise<{ digest: Digest; size: number }> {
-  const h = createHash(algo);
-  let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { digest: `${algo}:${h.digest("hex")}`, size };
 }
 
 export async function fsck(root: string, opts: { repair?: boolean } = {}): Promise<FsckReport> {

@@ -9,7 +9,7 @@ import { mkdir, open, readFile, readdir, rename, stat, unlink, chmod, rm } from 
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { GadgetError, describeSystemError } from "../errors.js";
+import { GadgetError, describeSystemError, systemErrorCode } from "../errors.js";
 import { digestHex, isDigest, VerifyingStream, type Digest } from "../oci/digest.js";
 import type { Content, Target } from "../oci/content.js";
 import { readAll } from "../oci/content.js";
@@ -199,7 +199,7 @@ export class LayoutStore implements Target {
     } catch (e) {
       await unlink(tmp).catch(() => {});
       if (e instanceof GadgetError) throw e;
-      throw new GadgetError({ what: "writing blob", which: `${desc.digest} in ${this.root}`, why: describeSystemError(e), cause: e, code: (e as NodeJS.ErrnoException).code });
+      throw new GadgetError({ what: "writing blob", which: `${desc.digest} in ${this.root}`, why: describeSystemError(e), cause: e, code: systemErrorCode(e) });
     }
   }
 
@@ -262,7 +262,7 @@ export class LayoutStore implements Target {
         try {
           await writeFileAtomic(join(this.root, INDEX_FILE), encodeIndex(out), { tempDir: await this.tempDir() });
         } catch (e) {
-          throw new GadgetError({ what: "writing index.json", which: this.root, why: describeSystemError(e), cause: e, code: (e as NodeJS.ErrnoException).code });
+          throw new GadgetError({ what: "writing index.json", which: this.root, why: describeSystemError(e), cause: e, code: systemErrorCode(e) });
         }
       }
       return result;

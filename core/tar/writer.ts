@@ -138,6 +138,12 @@ export class TarWriter {
     if (batchBytes > 0) onChunk?.(batchBytes);
   }
 
+  /** Add a directory entry (`path` ends with "/"). */
+  async addDirectory(path: string, opts: TarFileOptions): Promise<void> {
+    if (this.finished) throw new Error("tar writer already finished");
+    await this.emit([encodeHeader({ path: path.endsWith("/") ? path : `${path}/`, size: 0, mode: opts.mode, mtime: opts.mtime ?? 0, type: TypeFlag.Directory })]);
+  }
+
   /** Write the end-of-archive marker (two zero blocks). */
   async finish(): Promise<void> {
     if (this.finished) return;
@@ -145,4 +151,26 @@ export class TarWriter {
     await this.emit([ZEROS]);
     await this.flush();
   }
+}
+
+/** An entry of an in-memory archive: a directory (no data) or a regular file. */
+export interface MemoryTarEntry {
+  path: string;
+  data?: Uint8Array;
+  mode: number;
+}
+
+/**
+ * A small archive built in memory, entries in the order given, with the writer's fixed metadata
+ * (uid/gid 0, root/root, mtime 0): deterministic bytes for the same entries.
+ */
+export async function tarToBuffer(entries: readonly MemoryTarEntry[]): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const tw = new TarWriter({ write: async (chunks) => void parts.push(...chunks) });
+  for (const e of entries) {
+    if (e.data === undefined) await tw.addDirectory(e.path, { mode: e.mode });
+    else await tw.addFile(e.path, e.data.byteLength, e.data, { mode: e.mode });
+  }
+  await tw.finish();
+  return Buffer.concat(parts);
 }

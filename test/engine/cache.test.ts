@@ -140,7 +140,7 @@ describe("gadget run: incremental builds of a 3-gadget repo (real clang)", () =>
   it("a compile error fails that gadget only, shows clang's diagnostics once, exit 1", async () => {
     const src = join(repo.dir, "gadgets", "open_count", "program.bpf.c");
     const good = await readFile(src, "utf8");
-    await writeFile(src, good.replace("return 0;", "return oops;"));
+    await writeFile(src, `${good}int broken(void) { return oops; }\n`);
     try {
       const r = await repo.run(["run"]);
       expect(r.code).toBe(1);

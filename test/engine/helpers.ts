@@ -27,6 +27,7 @@ export async function copyFixture(name: string): Promise<Repo> {
   const t = await tempDir("gadget-engine-");
   const dir = join(t.dir, "repo");
   await cp(join(FIXTURES, name), dir, { recursive: true });
+  await cp(join(FIXTURES, "_shared"), join(dir, "_shared"), { recursive: true }); // the gadgets' common body
   const store = join(t.dir, "store");
   await mkdir(store);
   return {

@@ -39,6 +39,7 @@ describe("the monorepo recipe", () => {
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir("gadget-mono-"));
     await cp(join(FIXTURES, "monorepo"), dir, { recursive: true });
+    await cp(join(FIXTURES, "_shared"), join(dir, "_shared"), { recursive: true });
     // folders that are never gadgets: dependencies and hidden ones
     for (const d of ["node_modules/dep/bpf", ".hidden/x"]) {
       await mkdir(join(dir, d), { recursive: true });

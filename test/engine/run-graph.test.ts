@@ -18,6 +18,7 @@ function testStages(log: string[], delayMs = 30) {
     name: "compile",
     version: "1",
     perArch: true,
+    outputs: ["object"],
     inputs: (ctx) => ({ files: [ctx.gadget.ebpfSource], args: [ctx.arch] }),
     async run(ctx) {
       running++;
@@ -34,6 +35,7 @@ function testStages(log: string[], delayMs = 30) {
     name: "shrink",
     version: "1",
     perArch: true,
+    outputs: ["ebpf"],
     async run(ctx) {
       const obj = ctx.artifacts.get("object");
       if (!obj) throw new Error("no object artifact");
@@ -44,6 +46,7 @@ function testStages(log: string[], delayMs = 30) {
   const bundle = defineStage({
     name: "bundle",
     version: "1",
+    outputs: ["bundle"],
     async run(ctx) {
       const parts = [];
       for (const a of ["amd64", "arm64"]) parts.push(await readFile(ctx.artifacts.get(`ebpf@${a}`)!.path, "utf8"));
@@ -91,8 +94,9 @@ describe("runGraph (no cache)", () => {
       const cc = defineStage({
         name: "cc",
         version: "1",
+        outputs: ["object"],
         async run(ctx) {
-          await ctx.exec("cc", ["-c", "x.c", "-o", join(ctx.outDir, "x.o")]);
+          await ctx.exec("cc", ["-c", "x.c", "-o", join(ctx.outDir, "x.o")], { what: `compiling ${ctx.gadget.name}` });
           return { artifacts: { object: "x.o" } };
         },
       });
@@ -108,6 +112,9 @@ describe("runGraph (no cache)", () => {
       expect(err.status).toBe(1);
       expect(err.message).toMatch(/nope. undeclared/);
       expect(err.message.split("undeclared (first use").length).toBe(2);
+      // the one-line summary names what failed and the tool; the first diagnostic is the error's location
+      expect(err.message.split("\n")[0]).toBe("compiling bad (cc): exit status 1:");
+      expect(err.location).toMatchObject({ file: "x.c", line: 1, column: 24 });
     } finally {
       await cleanup();
     }

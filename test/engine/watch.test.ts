@@ -80,7 +80,7 @@ describe("gadget run --watch (real files, real chokidar)", () => {
     const good = await readFile(src(), "utf8");
     let mark = lines(p.stdout).length;
     const errMark = p.stderr.length;
-    await writeFile(src(), good.replace("return 0;", "return 0 +;"));
+    await writeFile(src(), `${good}int broken(void) { return 0 +; }\n`);
     await p.waitFor(() => lines(p.stdout).slice(mark).some((l) => l.startsWith("✗ exec_count")), "the failure line");
     await p.waitFor(() => p.stderr.slice(errMark).includes("error: expected expression"), "clang's diagnostics");
     expect(p.child.exitCode).toBe(null);

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { runGadget, tempDir } from "../helpers/cli.js";
 import { writeKeys, type KeyFiles } from "./fixtures.js";
 
@@ -38,16 +37,12 @@ beforeAll(async () => {
   await mkdir(join(tmp.dir, "gadgets", "hello"), { recursive: true });
   await writeFile(join(tmp.dir, "gadgets", "hello", "program.bpf.c"), PROGRAM);
   keys = await writeKeys(tmp.dir, "ecdsa", "release");
-  // Until plugins/index.ts lists the sign stage among the built-ins, load it as a plugin file.
-  const builtins = (await import("../../plugins/index.js")) as { stages: { name: string }[] };
-  const plugin = builtins.stages.some((s) => s.name === "sign") ? "" : `plugins: [${JSON.stringify(fileURLToPath(new URL("../../plugins/sign.ts", import.meta.url)))}],`;
   await writeFile(
     join(tmp.dir, "gadgetfile.ts"),
     `import { defineGadgetfile } from "gadget";
 export default defineGadgetfile({
   gadgets: ["gadgets/*"],
   defaults: { tag: "localhost:5000/signed/{name}:v1", archs: ["amd64"] },
-  ${plugin}
   publish: [{ type: "sign", key: "release.key", format: "bundle" }],
 });
 `,

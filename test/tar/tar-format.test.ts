@@ -13,7 +13,7 @@ import { BLOCK, checksum, decodeHeader, encodeHeader, parseNumeric, parsePax, sp
 import { checkEntryPath, readTar, TarFormatError, type TarEntry } from "../../core/tar/reader.js";
 import { TarWriter, streamSink } from "../../core/tar/writer.js";
 import { GzipBombError, gunzipBounded, sniffGzip } from "../../core/tar/gzip.js";
-import { progressLine, ttyProgress } from "../../core/tar/progress.js";
+import { progressLine, ttyProgress } from "../../core/cli/progress.js";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -215,7 +215,7 @@ describe("progress", () => {
     now = 2000;
     p.onProgress({ bytes: 10_000_000, total: 10_000_000, done: true });
     p.stop();
-    expect(out).toBe("\r\x1b[Kexporting 5.0 MB / 10.0 MB (50%)  5.0 MB/s\r\x1b[Kexporting 10.0 MB / 10.0 MB (100%)  5.0 MB/s\r\x1b[K");
+    expect(out).toBe("\r\x1b[Kexporting 5.00 MB / 10.0 MB (50%)  5.00 MB/s\r\x1b[Kexporting 10.0 MB / 10.0 MB (100%)  5.00 MB/s\r\x1b[K");
     expect(progressLine("importing", { bytes: 512 }, 0)).toBe("importing 512 B  0 B/s");
   });
 });

@@ -3,11 +3,18 @@
  * `Successfully built <repo>:<tag>@sha256:…` (untagged: `@sha256:…`) as ig, or one JSON document.
  */
 import { GadgetError, usageError } from "../../errors.js";
-import { buildImage, builtLine, loadIgRecipe } from "../../image/build.js";
+import { buildImage, loadIgRecipe } from "../../image/build.js";
+import { parseReference, referenceName } from "../../oci/reference.js";
 import type { Logger } from "../../types.js";
 import type { CommandContext } from "../context.js";
 
-export { builtLine };
+/** ig's output line: `<repository>:<tag>@<digest>`, or `@<digest>` when untagged. */
+export function builtLine(reference: string | undefined, digest: string): string {
+  if (!reference) return `Successfully built @${digest}`;
+  const ref = parseReference(reference);
+  return `Successfully built ${referenceName(ref)}:${ref.tag ?? "latest"}@${digest}`;
+}
+
 
 export async function run(ctx: CommandContext): Promise<void> {
   if (ctx.flagString("builder-image") !== undefined) {
@@ -31,8 +38,9 @@ export async function run(ctx: CommandContext): Promise<void> {
     info: (m) => {
       if (ctx.verbose || ctx.stderrIsTTY) ctx.warn(m);
     },
-    // tool diagnostics (clang's "file:line:col: warning: …") verbatim; our own warnings prefixed
-    warn: (m) => ctx.warn(/^Warning|: warning: /m.test(m) ? m : `Warning: ${m}`),
+    warn: (m) => ctx.warn(`Warning: ${m}`),
+    // tool diagnostics (clang's "file:line:col: warning: …") verbatim
+    diagnostics: (text) => ctx.warn(text),
     debug: (m) => {
       if (ctx.verbose) ctx.warn(m);
     },

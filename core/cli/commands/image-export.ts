@@ -1,7 +1,7 @@
 /** `gadget image export IMAGE [IMAGE…] FILE` (FILE "-" = stdout), as ig's `image export`. */
 import { usageError } from "../../errors.js";
 import { exportImages } from "../../image/export.js";
-import { ttyProgress } from "../../tar/progress.js";
+import { ttyProgress } from "../progress.js";
 import type { CommandContext } from "../context.js";
 
 export async function run(ctx: CommandContext): Promise<void> {

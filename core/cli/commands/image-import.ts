@@ -1,7 +1,7 @@
 /** `gadget image import FILE [-o json|jsonpretty]` (FILE "-" = stdin), as ig's `image import`. */
 import { usageError } from "../../errors.js";
 import { importImages } from "../../image/import.js";
-import { ttyProgress } from "../../tar/progress.js";
+import { ttyProgress } from "../progress.js";
 import type { CommandContext } from "../context.js";
 import { toJson } from "../output.js";
 

@@ -1,5 +1,5 @@
 import { pullImage, pullResultLine } from "../../image/pull.js";
-import { transferOptionsFromFlags } from "../../registry/cli-options.js";
+import { transferOptionsFromFlags } from "../registry-options.js";
 import { createProgress } from "../progress.js";
 import type { CommandContext } from "../context.js";
 

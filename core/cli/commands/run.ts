@@ -2,6 +2,8 @@
 import { GadgetError, usageError } from "../../errors.js";
 import type { CommandContext } from "../context.js";
 import { formatError, toJson } from "../output.js";
+import { relative } from "node:path";
+import type { Logger } from "../../types.js";
 import type { GadgetRunResult, StepEvent } from "../../engine/run-graph.js";
 import type { Project } from "../../engine/project.js";
 
@@ -39,7 +41,9 @@ export class GadgetTimer {
   }
 }
 
+/** `--explain` line for a hit or a miss of a cacheable step (publish steps always run: not listed). */
 export function explainLine(e: StepEvent): string | undefined {
+  if (!e.cacheable) return undefined;
   const step = `${e.gadget} ${e.stage}${e.arch ? `@${e.arch}` : ""}`;
   if (e.type === "hit") return `${step}: hit`;
   if (e.type === "miss") return `${step}: miss: ${e.reason ?? "unknown"}`;
@@ -109,20 +113,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   const file = ctx.flagString("file");
   if (ctx.flagBool("watch")) {
     if (ctx.flagBool("dry")) throw usageError("--watch and --dry cannot be combined");
-    const { watchProject } = await import("../../engine/watch.js");
-    return watchProject({
-      cwd: ctx.cwd,
-      ...(file ? { file } : {}),
-      tasks: ctx.args,
-      storeDir: ctx.storeDir(),
-      ...(jobs ? { jobs } : {}),
-      cache: !ctx.flagBool("no-cache"),
-      explain: ctx.flagBool("explain"),
-      out: ctx.out,
-      warn: ctx.warn,
-      verbose: ctx.verbose,
-      env: ctx.env,
-    });
+    return watch(ctx, { jobs, file });
   }
   const { loadProject, runProject, imageDigest, imageReference } = await import("../../engine/project.js");
   const project = await loadProject({ cwd: ctx.cwd, ...(file ? { file } : {}), tasks: ctx.args });
@@ -156,10 +147,9 @@ export async function run(ctx: CommandContext): Promise<number> {
       storeDir: ctx.storeDir(),
       ...(jobs ? { jobs } : {}),
       cache: !ctx.flagBool("no-cache"),
-      explain,
       env: ctx.env,
       signal: ac.signal,
-      logger: { info: (m) => ctx.warn(m), warn: (m) => ctx.warn(`warning: ${m}`), debug: (m) => (ctx.verbose ? ctx.warn(m) : undefined) },
+      logger: runLogger(ctx),
       onEvent: (e) => {
         timer.onEvent(e);
         if (explain) {
@@ -185,4 +175,72 @@ export async function run(ctx: CommandContext): Promise<number> {
     return results.every((r) => r.ok) ? 0 : 1;
   }
   return (await reportResults(ctx, results, timer)) ? 0 : 1;
+}
+
+/** The logger stages get: info and warnings on stderr, debug with -v. */
+function runLogger(ctx: CommandContext): Logger {
+  return { info: (m) => ctx.warn(m), warn: (m) => ctx.warn(`warning: ${m}`), debug: (m) => (ctx.verbose ? ctx.warn(m) : undefined), diagnostics: (t) => ctx.warn(t) };
+}
+
+/**
+ * `gadget run --watch`: the engine watches and rebuilds; this prints. After the first build (and
+ * a reload) every gadget gets its line; after that, a gadget gets a line only when something was
+ * rebuilt: it failed, its digest changed, or a cacheable step missed. SIGINT/SIGTERM stop it (exit 0).
+ */
+async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: string | undefined }): Promise<number> {
+  const [{ watchProject }, { imageDigest }] = await Promise.all([import("../../engine/watch.js"), import("../../engine/project.js")]);
+  const explain = ctx.flagBool("explain");
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  let timer = new GadgetTimer();
+  const cacheMisses = new Map<string, number>();
+  const lastDigest = new Map<string, string | undefined>();
+  try {
+    await watchProject({
+      cwd: ctx.cwd,
+      ...(o.file ? { file: o.file } : {}),
+      tasks: ctx.args,
+      storeDir: ctx.storeDir(),
+      ...(o.jobs ? { jobs: o.jobs } : {}),
+      cache: !ctx.flagBool("no-cache"),
+      env: ctx.env,
+      logger: runLogger(ctx),
+      signal: ac.signal,
+      handlers: {
+        onEvent: (e) => {
+          timer.onEvent(e);
+          if (e.type === "miss" && e.cacheable) cacheMisses.set(e.gadget, (cacheMisses.get(e.gadget) ?? 0) + 1);
+          if (explain) {
+            const l = explainLine(e);
+            if (l) ctx.warn(l);
+          }
+        },
+        onResults: (results, build) => {
+          for (const r of results) {
+            const d = r.ok ? imageDigest(r) : undefined;
+            const quiet = !build.all && r.ok && d === lastDigest.get(r.gadget.name) && (cacheMisses.get(r.gadget.name) ?? 0) === 0;
+            lastDigest.set(r.gadget.name, d);
+            if (quiet) continue;
+            const ms = fmtMs(timer.ms(r.gadget.name));
+            if (r.ok) ctx.out(`✓ ${r.gadget.name} ${ms}${d ? ` ${d}` : ""}`);
+            else {
+              ctx.out(`✗ ${r.gadget.name} ${ms}`);
+              ctx.warn(formatError(r.error, ctx.verbose));
+            }
+          }
+          timer = new GadgetTimer();
+          cacheMisses.clear();
+        },
+        onReload: (file, ms) => ctx.warn(`reloaded ${relative(ctx.cwd, file) || file} (${fmtMs(ms)})`),
+        onError: (e) => ctx.warn(formatError(e, ctx.verbose)),
+        onWatching: (n) => ctx.warn(`watching ${n} files (Ctrl-C to stop)`),
+      },
+    });
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+  return 0;
 }

@@ -3,8 +3,8 @@
  * --cert-dir, --concurrency). GADGET_REGISTRY_RETRIES overrides the number of retries (default 4).
  */
 import { usageError } from "../errors.js";
-import type { CommandContext } from "../cli/context.js";
-import { parseConcurrency, type TransferOptions } from "./open.js";
+import type { CommandContext } from "./context.js";
+import { parseConcurrency, type TransferOptions } from "../registry/open.js";
 
 export function transferOptionsFromFlags(ctx: CommandContext, reference: string): TransferOptions {
   const c = parseConcurrency(ctx.flagString("concurrency"));
