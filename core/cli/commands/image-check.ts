@@ -68,7 +68,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       widths.kernel = Math.max(...ks.map((k) => k.label.length));
     },
     onKernel: (k) => {
-      if (!json && k.skipped) ctx.out(`- ${"".padEnd(widths.object)}  ${k.label}  skipped: ${k.skipped}`);
+      if (!json && k.skipped) ctx.out(`- ${k.label}  skipped: ${k.skipped}`);
     },
     onResult: (r) => {
       if (json) return;
