@@ -4,7 +4,7 @@
  * pinned by the Go loader; the bpftool fallback pins into a private bpffs folder it removes.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, statfs, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { exec, isToolError } from "../engine/exec.js";
 import { GadgetError } from "../errors.js";
@@ -69,25 +69,57 @@ export async function runLoaderOnHost(loader: LoaderBinary, objects: CheckObject
  * bpffs folder (no dots in bpffs names), removed afterwards. It knows only libbpf's section
  * names and gives no verifier figures.
  */
-export async function runBpftoolOnHost(objects: CheckObject[], workDir: string, timeoutMs: number, bpffs = "/sys/fs/bpf"): Promise<LoaderRun> {
+export async function runBpftoolOnHost(objects: CheckObject[], workDir: string, timeoutMs: number): Promise<LoaderRun> {
   const objDir = join(workDir, "objects");
   const inputs = await stageObjects(objDir, objects, (f) => join(objDir, f));
   const run: LoaderRun = { objects: new Map(), warnings: ["bpftool fallback (run scripts/bootstrap for the Go loader): libbpf's section names only, no verifier figures"], ended: true };
-  for (const input of inputs) {
-    const pinDir = join(bpffs, `gadget-check-${process.pid}-${randomBytes(6).toString("hex")}`);
-    const obj: LoadedObject = { id: input.id, loaded: false, denied: false, programs: [], prepared: [] };
-    try {
-      await exec("bpftool", ["prog", "loadall", input.path, pinDir], { signal: AbortSignal.timeout(timeoutMs) });
-      obj.loaded = true;
-    } catch (e) {
-      const stderr = isToolError(e) ? e.stderr : String((e as Error).message);
-      const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("processed ") && !l.startsWith("-- END"));
-      obj.reason = lines.slice(-1)[0] ?? "refused";
-      obj.denied = /Operation not permitted/.test(stderr);
-    } finally {
-      await rm(pinDir, { recursive: true, force: true });
+  // bpftool mounts a bpffs wherever its pin path is not on one; never let it touch the host's
+  // /sys/fs/bpf: pin there only when it already is a bpffs, else into our own bpffs mount.
+  let bpffs = "/sys/fs/bpf";
+  let mounted = false;
+  if (!(await isBpffs(bpffs))) {
+    bpffs = join(workDir, "bpffs");
+    await mkdir(bpffs);
+    await exec("mount", ["-t", "bpf", "bpf", bpffs]);
+    mounted = true;
+  }
+  try {
+    for (const input of inputs) {
+      const pinDir = join(bpffs, `gadget-check-${process.pid}-${randomBytes(6).toString("hex")}`);
+      const obj: LoadedObject = { id: input.id, loaded: false, denied: false, programs: [], prepared: [] };
+      try {
+        await exec("bpftool", ["prog", "loadall", input.path, pinDir], { signal: AbortSignal.timeout(timeoutMs) });
+        obj.loaded = true;
+      } catch (e) {
+        const stderr = isToolError(e) ? e.stderr : String((e as Error).message);
+        obj.reason = bpftoolReason(stderr);
+        obj.denied = /Operation not permitted/.test(stderr);
+      } finally {
+        await rm(pinDir, { recursive: true, force: true });
+      }
+      run.objects.set(input.id, obj);
     }
-    run.objects.set(input.id, obj);
+  } finally {
+    if (mounted) await exec("umount", [bpffs]).catch(() => undefined);
   }
   return run;
+}
+
+/** libbpf's one meaningful line: the verifier's reason (the line before its statistics), else libbpf's own. */
+export function bpftoolReason(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const stats = lines.findIndex((l) => /^processed \d+ insns/.test(l));
+  if (stats > 0) return lines[stats - 1]!;
+  const libbpf = lines.find((l) => l.startsWith("libbpf: ") && !/failed to load object|supported section/.test(l));
+  return libbpf ?? lines.find((l) => l.startsWith("Error: ")) ?? "refused";
+}
+
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+async function isBpffs(path: string): Promise<boolean> {
+  try {
+    return (await statfs(path)).type === BPF_FS_MAGIC;
+  } catch {
+    return false;
+  }
 }

@@ -36,8 +36,12 @@ export interface LoaderBinary {
   digest: string;
 }
 
-/** The loader binary, or undefined when it was never built (then bpftool is the fallback). */
+/**
+ * The loader binary, or undefined when it was never built (then bpftool is the fallback on the
+ * host). GADGET_CHECK_LOADER names another binary, or `bpftool` to use the fallback.
+ */
 export async function findLoader(env: NodeJS.ProcessEnv = process.env): Promise<LoaderBinary | undefined> {
+  if (env.GADGET_CHECK_LOADER === "bpftool") return undefined;
   const path = env.GADGET_CHECK_LOADER || join(packageRoot(), LOADER_RELATIVE_PATH);
   if (!existsSync(path)) {
     if (env.GADGET_CHECK_LOADER) throw new GadgetError({ what: "check loader not found", which: path, why: "GADGET_CHECK_LOADER names no file", hint: "run scripts/bootstrap" });

@@ -19,6 +19,7 @@ export function resultLines(r: CheckResult, w: LineWidths): string[] {
   const cached = r.cached ? "  (cached)" : "";
   if (r.status === "not-checked") return [`- ${r.object.padEnd(w.object)}  ${r.arch}: ${r.reason ?? "not checked"}`];
   const loaded = r.programs.filter((p) => p.loaded);
+  if (r.status === "loaded" && r.programs.length === 0) return [`${head("✓")}  loaded (bpftool fallback: no verifier figures)${cached}`];
   if (r.status === "loaded") {
     const max = Math.max(0, ...loaded.map((p) => p.insns));
     const n = loaded.length;

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { spawn } from "node:child_process";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GADGET_BIN, REPO_ROOT, runCommand, runGadget, tempDir } from "../helpers/cli.js";
 import { checkObjects, LayoutStore, objectsOfImage, type CheckObject, type CheckReport, type CheckResult } from "../../core/index.js";
@@ -196,6 +196,26 @@ describe("gadget image check (CLI)", () => {
     for (const pid of seen) expect(await qemuPidsMentioning(tmp)).not.toContain(pid); // … and is gone
     expect(await readdir(tmp)).toEqual([]); // initramfs and objects removed
     expect(await checkPins()).toEqual(pinsBefore);
+  });
+
+  it("without the Go loader, bpftool prog loadall is the host's fallback: libbpf's verdict, no pins and no bpffs mount left", async () => {
+    const mountsBefore = (await readFile("/proc/self/mounts", "utf8")).split("\n").filter((l) => l.includes(" bpf ")).sort();
+    const fallbackEnv = { ...env(), GADGET_CHECK_LOADER: "bpftool" };
+    const bad = await runGadget(["image", "check", "check_bad_ptr:test"], { env: fallbackEnv });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^✗ check_bad_ptr  host  R0 invalid mem access 'scalar'$/m);
+    const kfunc = await runGadget(["image", "check", "check_kfunc_new:test"], { env: fallbackEnv });
+    expect(kfunc.code).toBe(0);
+    expect(kfunc.stdout).toMatch(/^✓ check_kfunc_new  host  loaded \(bpftool fallback: no verifier figures\)$/m);
+    // libbpf 1.1 does not know ig's `socket1` section: the reason the Go loader exists
+    const good = await runGadget(["image", "check", "check_good:test"], { env: fallbackEnv });
+    expect(good.stdout).toMatch(/^✗ check_good  host  libbpf: failed to guess program type from ELF section 'socket1'$/m);
+    // no VM without the loader
+    const vm = await runGadget(["image", "check", "check_good:test", "--kernels", k61], { env: fallbackEnv });
+    expect(vm.code).toBe(1);
+    expect(vm.stderr).toBe("Error: check loader not found (dist/check-loader/gadget-check-loader): it is built from core/check/loader by scripts/bootstrap\nhint: run scripts/bootstrap\n");
+    expect(await checkPins()).toEqual(pinsBefore);
+    expect((await readFile("/proc/self/mounts", "utf8")).split("\n").filter((l) => l.includes(" bpf ")).sort()).toEqual(mountsBefore);
   });
 
   it("without CAP_BPF the host is skipped with one line naming the capability, not failed", async () => {
