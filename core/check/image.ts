@@ -1,7 +1,7 @@
 /**
  * An image in the local store → the objects to check: the ebpf layer of each platform manifest
  * (amd64 is checked; arm64 is reported as not checked unless an arm64 kernel exists), named by
- * the gadget.yaml `name` (else the repository's last path element).
+ * the repository's last path element (else gadget.yaml's `name`).
  */
 import { GadgetError } from "../errors.js";
 import { isIndexType, MediaType } from "../oci/media-types.js";
@@ -34,19 +34,22 @@ export async function objectsOfImage(store: LayoutStore, reference: string): Pro
   return objects;
 }
 
+/** The repository's last path element (`trace_open`), else gadget.yaml's `name`, else the reference. */
 function gadgetName(config: Buffer | undefined, reference: string): string {
+  try {
+    const ref = parseReference(reference);
+    const last = ref.repository.split("/").pop();
+    if (last) return last;
+  } catch {
+    // a digest or a name the parser refuses: try gadget.yaml
+  }
   if (config) {
     try {
       const meta = yaml().parse(config.toString("utf8")) as { name?: unknown } | null;
       if (meta && typeof meta.name === "string" && meta.name.trim() !== "") return meta.name.trim();
     } catch {
-      // an unreadable gadget.yaml does not stop a check: fall back to the repository name
+      // an unreadable gadget.yaml does not stop a check
     }
   }
-  try {
-    const ref = parseReference(reference);
-    return ref.repository.split("/").pop() || reference;
-  } catch {
-    return reference;
-  }
+  return reference;
 }
