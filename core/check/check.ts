@@ -3,10 +3,12 @@
  * and others booted in a micro-VM (one boot per kernel for all objects) — with results cached by
  * (object digest, kernel digest, loader digest, params), so an unchanged re-check boots nothing.
  */
+import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { cacheKey, readCached, writeCached } from "./cache.js";
+import { untilDone } from "./cleanup.js";
 import { missingHostCapability, runBpftoolOnHost, runLoaderOnHost } from "./host.js";
 import { identifyKernel } from "./kernel.js";
 import { findLoader, loaderMissingError, type LoaderBinary, type LoaderRun } from "./loader.js";
@@ -99,6 +101,7 @@ async function checkOnKernel(k: KernelInfo, objects: CheckObject[], loader: Load
     }
     const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs(misses.length);
     const workDir = await mkdtemp(join(tmpdir(), "gadget-check-"));
+    const done = untilDone(() => rmSync(workDir, { recursive: true, force: true }));
     let run: LoaderRun;
     try {
       if (k.kind === "host") {
@@ -111,6 +114,7 @@ async function checkOnKernel(k: KernelInfo, objects: CheckObject[], loader: Load
       }
     } finally {
       await rm(workDir, { recursive: true, force: true });
+      done();
     }
     if (run.release && k.kind === "host") k.release = run.release;
     const denied = [...run.objects.values()].find((o) => o.denied);

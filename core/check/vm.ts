@@ -5,11 +5,12 @@
  * console between two markers. A watchdog kills a VM that has not answered in time; the temp
  * folder goes in every case and no qemu outlives the check.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createWriteStream, existsSync } from "node:fs";
 import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { GadgetError } from "../errors.js";
+import { untilDone } from "./cleanup.js";
 import { parseLoaderOutput, type LoaderBinary, type LoaderRun } from "./loader.js";
 import { stageObjects } from "./host.js";
 import type { CheckObject, KernelInfo } from "./types.js";
@@ -106,24 +107,6 @@ export interface BootOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const live = new Set<ChildProcess>();
-let hooked = false;
-
-/** No qemu outlives this process: kill every live VM on exit and on SIGINT/SIGTERM. */
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on("exit", () => {
-    for (const c of live) c.kill("SIGKILL");
-  });
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.once(sig, () => {
-      for (const c of live) c.kill("SIGKILL");
-      process.kill(process.pid, sig);
-    });
-  }
-}
-
 /** qemu's argv for one boot. */
 export function qemuArgs(kernelPath: string, initramfs: string, accel: "tcg" | "kvm"): string[] {
   return [
@@ -137,10 +120,9 @@ export function qemuArgs(kernelPath: string, initramfs: string, accel: "tcg" | "
 /** Boot the kernel, read the loader's lines between the markers, and make sure qemu is gone. */
 export async function bootAndCheck(opts: BootOptions): Promise<LoaderRun & { bootMs: number; pid: number | undefined }> {
   const qemu = requireTool("qemu-system-x86_64", "qemu-system-x86", opts.env);
-  hookExit();
   const started = Date.now();
   const child = spawn(qemu, qemuArgs(opts.kernel.spec, opts.initramfs, opts.accel), { stdio: ["ignore", "pipe", "pipe"] });
-  live.add(child);
+  const done = untilDone(() => child.kill("SIGKILL"));
   const lines: string[] = [];
   let partial = "";
   let stderr = "";
@@ -173,7 +155,7 @@ export async function bootAndCheck(opts: BootOptions): Promise<LoaderRun & { boo
     child.on("close", (code) => resolve({ code }));
   });
   clearTimeout(watchdog);
-  live.delete(child);
+  done();
   const which = opts.kernel.spec;
   const kernelName = `kernel ${opts.kernel.label}`;
   if (exit.error) throw new GadgetError({ what: "cannot start qemu", which: qemu, why: exit.error.message, hint: "run scripts/bootstrap" });

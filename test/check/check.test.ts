@@ -198,6 +198,27 @@ describe("gadget image check (CLI)", () => {
     expect(await checkPins()).toEqual(pinsBefore);
   });
 
+  it("interrupted (SIGINT) while the VM boots: qemu killed (checked by pid) and the temp folder removed", async () => {
+    const tmp = join(root, "int-tmp");
+    await mkdir(tmp);
+    const child = spawn(process.execPath, [GADGET_BIN, "image", "check", "check_good:test", "--kernels", k61, "--no-cache"], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env(), TMPDIR: tmp },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("close", (_code, signal) => resolve(signal)));
+    let pids: number[] = [];
+    for (let i = 0; i < 400 && pids.length === 0; i++) {
+      pids = await qemuPidsMentioning(tmp);
+      if (pids.length === 0) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(pids).toHaveLength(1);
+    child.kill("SIGINT");
+    expect(await exited).toBe("SIGINT");
+    expect(await qemuPidsMentioning(tmp)).toEqual([]);
+    expect(await readdir(tmp)).toEqual([]);
+  });
+
   it("without the Go loader, bpftool prog loadall is the host's fallback: libbpf's verdict, no pins and no bpffs mount left", async () => {
     const mountsBefore = (await readFile("/proc/self/mounts", "utf8")).split("\n").filter((l) => l.includes(" bpf ")).sort();
     const fallbackEnv = { ...env(), GADGET_CHECK_LOADER: "bpftool" };

@@ -136,7 +136,7 @@ func readInputs(manifest string, args []string) ([]objectInput, error) {
 func checkObject(in objectInput, cache *btf.Cache) {
 	spec, err := ebpf.LoadCollectionSpec(in.Path)
 	if err != nil {
-		emit(objectLine{Kind: "object", Object: in.ID, Error: err.Error(), Reason: "not a loadable eBPF object: " + lastCause(err)})
+		emit(objectLine{Kind: "object", Object: in.ID, Error: err.Error(), Reason: "not a loadable eBPF object: " + err.Error()})
 		return
 	}
 	if spec.Types == nil {
@@ -313,12 +313,6 @@ func summarize(err error) string {
 	if errors.Is(err, unix.EPERM) {
 		return "operation not permitted: loading needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)"
 	}
-	return lastCause(err)
-}
-
-// lastCause drops cilium/ebpf's "program x: load program: …" context prefixes only when the
-// remaining text is still self-explanatory; otherwise it returns the whole message.
-func lastCause(err error) string {
 	return err.Error()
 }
 
