@@ -42,11 +42,12 @@ export async function checkObjects(opts: CheckOptions): Promise<CheckReport> {
   const amd64 = opts.objects.filter((o) => o.arch === "amd64");
   const others = opts.objects.filter((o) => o.arch !== "amd64");
   const perKernel = new Map<KernelInfo, CheckResult[]>();
+  const warnings: string[] = [];
 
   const work = kernels.map((k) => async () => {
     const results: CheckResult[] = [];
     for (const o of others) results.push(notChecked(o, k));
-    results.push(...(await checkOnKernel(k, amd64, loader, opts)));
+    results.push(...(await checkOnKernel(k, amd64, loader, opts, (w) => warnings.push(`${k.label}: ${w}`))));
     perKernel.set(k, results);
     opts.onKernel?.(k);
     for (const r of results) opts.onResult?.(r);
@@ -62,7 +63,7 @@ export async function checkObjects(opts: CheckOptions): Promise<CheckReport> {
     }
   }
   const ok = results.every((r) => r.status !== "refused");
-  return { ok, kernels, results };
+  return { ok, kernels, results, warnings };
 }
 
 function requireToolOr(err: () => Error, fn: () => unknown): void {
@@ -77,7 +78,7 @@ function notChecked(o: CheckObject, k: KernelInfo): CheckResult {
   return { object: o.name, arch: o.arch, objectDigest: o.digest, kernel: k.label, kernelDigest: k.digest, status: "not-checked", reason: NO_ARM64_KERNEL, programs: [], cached: false };
 }
 
-async function checkOnKernel(k: KernelInfo, objects: CheckObject[], loader: LoaderBinary | undefined, opts: CheckOptions): Promise<CheckResult[]> {
+async function checkOnKernel(k: KernelInfo, objects: CheckObject[], loader: LoaderBinary | undefined, opts: CheckOptions, warn: (w: string) => void): Promise<CheckResult[]> {
   if (objects.length === 0) return [];
   const env = opts.env ?? process.env;
   const byKey = new Map<CheckObject, string>();
@@ -117,6 +118,7 @@ async function checkOnKernel(k: KernelInfo, objects: CheckObject[], loader: Load
       done();
     }
     if (run.release && k.kind === "host") k.release = run.release;
+    for (const w of run.warnings) warn(w);
     const denied = [...run.objects.values()].find((o) => o.denied);
     if (k.kind === "host" && denied) {
       k.skipped = `loading is not permitted here (${denied.reason ?? "operation not permitted"})`;

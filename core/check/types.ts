@@ -106,4 +106,6 @@ export interface CheckReport {
   ok: boolean;
   kernels: KernelInfo[];
   results: CheckResult[];
+  /** Things the user should know that are not results, e.g. `6.1.0-…: this kernel has no BTF …`, the bpftool fallback. */
+  warnings: string[];
 }

@@ -84,6 +84,7 @@ describe("checkObjects: host and a 6.1 kernel in a VM", () => {
       expect(log[log.length - 2]).toMatch(/^\d+: \(79\) r\d = \*\(u64 \*\)\(r0 \+0\)$/);
     }
     expect(first.ok).toBe(false);
+    expect(first.warnings).toEqual([]);
   });
 
   it("arm64 objects are reported as not checked, on no kernel loaded", () => {
@@ -225,6 +226,7 @@ describe("gadget image check (CLI)", () => {
     const bad = await runGadget(["image", "check", "check_bad_ptr:test"], { env: fallbackEnv });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/^✗ check_bad_ptr  host  R0 invalid mem access 'scalar'$/m);
+    expect(bad.stderr).toBe("Warning: host: bpftool fallback (run scripts/bootstrap for the Go loader): libbpf's section names only, no verifier figures\n");
     const kfunc = await runGadget(["image", "check", "check_kfunc_new:test"], { env: fallbackEnv });
     expect(kfunc.code).toBe(0);
     expect(kfunc.stdout).toMatch(/^✓ check_kfunc_new  host  loaded \(bpftool fallback: no verifier figures\)$/m);

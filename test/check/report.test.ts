@@ -52,6 +52,7 @@ describe("cache key", () => {
 const prog = (name: string, insns: number, loaded = true) => ({ name, section: "s", progType: "TracePoint", loaded, insns, totalStates: 1, peakStates: 1, maxStatesPerInsn: 0 });
 const report = (insns: number): CheckReport => ({
   ok: true,
+  warnings: [],
   kernels: [{ spec: "host", kind: "host", label: "host", release: "6.18", digest: "sha256:h", arch: "amd64" }],
   results: [{ object: "g", arch: "amd64", objectDigest: "sha256:o", kernel: "host", kernelDigest: "sha256:h", status: "loaded", cached: false, programs: [prog("p", insns), prog("q", 10)] }],
 });

@@ -81,6 +81,8 @@ export async function run(ctx: CommandContext): Promise<number> {
     },
   });
 
+  for (const w of result.warnings) ctx.warn(`Warning: ${w}`);
+
   let regressions: ReturnType<typeof report.compareWithBaseline> = [];
   if (baseline !== undefined) {
     try {
