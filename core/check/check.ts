@@ -7,6 +7,7 @@ import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
+import { GadgetError } from "../errors.js";
 import { cacheKey, readCached, writeCached } from "./cache.js";
 import { untilDone } from "./cleanup.js";
 import { missingHostCapability, runBpftoolOnHost, runLoaderOnHost } from "./host.js";
@@ -119,9 +120,9 @@ async function checkOnKernel(k: KernelInfo, objects: CheckObject[], loader: Load
     }
     if (run.release && k.kind === "host") k.release = run.release;
     for (const w of run.warnings) warn(w);
-    const denied = [...run.objects.values()].find((o) => o.denied);
-    if (k.kind === "host" && denied) {
-      k.skipped = `loading is not permitted here (${denied.reason ?? "operation not permitted"})`;
+    if (run.denied !== undefined) {
+      if (k.kind !== "host") throw new GadgetError({ what: "the VM could not load programs", which: k.spec, why: run.denied });
+      k.skipped = run.denied;
       return objects.filter((o) => results.has(o)).map((o) => results.get(o)!);
     }
     for (const [i, o] of misses.entries()) {

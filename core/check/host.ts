@@ -86,14 +86,13 @@ export async function runBpftoolOnHost(objects: CheckObject[], workDir: string, 
   try {
     for (const input of inputs) {
       const pinDir = join(bpffs, `gadget-check-${process.pid}-${randomBytes(6).toString("hex")}`);
-      const obj: LoadedObject = { id: input.id, loaded: false, denied: false, programs: [], prepared: [] };
+      const obj: LoadedObject = { id: input.id, loaded: false, programs: [], prepared: [] };
       try {
         await exec("bpftool", ["prog", "loadall", input.path, pinDir], { signal: AbortSignal.timeout(timeoutMs) });
         obj.loaded = true;
       } catch (e) {
         const stderr = isToolError(e) ? e.stderr : String((e as Error).message);
         obj.reason = bpftoolReason(stderr);
-        obj.denied = /Operation not permitted/.test(stderr);
       } finally {
         await rm(pinDir, { recursive: true, force: true });
       }

@@ -64,7 +64,6 @@ export interface LoaderInput {
 export interface LoadedObject {
   id: string;
   loaded: boolean;
-  denied: boolean;
   programs: ProgramResult[];
   prepared: string[];
   /** Object-level reason (map creation, not an object, …), when not loaded. */
@@ -74,6 +73,8 @@ export interface LoadedObject {
 
 export interface LoaderRun {
   release?: string;
+  /** Set when this process may not load programs at all (the loader's privilege probe). */
+  denied?: string;
   objects: Map<string, LoadedObject>;
   warnings: string[];
   /** The loader reached its end line (nothing was cut short). */
@@ -97,6 +98,9 @@ export function parseLoaderOutput(lines: Iterable<string>): LoaderRun {
       case "kernel":
         run.release = String(v.release ?? "");
         break;
+      case "denied":
+        run.denied = String(v.reason ?? "loading BPF programs is not permitted here");
+        break;
       case "warning":
         run.warnings.push(String(v.message ?? ""));
         break;
@@ -114,7 +118,6 @@ export function parseLoaderOutput(lines: Iterable<string>): LoaderRun {
         const obj: LoadedObject = {
           id,
           loaded: v.loaded === true,
-          denied: v.denied === true,
           programs,
           prepared: Array.isArray(v.prepared) ? v.prepared.map(String) : [],
         };

@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GADGET_BIN, REPO_ROOT, runCommand, runGadget, tempDir } from "../helpers/cli.js";
 import { checkObjects, LayoutStore, objectsOfImage, type CheckObject, type CheckReport, type CheckResult } from "../../core/index.js";
-import { buildFixtures, checkPins, kernel61, qemuPidsMentioning, requireCheckTools } from "./helpers.js";
+import { buildFixtures, checkPins, kernel61, LOADER, qemuPidsMentioning, requireCheckTools } from "./helpers.js";
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -239,6 +239,16 @@ describe("gadget image check (CLI)", () => {
     expect(vm.stderr).toBe("Error: check loader not found (dist/check-loader/gadget-check-loader): it is built from core/check/loader by scripts/bootstrap\nhint: run scripts/bootstrap\n");
     expect(await checkPins()).toEqual(pinsBefore);
     expect((await readFile("/proc/self/mounts", "utf8")).split("\n").filter((l) => l.includes(" bpf ")).sort()).toEqual(mountsBefore);
+  });
+
+  it("the loader itself says when this process may not load programs (one denied line, no object reported as refused)", async () => {
+    const obj = join(root, "good.o");
+    await writeFile(obj, objects.find((o) => o.name === "check_good" && o.arch === "amd64")!.bytes);
+    const r = await runCommand("setpriv", ["--bounding-set=-bpf,-perfmon,-sys_admin", "--inh-caps=-bpf,-perfmon,-sys_admin", LOADER, obj]);
+    expect(r.code).toBe(0);
+    const kinds = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(kinds.map((k) => k.kind)).toEqual(["kernel", "denied", "end"]);
+    expect(kinds[1].reason).toMatch(/^loading BPF programs is not permitted here \(.*operation not permitted\): it needs CAP_BPF and CAP_PERFMON \(or CAP_SYS_ADMIN\)$/);
   });
 
   it("without CAP_BPF the host is skipped with one line naming the capability, not failed", async () => {

@@ -71,7 +71,6 @@ type objectLine struct {
 	Kind     string   `json:"kind"`
 	Object   string   `json:"object"`
 	Loaded   bool     `json:"loaded"`
-	Denied   bool     `json:"denied,omitempty"`
 	Programs int      `json:"programs"`
 	Prepared []string `json:"prepared,omitempty"`
 	Error    string   `json:"error,omitempty"`
@@ -104,12 +103,43 @@ func main() {
 	// Kernels before 5.11 account BPF memory to RLIMIT_MEMLOCK; ig lifts it too.
 	_ = rlimit.RemoveMemlock()
 
+	// Can this process load tracing programs at all? Otherwise every object would look refused.
+	if err := probePrivilege(); err != nil {
+		emit(map[string]string{"kind": "denied", "reason": deniedReason(err)})
+		emit(map[string]string{"kind": "end"})
+		return
+	}
+
 	cache := btf.NewCache()
 	for _, in := range inputs {
 		checkObject(in, cache)
 	}
 	emit(map[string]string{"kind": "end"})
 }
+
+// probePrivilege loads the smallest tracepoint program (r0 = 0; exit), which needs CAP_BPF and
+// CAP_PERFMON (or CAP_SYS_ADMIN), as every tracing gadget does.
+func probePrivilege() error {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.TracePoint,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return err
+		}
+		return nil // another failure is not about privileges; the objects will tell
+	}
+	return p.Close()
+}
+
+func deniedReason(err error) string {
+	return "loading BPF programs is not permitted here (" + strings.TrimSuffix(err.Error(), memlockHint) + "): it needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)"
+}
+
+// cilium/ebpf adds this to every EPERM; the loader lifts RLIMIT_MEMLOCK, so it only misleads.
+const memlockHint = " (MEMLOCK may be too low, consider rlimit.RemoveMemlock)"
 
 func readInputs(manifest string, args []string) ([]objectInput, error) {
 	if manifest == "" {
@@ -178,11 +208,9 @@ func checkObject(in objectInput, cache *btf.Cache) {
 	}
 
 	// The collection was refused: find out which program (or map) and why, one at a time.
-	denied := errors.Is(collErr, unix.EPERM)
 	maps, mapErr := loadMapsOnly(spec, cache)
 	if mapErr != nil {
-		emit(objectLine{Kind: "object", Object: in.ID, Denied: denied || errors.Is(mapErr, unix.EPERM), Programs: len(names),
-			Prepared: prepared, Error: mapErr.Error(), Reason: summarize(mapErr)})
+		emit(objectLine{Kind: "object", Object: in.ID, Programs: len(names), Prepared: prepared, Error: mapErr.Error(), Reason: summarize(mapErr)})
 		return
 	}
 	defer maps.Close()
@@ -198,11 +226,10 @@ func checkObject(in objectInput, cache *btf.Cache) {
 		loadOne(&line, spec, name, maps, cache)
 		if !line.Loaded {
 			failed++
-			denied = denied || strings.Contains(line.Error, "operation not permitted")
 		}
 		emit(line)
 	}
-	obj := objectLine{Kind: "object", Object: in.ID, Denied: denied, Programs: len(names), Prepared: prepared, Error: collErr.Error()}
+	obj := objectLine{Kind: "object", Object: in.ID, Programs: len(names), Prepared: prepared, Error: collErr.Error()}
 	if failed == 0 {
 		// Every program loads on its own but not together (e.g. a program array's contents).
 		obj.Reason = summarize(collErr)
@@ -310,10 +337,7 @@ func summarize(err error) string {
 	if m := kfuncMissing.FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("extern (func ksym) '%s': not found in kernel BTF (cilium/ebpf: %s)", m[1], m[0])
 	}
-	if errors.Is(err, unix.EPERM) {
-		return "operation not permitted: loading needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)"
-	}
-	return err.Error()
+	return strings.ReplaceAll(msg, memlockHint, "")
 }
 
 // prepareLikeIg applies what ig's ebpf operator does to a CollectionSpec before
