@@ -57,8 +57,11 @@ describe("checkObjects: host and a 6.1 kernel in a VM", () => {
         ["check_good_exec", "tracepoint/syscalls/sys_enter_execve", "TracePoint", true],
         ["check_good_sample", "perf_event/sampler", "PerfEvent", true],
         ["check_good_socket", "socket1", "SocketFilter", true],
+        ["check_good_unknown", "check_not_a_program_type/x", "UnspecifiedProgram", false],
       ]);
-      for (const p of r.programs) expect(p.insns).toBeGreaterThan(0);
+      for (const p of r.programs.slice(0, 3)) expect(p.insns).toBeGreaterThan(0);
+      // what ig skips is skipped, not refused
+      expect(r.programs[3]!.skipped).toBe(`section "check_not_a_program_type/x" names no program type cilium/ebpf knows; ig does not load it`);
       // the map declared with max_entries 0, sized from its <map>_max_entries param as ig does
       expect(r.prepared).toEqual(["map seen max_entries=512"]);
     }
@@ -112,10 +115,11 @@ describe("gadget image check (CLI)", () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.split("\n");
     expect(lines).toContain("- check_good  arm64: not checked (no arm64 kernel)");
-    expect(lines.some((l) => /^✓ check_good  host +3 progs  max \d+ insns  \(cached\)$/.test(l))).toBe(true);
-    expect(lines.some((l) => /^✓ check_good  6\.1\.\d+-\d+-cloud-amd64  3 progs  max \d+ insns  \(cached\)$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^✓ check_good  host +3 progs  max \d+ insns  \(1 not loaded by ig\)  \(cached\)$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^✓ check_good  6\.1\.\d+-\d+-cloud-amd64  3 progs  max \d+ insns  \(1 not loaded by ig\)  \(cached\)$/.test(l))).toBe(true);
     expect(lines).toContainEqual(expect.stringMatching(/^GADGET +ARCH +PROGRAM +host +6\.1\.\d+-\d+-cloud-amd64$/));
     expect(lines).toContainEqual(expect.stringMatching(/^check_good +amd64 +check_good_socket +\d+ +\d+$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^check_good +amd64 +check_good_unknown +- +-$/));
   });
 
   it("exit 1 with the verifier's line and the instruction when a kernel refuses the object", async () => {
