@@ -31,3 +31,11 @@ export { loadProject, runProject, imageDigest, type Project, type LoadProjectOpt
 export { watchProject, type WatchOptions } from "./engine/watch.js";
 export { loadGadgetfile, findGadgetfile, type LoadedGadgetfile } from "./gadgetfile/load.js";
 export { validateGadgetfile } from "./gadgetfile/validate.js";
+// check: load objects into the verifier of the host and of kernels booted in a micro-VM
+export { checkObjects, defaultTimeoutMs } from "./check/check.js";
+export { objectsOfImage } from "./check/image.js";
+export { identifyKernel, bzImageRelease } from "./check/kernel.js";
+export { findLoader, parseLoaderOutput, type LoaderRun, type LoadedObject } from "./check/loader.js";
+export { defaultCheckCacheDir, cacheKey } from "./check/cache.js";
+export { resultLines, resultTable, compareWithBaseline, regressionLine, type Regression } from "./check/report.js";
+export type { CheckObject, CheckOptions, CheckReport, CheckResult, KernelInfo, KernelSpec, ProgramResult, ResultStatus } from "./check/types.js";

@@ -94,6 +94,22 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./commands/image-build.js"),
   },
   {
+    words: ["image", "check"],
+    summary: "Load an image's eBPF programs into the verifier of the host and other kernels",
+    usage: "gadget image check IMAGE [--kernels host,/boot/vmlinuz-…] [--json] [--baseline FILE.json] [--threshold PCT] [--accel tcg|kvm] [--timeout DUR] [--no-cache]",
+    flags: [
+      { name: "kernels", type: "list", value: "LIST", description: "comma-separated: host and/or vmlinuz files booted with qemu (default host)" },
+      { name: "baseline", type: "string", value: "FILE", description: "a saved --json run: flag programs whose verifier instructions grew" },
+      { name: "threshold", type: "string", value: "PCT", description: "growth (percent) that --baseline flags (default 10)" },
+      { name: "accel", type: "string", value: "ACCEL", description: "qemu accelerator: tcg (default) or kvm" },
+      { name: "timeout", type: "string", value: "DUR", description: "watchdog per VM, e.g. 90s (default 120s + 15s per object)" },
+      { name: "no-cache", type: "boolean", description: "load again even when a result is cached" },
+      JSON_FLAG,
+    ],
+    args: { min: 1, max: 1 },
+    load: () => import("./commands/image-check.js"),
+  },
+  {
     words: ["image", "pull"],
     summary: "Pull an image from a registry into the local store",
     usage: "gadget image pull IMAGE",

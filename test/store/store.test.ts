@@ -213,7 +213,7 @@ describe("bad input: one-line errors and exit codes", () => {
   });
 
   it("--help on every command and --version", async () => {
-    const cmds = [["image", "list"], ["image", "tag"], ["image", "rm"], ["image", "inspect"], ["image", "build"], ["image", "pull"], ["image", "push"], ["image", "export"], ["image", "import"], ["login"], ["logout"], ["run"], ["init"]];
+    const cmds = [["image", "list"], ["image", "tag"], ["image", "rm"], ["image", "inspect"], ["image", "build"], ["image", "check"], ["image", "pull"], ["image", "push"], ["image", "export"], ["image", "import"], ["login"], ["logout"], ["run"], ["init"]];
     for (const c of cmds) {
       const r = await runGadget([...c, "--help"]);
       expect(r.code, c.join(" ")).toBe(0);
