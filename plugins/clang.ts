@@ -12,6 +12,7 @@ import { defineStage, type Arch, type GadgetInfo, type StageContext } from "../c
 import { api, gadgetError } from "./api.js";
 import { parseDepfile } from "./depfile.js";
 import { checkHostHeaders, findTool, headerHint, hostMultiarch, toolFailure } from "./tools.js";
+import { checkUnresolvedSymbols } from "./unresolved-symbols.js";
 
 export interface ClangOptions {
   /** clang binary (default: clang on PATH). */
@@ -65,7 +66,7 @@ async function archOf(ctx: StageContext<ClangOptions>): Promise<Arch> {
 
 export const clangStage = defineStage<ClangOptions>({
   name: "clang",
-  version: "2",
+  version: "3",
   perArch: true,
   async inputs(ctx) {
     if (!(await hasEbpfSource(ctx.gadget))) return { args: { ebpf: false } };
@@ -101,6 +102,7 @@ export const clangStage = defineStage<ClangOptions>({
       shownWarnings.add(`${ctx.gadget.dir}\0${warnings}`);
       ctx.logger.warn(warnings);
     }
+    await checkUnresolvedSymbols(out, ctx.gadget, arch);
     let discovered: string[] = [];
     try {
       discovered = parseDepfile(await readFile(depfile, "utf8"), ctx.gadget.dir);

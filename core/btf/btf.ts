@@ -43,6 +43,8 @@ export interface BtfMember {
   type: number;
   /** Bit offset (struct/union), or value (enum), or parameter type (func proto: `type`). */
   offset: number;
+  /** Struct/union bitfield width in bits (kind_flag set and a non-zero size); absent otherwise. */
+  bitfieldSize?: number;
 }
 
 export interface BtfSecVar {
@@ -103,12 +105,18 @@ export function parseBtf(bytes: Uint8Array, littleEndian = true, which = ".BTF")
   const typeLen = u32(12);
   const strOff = hdrLen + u32(16);
   const strLen = u32(20);
-  if (typeOff + typeLen > bytes.length || strOff + strLen > bytes.length) throw bad(which, "sections out of bounds");
+  if (hdrLen < 24 || typeOff + typeLen > bytes.length || strOff + strLen > bytes.length) throw bad(which, "sections out of bounds");
+  const strings = new Map<number, string>();
   const str = (off: number): string => {
     if (off >= strLen) throw bad(which, `string offset ${off} out of bounds`);
-    let end = strOff + off;
-    while (end < strOff + strLen && bytes[end] !== 0) end++;
-    return Buffer.from(bytes.buffer, bytes.byteOffset + strOff + off, end - strOff - off).toString("utf8");
+    let s = strings.get(off);
+    if (s === undefined) {
+      let end = strOff + off;
+      while (end < strOff + strLen && bytes[end] !== 0) end++;
+      s = Buffer.from(bytes.buffer, bytes.byteOffset + strOff + off, end - strOff - off).toString("utf8");
+      strings.set(off, s);
+    }
+    return s;
   };
 
   const types: BtfType[] = [VOID];
@@ -165,7 +173,9 @@ export function parseBtf(bytes: Uint8Array, littleEndian = true, which = ".BTF")
         t.members = [];
         for (let i = 0; i < vlen; i++, o += 12) {
           const off = u32(o + 8);
-          t.members.push({ name: str(u32(o)), type: u32(o + 4), offset: t.kindFlag ? off & 0xffffff : off });
+          const member: BtfMember = { name: str(u32(o)), type: u32(o + 4), offset: t.kindFlag ? off & 0xffffff : off };
+          if (t.kindFlag && off >>> 24 !== 0) member.bitfieldSize = off >>> 24;
+          t.members.push(member);
         }
         break;
       case BtfKind.Enum:

@@ -44,8 +44,8 @@ describe("--validate-metadata", () => {
 
   it("const without volatile is refused as ig does", () => {
     // count_syscall's target_nr is const volatile; the map "counts" is neither
-    expect(validateMetadata({ params: { ebpf: { target_nr: {} } } }, plain).errors).toEqual([]);
-    expect(validateMetadata({ params: { ebpf: { counts: {} } } }, plain).errors[0]!.message).toMatch(/not const/);
+    expect(validateMetadata({ params: { ebpf: { target_nr: { key: "syscall" } } } }, plain).errors).toEqual([]);
+    expect(validateMetadata({ params: { ebpf: { counts: { key: "c" } } } }, plain).errors[0]!.message).toBe('"counts" is not const');
   });
 
   it("YAML syntax errors name file:line:col", () => {
@@ -61,18 +61,18 @@ describe("--update-metadata", () => {
     expect(m.description).toBe("TODO: Fill the gadget description");
     expect(Object.keys(m.datasources.exec.fields)).toEqual(["timestamp", "pid", "uid", "comm", "filename"]);
     expect(m.params.ebpf).toEqual({
-      targ_uid: { key: "targ_uid", defaultValue: "0", description: "TODO: Fill parameter description" },
-      min_pid: { key: "min_pid", defaultValue: "0", description: "TODO: Fill parameter description" },
-      ignore_filename: { key: "ignore_filename", defaultValue: "false", description: "TODO: Fill parameter description" },
+      targ_uid: { key: "targ_uid", defaultValue: "", description: "TODO: Fill parameter description" },
+      min_pid: { key: "min_pid", defaultValue: "", description: "TODO: Fill parameter description" },
+      ignore_filename: { key: "ignore_filename", defaultValue: "", description: "TODO: Fill parameter description" },
     });
     expect(added).toContain("params.ebpf.targ_uid");
     expect(validateMetadata(m, obj).errors).toEqual([]);
   });
 
-  it("without GADGET_PARAM markers, every const volatile global becomes a param", () => {
+  it("without GADGET_PARAM markers, no params are added (ig populates only GADGET_PARAM variables)", () => {
     const m = parse(updateMetadata(undefined, plain).text);
-    expect(Object.keys(m.params.ebpf)).toEqual(["target_nr"]);
-    expect(m.params.ebpf.target_nr.defaultValue).toBe("257");
+    expect(m.params).toBeUndefined();
+    expect(m.name).toBe("TODO: Fill the gadget name");
   });
 
   it("extends an existing file, keeping what is written and its comments", () => {
