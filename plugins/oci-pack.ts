@@ -67,7 +67,7 @@ export const ociPackStage = defineStage<OciPackOptions>({
       return readBpfObject(objectBytes, `${gadget.name}/${anyArch}.bpf.o`);
     };
     const warnKeys = (text: string) => {
-      for (const w of unknownMetadataKeys(text)) ctx.logger.warn(`${which}${w.line ? `:${w.line}` : ""}: ${w.field}: ${w.message}`);
+      for (const w of unknownMetadataKeys(text)) ctx.logger.warn(`${which}${w.line ? `:${w.line}` : ""}: ${w.message}`);
     };
 
     let config = await readOptional(gadget.metadata);

@@ -219,6 +219,33 @@ export function parseBtf(bytes: Uint8Array, littleEndian = true, which = ".BTF")
     types.push(t);
   }
 
+  // Every type a type refers to must exist: later lookups (btf.get) then never fail.
+  const check = (t: BtfType, id: number) => {
+    if (id >= types.length) throw bad(which, `type ${t.id} refers to type ${id}, which does not exist (${types.length - 1} types)`);
+  };
+  for (const t of types) {
+    switch (t.kind) {
+      case BtfKind.Ptr:
+      case BtfKind.Typedef:
+      case BtfKind.Volatile:
+      case BtfKind.Const:
+      case BtfKind.Restrict:
+      case BtfKind.TypeTag:
+      case BtfKind.Func:
+      case BtfKind.Var:
+      case BtfKind.DeclTag:
+      case BtfKind.FuncProto:
+        check(t, t.type);
+        break;
+      case BtfKind.Array:
+        check(t, t.array!.type);
+        check(t, t.array!.indexType);
+        break;
+    }
+    if (t.kind === BtfKind.Struct || t.kind === BtfKind.Union || t.kind === BtfKind.FuncProto) for (const m of t.members ?? []) check(t, m.type);
+    for (const v of t.secinfo ?? []) check(t, v.type);
+  }
+
   const byNameIdx = new Map<string, BtfType[]>();
   for (const t of types) {
     if (!t.name) continue;

@@ -45,9 +45,10 @@ function distance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
-function suggestion(key: string, known: string[]): string {
+/** The known key closest to a misspelt one, if any is close. */
+function closest(key: string, known: string[]): string | undefined {
   const best = known.map((k) => [k, distance(key, k)] as const).sort((x, y) => x[1] - y[1])[0];
-  return best && best[1] <= Math.max(2, Math.floor(key.length / 4)) ? `did you mean ${JSON.stringify(best[0])}? ` : "";
+  return best && best[1] <= Math.max(2, Math.floor(key.length / 4)) ? best[0] : undefined;
 }
 
 /** Unknown keys of gadget.yaml, as warnings naming the key path and its line. Invalid YAML gives none (parseMetadata reports it). */
@@ -71,9 +72,10 @@ export function unknownMetadataKeys(text: string): MetadataProblem[] {
       const known = shape.keys ?? {};
       if (!Object.prototype.hasOwnProperty.call(known, key)) {
         const line = keyNode?.range ? lines.linePos(keyNode.range[0]).line : undefined;
+        const near = closest(key, Object.keys(known));
         out.push({
           field: at.join("."),
-          message: `unknown key ${JSON.stringify(key)} (ig ignores it; ${suggestion(key, Object.keys(known))}known keys here: ${Object.keys(known).join(", ")})`,
+          message: `unknown key ${JSON.stringify(at.join("."))} (ig ignores it; ${near ? `did you mean ${JSON.stringify(near)}?` : `known keys here: ${Object.keys(known).join(", ")}`})`,
           ...(line ? { line } : {}),
         });
         continue;
