@@ -36,6 +36,15 @@ export const METADATA_SHAPE: Shape = {
   },
 };
 
+/** Top-level keys of ig's older metadata format (tracers/structs/ebpfParams), and where that content lives now. */
+const LEGACY_KEYS: Record<string, string> = {
+  ebpfParams: "params.ebpf",
+  tracers: "datasources",
+  snapshotters: "datasources",
+  toppers: "datasources",
+  structs: "datasources.<name>.fields",
+};
+
 /** Edit distance, for "did you mean". */
 function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
@@ -73,9 +82,15 @@ export function unknownMetadataKeys(text: string): MetadataProblem[] {
       if (!Object.prototype.hasOwnProperty.call(known, key)) {
         const line = keyNode?.range ? lines.linePos(keyNode.range[0]).line : undefined;
         const near = closest(key, Object.keys(known));
+        const legacy = path.length === 0 ? LEGACY_KEYS[key] : undefined;
+        const advice = legacy
+          ? `it is from ig's older metadata format; today's ig reads ${legacy}`
+          : near
+            ? `did you mean ${JSON.stringify(near)}?`
+            : `known keys here: ${Object.keys(known).join(", ")}`;
         out.push({
           field: at.join("."),
-          message: `unknown key ${JSON.stringify(at.join("."))} (ig ignores it; ${near ? `did you mean ${JSON.stringify(near)}?` : `known keys here: ${Object.keys(known).join(", ")}`})`,
+          message: `unknown key ${JSON.stringify(at.join("."))} (ig ignores it; ${advice})`,
           ...(line ? { line } : {}),
         });
         continue;

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { tempDir } from "../helpers/cli.js";
-import { assertValid, parseMetadata, readBpfObject, updateMetadata, validateMetadata, type BpfObject } from "../../core/index.js";
+import { assertValid, goQuote, parseMetadata, readBpfObject, unknownMetadataKeys, updateMetadata, validateMetadata, type BpfObject } from "../../core/index.js";
 import { EXAMPLES, requireTools } from "./helpers.js";
 
 let obj: BpfObject;
@@ -90,5 +90,48 @@ describe("--update-metadata", () => {
     const m = parse(updateMetadata(existing, obj).text);
     expect(m.datasources.exec.fields.pid.annotations.description).toBe("The pid");
     expect(Object.keys(m.datasources.exec.fields)).toEqual(["pid", "timestamp", "uid", "comm", "filename"]);
+  });
+});
+
+describe("gadget.yaml keys ig does not know", () => {
+  it("names each unknown key by its path and line; free-form maps (annotations) are not checked", () => {
+    const text = [
+      "name: x", // 1
+      "descripton: typo", // 2
+      "annotations:", // 3
+      "  anything.goes: yes", // 4
+      "datasources:", // 5
+      "  ds:", // 6
+      "    feilds: {}", // 7
+      "    annotations: {cli.whatever: x}", // 8
+      "params:", // 9
+      "  ebpf:", // 10
+      "    p: {key: p, defaultvalue: '1', possibleValues: [a]}", // 11
+      "gadgetParams:", // 12
+      "  iface: {key: iface, typo_here: 1}", // 13
+      "ebpfParams: {}", // 14
+    ].join("\n");
+    expect(unknownMetadataKeys(text).map((w) => [w.line, w.field, w.message])).toEqual([
+      [2, "descripton", 'unknown key "descripton" (ig ignores it; did you mean "description"?)'],
+      [7, "datasources.ds.feilds", 'unknown key "datasources.ds.feilds" (ig ignores it; did you mean "fields"?)'],
+      [11, "params.ebpf.p.defaultvalue", 'unknown key "params.ebpf.p.defaultvalue" (ig ignores it; did you mean "defaultValue"?)'],
+      [13, "gadgetParams.iface.typo_here", expect.stringMatching(/^unknown key "gadgetParams\.iface\.typo_here" \(ig ignores it; known keys here: key, alias, title, defaultValue, /)],
+      [14, "ebpfParams", "unknown key \"ebpfParams\" (ig ignores it; it is from ig's older metadata format; today's ig reads params.ebpf)"],
+    ]);
+  });
+
+  it("a document ig's parser would refuse gives no key warnings (the YAML error is reported instead)", () => {
+    expect(unknownMetadataKeys("name: [x\n")).toEqual([]);
+    expect(unknownMetadataKeys("")).toEqual([]);
+  });
+});
+
+describe("ig's %q quoting", () => {
+  it("quotes as Go's strconv.Quote does", () => {
+    expect(goQuote("targ_comm")).toBe('"targ_comm"');
+    expect(goQuote('a"b\\c')).toBe('"a\\"b\\\\c"');
+    expect(goQuote("tab\there\n")).toBe('"tab\\there\\n"');
+    expect(goQuote("\u0000\u007f")).toBe('"\\x00\\x7f"');
+    expect(goQuote("héllo")).toBe('"héllo"');
   });
 });
