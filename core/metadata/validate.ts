@@ -111,6 +111,15 @@ function findStruct(obj: BpfObject, name: string) {
   return obj.btf.byName(name, BtfKind.Struct);
 }
 
+/** The step of ig's Populate each marker kind belongs to (ig prefixes its errors with it). */
+const HANDLING: Record<GadgetMarker["kind"], string> = {
+  tracer: "handling tracers",
+  mapiter: "handling mapIters",
+  snapshotter: "handling snapshotters",
+  topper: "handling toppers",
+  param: "handling params",
+};
+
 /** ig's getGadgetIdentByPrefix + the checks of its populate* functions, per marker kind, in ig's words. */
 export function markerProblems(obj: BpfObject): MetadataProblem[] {
   const out: MetadataProblem[] = [];
@@ -118,7 +127,7 @@ export function markerProblems(obj: BpfObject): MetadataProblem[] {
   const mapOf = (name: string) => obj.maps.find((x) => x.name === name);
   for (const m of obj.markers) {
     if (m.problem) {
-      add(m, m.problem, "declare GADGET_* markers with the macros of <gadget/macros.h>");
+      add(m, `${HANDLING[m.kind]}: ${m.problem}`, "declare GADGET_* markers with the macros of <gadget/macros.h>");
       continue;
     }
     const info = m.parts.join("___");

@@ -1,7 +1,7 @@
 /** gadget.yaml against the object's BTF: --validate-metadata and --update-metadata. */
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { tempDir } from "../helpers/cli.js";
@@ -10,6 +10,31 @@ import { EXAMPLES, requireTools } from "./helpers.js";
 
 let obj: BpfObject;
 let plain: BpfObject;
+let broken: BpfObject;
+
+/** Every GADGET_* marker wrong in the way ig's --update-metadata refuses. */
+const BROKEN_MARKERS = `
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <gadget/macros.h>
+struct event { __u32 pid; };
+struct key { __u32 k; };
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8); __type(key, __u32); __type(value, struct event); } table SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } ring SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8); __type(key, struct key); __type(value, __u64); } counts SEC(".maps");
+volatile __u32 not_const = 1;
+GADGET_PARAM(not_const);
+GADGET_TRACER(bad, table, event);
+GADGET_TRACER(nostruct, ring, missing_struct);
+GADGET_MAPITER(iter, ring);
+GADGET_MAPITER(values, counts);
+GADGET_TOPPER(top, counts);
+GADGET_SNAPSHOTTER(snap, event, on_tp);
+static const void *volatile gadget_mapiter_static___x;
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int on_tp(void *ctx) { gadget_mapiter_static___x = ctx; return not_const; }
+char LICENSE[] SEC("license") = "GPL";
+`;
 let cleanup: () => Promise<void>;
 
 beforeAll(async () => {
@@ -22,6 +47,9 @@ beforeAll(async () => {
   cc(join(EXAMPLES, "trace_exec"), join(t.dir, "te.o"));
   cc(join(EXAMPLES, "count_syscall"), join(t.dir, "cs.o"));
   obj = readBpfObject(readFileSync(join(t.dir, "te.o")));
+  writeFileSync(join(t.dir, "broken.bpf.c"), BROKEN_MARKERS);
+  execFileSync("clang", ["-target", "bpf", "-g", "-O2", `-I/usr/include/${triple}`, "-I", join(EXAMPLES, "include"), "-c", "broken.bpf.c", "-o", "broken.o"], { cwd: t.dir });
+  broken = readBpfObject(readFileSync(join(t.dir, "broken.o")));
   plain = readBpfObject(readFileSync(join(t.dir, "cs.o")));
 });
 afterAll(async () => cleanup?.());
@@ -133,5 +161,36 @@ describe("ig's %q quoting", () => {
     expect(goQuote("tab\there\n")).toBe('"tab\\there\\n"');
     expect(goQuote("\u0000\u007f")).toBe('"\\x00\\x7f"');
     expect(goQuote("héllo")).toBe('"héllo"');
+  });
+});
+
+describe("GADGET_* markers ig refuses", () => {
+  const expected = [
+    ["gadget_tracer_bad___table___event", 'handling tracers: tracer map is invalid: map "table" has a wrong type, expected: ringbuf or perf event array, got: Hash'],
+    ["gadget_tracer_nostruct___ring___missing_struct", 'handling tracers: finding struct "missing_struct" in eBPF object: not found'],
+    ["gadget_mapiter_iter___ring", 'handling mapIters: mapIter map is invalid: map "ring" has a wrong type, expected: hash, got: RingBuf'],
+    ["gadget_mapiter_values___counts", 'handling mapIters: map "counts" value is not a struct'],
+    ["gadget_topper_top___counts", 'handling toppers: map "counts" value is "__u64", expected "struct"'],
+    ["gadget_snapshotter_snap___event___on_tp", 'handling snapshotters: validating snapshotter "snap" programs: invalid program "on_tp": expecting type "Tracing" and section name prefix "iter/", got "TracePoint" and "tracepoint/syscalls/sys_enter_getpid"'],
+    ["gadget_mapiter_static___x", 'handling mapIters: "gadget_mapiter_static___x" is not a global variable'],
+  ];
+
+  it("are warnings under --validate-metadata (ig builds such an object), in ig's words", () => {
+    const r = validateMetadata({ name: "x" }, broken);
+    expect(r.errors).toEqual([]);
+    expect(r.warnings.map((w) => [w.field, w.message.replace(/ \(ig's --update-metadata refuses this object\)$/, "")]).sort()).toEqual([...expected].sort());
+  });
+
+  it("are errors under --update-metadata, as in ig; so is a GADGET_PARAM that is not const", () => {
+    let err: any;
+    try {
+      updateMetadata(undefined, broken, "g/gadget.yaml");
+    } catch (e) {
+      err = e;
+    }
+    expect(err?.what).toBe("updating metadata");
+    expect(err.message).toMatch(/^updating metadata \(g\/gadget\.yaml: gadget_\w+\): handling /);
+    expect(err.message).toContain('gadget_param_not_const: handling params: "not_const" is not const');
+    for (const [, m] of expected) expect(err.message).toContain(m);
   });
 });
