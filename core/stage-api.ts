@@ -19,7 +19,7 @@ export type * from "./types.js";
 export { builderVersion } from "./version.js";
 export { parseElf, isElf, EM_BPF, type ElfFile, type ElfSection, type ElfSymbol } from "./btf/elf.js";
 export { parseBtf, BtfKind, type Btf, type BtfType } from "./btf/btf.js";
-export { readBpfObject, unresolvedSymbols, goQuote, type BpfObject, type BpfGlobal, type BpfMap, type BpfProgram, type BpfExtern, type GadgetMarker } from "./btf/object.js";
+export { readBpfObject, unresolvedSymbols, decodeValue, goQuote, type BpfObject, type BpfGlobal, type BpfMap, type BpfProgram, type BpfExtern, type GadgetMarker } from "./btf/object.js";
 export { parseMetadata, validateMetadata, assertValid, checkParamVar, paramVarProblem, markerProblems, type ValidationReport, type MetadataProblem } from "./metadata/validate.js";
 export { unknownMetadataKeys } from "./metadata/keys.js";
 export { updateMetadata, paramVariables, type UpdateResult } from "./metadata/update.js";

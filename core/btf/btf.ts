@@ -188,7 +188,10 @@ export function parseBtf(bytes: Uint8Array, littleEndian = true, which = ".BTF")
         need(12 * vlen);
         t.size = sizeOrType;
         t.members = [];
-        for (let i = 0; i < vlen; i++, o += 12) t.members.push({ name: str(u32(o)), type: 0, offset: Number((BigInt(u32(o + 8)) << 32n) | BigInt(u32(o + 4))) });
+        for (let i = 0; i < vlen; i++, o += 12) {
+          const v = (BigInt(u32(o + 8)) << 32n) | BigInt(u32(o + 4));
+          t.members.push({ name: str(u32(o)), type: 0, offset: Number(t.kindFlag ? BigInt.asIntN(64, v) : v) });
+        }
         break;
       case BtfKind.FuncProto:
         need(8 * vlen);
