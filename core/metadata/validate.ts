@@ -111,6 +111,19 @@ function findStruct(obj: BpfObject, name: string) {
   return obj.btf.byName(name, BtfKind.Struct);
 }
 
+/** ig's validateSnapshotterPrograms: each program exists and is an `iter/…` (Tracing) program; the first problem. */
+function snapshotterProgramProblem(obj: BpfObject, programs: string[]): string | undefined {
+  for (const p of programs) {
+    if (p === "") return "empty program name";
+    const prog = obj.programs.find((x) => x.name === p);
+    if (!prog) return `program ${q(p)} not found in eBPF object`;
+    if (prog.type !== "Tracing" || !prog.section.startsWith("iter/")) {
+      return `invalid program ${q(p)}: expecting type "Tracing" and section name prefix "iter/", got ${q(prog.type)} and ${q(prog.section)}`;
+    }
+  }
+  return undefined;
+}
+
 /** The step of ig's Populate each marker kind belongs to (ig prefixes its errors with it). */
 const HANDLING: Record<GadgetMarker["kind"], string> = {
   tracer: "handling tracers",
@@ -174,17 +187,9 @@ export function markerProblems(obj: BpfObject): MetadataProblem[] {
           break;
         }
         const [name, structName, ...programs] = m.parts as [string, string, ...string[]];
-        for (const p of programs) {
-          const prog = obj.programs.find((x) => x.name === p);
-          const pre = `handling snapshotters: validating snapshotter ${q(name)} programs:`;
-          if (p === "") add(m, `${pre} empty program name`);
-          else if (!prog) add(m, `${pre} program ${q(p)} not found in eBPF object`);
-          else if (prog.type !== "Tracing" || !prog.section.startsWith("iter/")) {
-            add(m, `${pre} invalid program ${q(p)}: expecting type "Tracing" and section name prefix "iter/", got ${q(prog.type)} and ${q(prog.section)}`);
-          }
-          if (p === "" || !prog || !prog.section.startsWith("iter/")) break;
-        }
-        if (!findStruct(obj, structName)) add(m, `handling snapshotters: struct ${q(structName)} not found`);
+        const bad = snapshotterProgramProblem(obj, programs);
+        if (bad) add(m, `handling snapshotters: validating snapshotter ${q(name)} programs: ${bad}`);
+        else if (!findStruct(obj, structName)) add(m, `handling snapshotters: struct ${q(structName)} not found`);
         break;
       }
       case "topper": {
