@@ -56,6 +56,15 @@ export type ErrorCode =
   | "BAD_BTF"
   | "NO_BTF"
   | "BAD_WASM"
+  | "UNRESOLVED_SYMBOL"
+  /** A bug in gadget's BPF object reader (reported as a reading error, never as a raw exception). */
+  | "BPF_READER_INTERNAL"
+  // gadget check
+  | "NO_EBPF"
+  | "BAD_KERNEL"
+  | "NO_LOADER"
+  | "VM_TIMEOUT"
+  | "VM_FAILED"
   // registries and credentials
   | "NETWORK"
   | "TLS"

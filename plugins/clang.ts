@@ -12,6 +12,7 @@ import { defineStage, GadgetError, t, type Arch, type GadgetInfo, type Infer } f
 import { api } from "./api.js";
 import { parseDepfile } from "./depfile.js";
 import { checkHostHeaders, findTool, headerHint, hostMultiarch } from "./tools.js";
+import { checkUnresolvedSymbols } from "./unresolved-symbols.js";
 
 const options = t.object({
   /** clang binary (default: clang on PATH). */
@@ -69,7 +70,7 @@ interface ClangRunState {
 
 export const clangStage = defineStage({
   name: "clang",
-  version: "2",
+  version: "3",
   description: "compile the eBPF program for one architecture (ig's clang argv)",
   perArch: true,
   options,
@@ -108,6 +109,7 @@ export const clangStage = defineStage({
       ctx.state.shownWarnings.add(seen);
       ctx.logger.diagnostics(warnings);
     }
+    await checkUnresolvedSymbols(out, ctx.gadget, arch);
     let discovered: string[] = [];
     try {
       discovered = parseDepfile(await readFile(depfile, "utf8"), ctx.gadget.dir);

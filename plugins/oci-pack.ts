@@ -49,7 +49,7 @@ function displayPath(p: string): string {
 
 export const ociPackStage = defineStage({
   name: "oci-pack",
-  version: "2",
+  version: "3",
   description: "pack the OCI image (ig's exact bytes) and write its blobs into the local store",
   options,
   outputs: ["index"],
@@ -61,7 +61,7 @@ export const ociPackStage = defineStage({
     return { files: [ctx.gadget.metadata], artifacts, env: ["SOURCE_DATE_EPOCH"], args: { validate: ctx.options.validateMetadata ?? true, update: ctx.options.updateMetadata ?? false, archs: ctx.gadget.archs } };
   },
   async run(ctx) {
-    const { assertValid, builderVersion, createdTimestamp, EMPTY_DIGEST, EMPTY_JSON, MediaType, pack, parseMetadata, readBpfObject, sha256, updateMetadata, validateMetadata } = await api();
+    const { assertValid, builderVersion, createdTimestamp, EMPTY_DIGEST, EMPTY_JSON, MediaType, pack, parseMetadata, readBpfObject, sha256, unknownMetadataKeys, updateMetadata, validateMetadata } = await api();
     const { gadget } = ctx;
     const which = displayPath(gadget.metadata);
     const ebpfPaths: Partial<Record<Arch, string>> = {};
@@ -69,12 +69,17 @@ export const ociPackStage = defineStage({
       const a = ctx.artifacts.get(`ebpf@${arch}`);
       if (a) ebpfPaths[arch] = a.path;
     }
-    const anyObject = Object.values(ebpfPaths)[0];
+    // ig reads the metadata from any one architecture's object (the first one here)
+    const anyArch = gadget.archs.find((a) => ebpfPaths[a]);
+    const anyObject = anyArch ? ebpfPaths[anyArch] : undefined;
     let objectBytes: Buffer | undefined;
     const object = async () => {
       if (!anyObject) return undefined;
       objectBytes ??= await readFile(anyObject);
-      return readBpfObject(objectBytes, `${gadget.name} eBPF object`);
+      return readBpfObject(objectBytes, `${gadget.name}/${anyArch}.bpf.o`);
+    };
+    const warnKeys = (text: string) => {
+      for (const w of unknownMetadataKeys(text)) ctx.logger.warn(`${which}${w.line ? `:${w.line}` : ""}: ${w.message}`);
     };
 
     let config = await readOptional(gadget.metadata);
@@ -88,6 +93,7 @@ export const ociPackStage = defineStage({
         assertValid(report, which);
       }
       const { text } = updateMetadata(existing, obj, which);
+      warnKeys(text);
       if (text !== existing) {
         await writeFile(gadget.metadata, text);
         ctx.logger.info(`${existing === undefined ? "created" : "updated"} ${which}`);
@@ -95,7 +101,9 @@ export const ociPackStage = defineStage({
       config = Buffer.from(text);
     }
     if (config && (ctx.options.validateMetadata ?? true)) {
-      const meta = parseMetadata(config.toString("utf8"), which);
+      const text = config.toString("utf8");
+      const meta = parseMetadata(text, which);
+      if (!ctx.options.updateMetadata) warnKeys(text);
       const obj = await object();
       if (obj) {
         const report = validateMetadata(meta, obj);

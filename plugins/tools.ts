@@ -105,6 +105,10 @@ export function checkHostHeaders(triple: string): void {
 
 /** Hint for a clang "file not found" diagnostic: which Debian package has that header. */
 export function headerHint(stderr: string): string | undefined {
+  // clang 14 crashes on CO-RE type matching (bpf_core_type_matches), which clang 15 added
+  if (stderr.includes("Incorrect flag for llvm.bpf.preserve.type.info intrinsic")) {
+    return "this clang cannot compile bpf_core_type_matches() (clang >= 15 can): build with a newer clang (e.g. clang-19, first on PATH)";
+  }
   const m = /fatal error: '([^']+)' file not found/.exec(stderr);
   if (!m) return undefined;
   const h = m[1]!;

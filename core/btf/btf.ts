@@ -43,6 +43,8 @@ export interface BtfMember {
   type: number;
   /** Bit offset (struct/union), or value (enum), or parameter type (func proto: `type`). */
   offset: number;
+  /** Struct/union bitfield width in bits (kind_flag set and a non-zero size); absent otherwise. */
+  bitfieldSize?: number;
 }
 
 export interface BtfSecVar {
@@ -103,12 +105,18 @@ export function parseBtf(bytes: Uint8Array, littleEndian = true, which = ".BTF")
   const typeLen = u32(12);
   const strOff = hdrLen + u32(16);
   const strLen = u32(20);
-  if (typeOff + typeLen > bytes.length || strOff + strLen > bytes.length) throw bad(which, "sections out of bounds");
+  if (hdrLen < 24 || typeOff + typeLen > bytes.length || strOff + strLen > bytes.length) throw bad(which, "sections out of bounds");
+  const strings = new Map<number, string>();
   const str = (off: number): string => {
     if (off >= strLen) throw bad(which, `string offset ${off} out of bounds`);
-    let end = strOff + off;
-    while (end < strOff + strLen && bytes[end] !== 0) end++;
-    return Buffer.from(bytes.buffer, bytes.byteOffset + strOff + off, end - strOff - off).toString("utf8");
+    let s = strings.get(off);
+    if (s === undefined) {
+      let end = strOff + off;
+      while (end < strOff + strLen && bytes[end] !== 0) end++;
+      s = Buffer.from(bytes.buffer, bytes.byteOffset + strOff + off, end - strOff - off).toString("utf8");
+      strings.set(off, s);
+    }
+    return s;
   };
 
   const types: BtfType[] = [VOID];
@@ -165,7 +173,9 @@ export function parseBtf(bytes: Uint8Array, littleEndian = true, which = ".BTF")
         t.members = [];
         for (let i = 0; i < vlen; i++, o += 12) {
           const off = u32(o + 8);
-          t.members.push({ name: str(u32(o)), type: u32(o + 4), offset: t.kindFlag ? off & 0xffffff : off });
+          const member: BtfMember = { name: str(u32(o)), type: u32(o + 4), offset: t.kindFlag ? off & 0xffffff : off };
+          if (t.kindFlag && off >>> 24 !== 0) member.bitfieldSize = off >>> 24;
+          t.members.push(member);
         }
         break;
       case BtfKind.Enum:
@@ -178,7 +188,10 @@ export function parseBtf(bytes: Uint8Array, littleEndian = true, which = ".BTF")
         need(12 * vlen);
         t.size = sizeOrType;
         t.members = [];
-        for (let i = 0; i < vlen; i++, o += 12) t.members.push({ name: str(u32(o)), type: 0, offset: Number((BigInt(u32(o + 8)) << 32n) | BigInt(u32(o + 4))) });
+        for (let i = 0; i < vlen; i++, o += 12) {
+          const v = (BigInt(u32(o + 8)) << 32n) | BigInt(u32(o + 4));
+          t.members.push({ name: str(u32(o)), type: 0, offset: Number(t.kindFlag ? BigInt.asIntN(64, v) : v) });
+        }
         break;
       case BtfKind.FuncProto:
         need(8 * vlen);
@@ -207,6 +220,33 @@ export function parseBtf(bytes: Uint8Array, littleEndian = true, which = ".BTF")
         throw bad(which, `unknown type kind ${kind as number} (type ${t.id})`);
     }
     types.push(t);
+  }
+
+  // Every type a type refers to must exist: later lookups (btf.get) then never fail.
+  const check = (t: BtfType, id: number) => {
+    if (id >= types.length) throw bad(which, `type ${t.id} refers to type ${id}, which does not exist (${types.length - 1} types)`);
+  };
+  for (const t of types) {
+    switch (t.kind) {
+      case BtfKind.Ptr:
+      case BtfKind.Typedef:
+      case BtfKind.Volatile:
+      case BtfKind.Const:
+      case BtfKind.Restrict:
+      case BtfKind.TypeTag:
+      case BtfKind.Func:
+      case BtfKind.Var:
+      case BtfKind.DeclTag:
+      case BtfKind.FuncProto:
+        check(t, t.type);
+        break;
+      case BtfKind.Array:
+        check(t, t.array!.type);
+        check(t, t.array!.indexType);
+        break;
+    }
+    if (t.kind === BtfKind.Struct || t.kind === BtfKind.Union || t.kind === BtfKind.FuncProto) for (const m of t.members ?? []) check(t, m.type);
+    for (const v of t.secinfo ?? []) check(t, v.type);
   }
 
   const byNameIdx = new Map<string, BtfType[]>();

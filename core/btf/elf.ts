@@ -1,6 +1,8 @@
 /**
  * A small ELF64 reader: header, section table, symbol table. Enough to look at a BPF object
- * (e_machine EM_BPF = 247) as clang/llvm-strip write it. Pure: works on bytes.
+ * (e_machine EM_BPF = 247) as clang/llvm-strip write it. Pure: works on bytes. Every offset
+ * read from the file is checked against the file's size first, so damaged input gives a
+ * GadgetError ("invalid ELF file"), never a RangeError.
  */
 import { GadgetError } from "../errors.js";
 
@@ -8,9 +10,28 @@ export const EM_X86_64 = 62;
 export const EM_AARCH64 = 183;
 export const EM_BPF = 247;
 
+export const SHT_PROGBITS = 1;
 export const SHT_SYMTAB = 2;
 export const SHT_STRTAB = 3;
 export const SHT_NOBITS = 8;
+
+/** sh_flags bit: the section holds executable code (a BPF program or subprogram). */
+export const SHF_EXECINSTR = 0x4n;
+
+export const STB_LOCAL = 0;
+export const STB_GLOBAL = 1;
+export const STB_WEAK = 2;
+export const STT_NOTYPE = 0;
+export const STT_OBJECT = 1;
+export const STT_FUNC = 2;
+export const STT_SECTION = 3;
+export const STT_FILE = 4;
+/** Section index of an undefined symbol. */
+export const SHN_UNDEF = 0;
+
+const EHDR_SIZE = 64;
+const SHDR_SIZE = 64;
+const SYM_SIZE = 24;
 
 export interface ElfSection {
   index: number;
@@ -32,7 +53,7 @@ export interface ElfSymbol {
   bind: number;
   /** STT_* (0 notype, 1 object, 2 func, 3 section, 4 file). */
   type: number;
-  /** Section index (shndx). */
+  /** Section index (shndx); 0 = undefined. */
   section: number;
 }
 
@@ -45,7 +66,7 @@ export interface ElfFile {
   machine: number;
   sections: ElfSection[];
   section(name: string): ElfSection | undefined;
-  /** Bytes of a section (empty for NOBITS). */
+  /** Bytes of a section (empty for NOBITS: such a section has no bytes in the file). */
   data(section: ElfSection): Uint8Array;
   symbols(): ElfSymbol[];
 }
@@ -59,15 +80,17 @@ export function isElf(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
 }
 
-function cstr(bytes: Uint8Array, off: number): string {
+/** NUL-terminated string at `off` of a string table; "" when `off` is past its end. */
+export function cstr(table: Uint8Array, off: number): string {
+  if (off < 0 || off >= table.length) return "";
   let end = off;
-  while (end < bytes.length && bytes[end] !== 0) end++;
-  return Buffer.from(bytes.buffer, bytes.byteOffset + off, end - off).toString("utf8");
+  while (end < table.length && table[end] !== 0) end++;
+  return Buffer.from(table.buffer, table.byteOffset + off, end - off).toString("utf8");
 }
 
 export function parseElf(bytes: Uint8Array, which = "ELF object"): ElfFile {
   if (!isElf(bytes)) throw bad(which, "not an ELF file (bad magic)");
-  if (bytes.length < 64) throw bad(which, "truncated header");
+  if (bytes.length < EHDR_SIZE) throw bad(which, "truncated header");
   const cls = bytes[4];
   if (cls !== 2) throw bad(which, "only 64-bit ELF files are supported");
   const data = bytes[5];
@@ -77,34 +100,38 @@ export function parseElf(bytes: Uint8Array, which = "ELF object"): ElfFile {
   const u16 = (o: number) => dv.getUint16(o, le);
   const u32 = (o: number) => dv.getUint32(o, le);
   const u64 = (o: number) => dv.getBigUint64(o, le);
-  const num = (o: number) => {
+  const num = (o: number, what: string) => {
     const v = u64(o);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(which, "value out of range");
+    if (v > BigInt(bytes.length)) throw bad(which, `${what} ${v} is past the end of the file (${bytes.length} bytes)`);
     return Number(v);
   };
   const type = u16(16);
   const machine = u16(18);
-  const shoff = num(40);
+  const shoff = num(40, "section header offset");
   const shentsize = u16(58);
   const shnum = u16(60);
   const shstrndx = u16(62);
-  if (shnum > 0 && (shentsize < 64 || shoff + shnum * shentsize > bytes.length)) throw bad(which, "section header table out of bounds");
+  if (shnum > 0 && (shentsize < SHDR_SIZE || shoff + shnum * shentsize > bytes.length)) throw bad(which, "section header table out of bounds");
 
   const raw: Omit<ElfSection, "name">[] = [];
   const nameOffs: number[] = [];
   for (let i = 0; i < shnum; i++) {
     const o = shoff + i * shentsize;
     nameOffs.push(u32(o));
-    const s = { index: i, type: u32(o + 4), flags: u64(o + 8), offset: num(o + 24), size: num(o + 32), link: u32(o + 40), info: u32(o + 44), entsize: num(o + 56) };
-    if (s.type !== SHT_NOBITS && s.offset + s.size > bytes.length) throw bad(which, `section ${i} out of bounds`);
+    const sType = u32(o + 4);
+    const size = Number(u64(o + 32));
+    const offset = Number(u64(o + 24));
+    const s = { index: i, type: sType, flags: u64(o + 8), offset, size, link: u32(o + 40), info: u32(o + 44), entsize: Number(u64(o + 56)) };
+    if (sType !== SHT_NOBITS && (offset > bytes.length || size > bytes.length - offset)) throw bad(which, `section ${i} out of bounds`);
     raw.push(s);
   }
+  if (shnum > 0 && shstrndx >= shnum) throw bad(which, `section name table index ${shstrndx} out of range (${shnum} sections)`);
+  const dataOf = (s: Omit<ElfSection, "name">) => (s.type === SHT_NOBITS ? new Uint8Array(0) : bytes.subarray(s.offset, s.offset + s.size));
   const strtab = raw[shstrndx];
-  const sections: ElfSection[] = raw.map((s, i) => ({
-    ...s,
-    name: strtab && strtab.type !== SHT_NOBITS ? cstr(bytes.subarray(strtab.offset, strtab.offset + strtab.size), nameOffs[i]!) : "",
-  }));
-  const dataOf = (s: ElfSection) => (s.type === SHT_NOBITS ? new Uint8Array(0) : bytes.subarray(s.offset, s.offset + s.size));
+  const names = strtab ? dataOf(strtab) : new Uint8Array(0);
+  const sections: ElfSection[] = raw.map((s, i) => ({ ...s, name: cstr(names, nameOffs[i]!) }));
+  const byName = new Map<string, ElfSection>();
+  for (const s of sections) if (s.name && !byName.has(s.name)) byName.set(s.name, s);
   let symCache: ElfSymbol[] | undefined;
 
   return {
@@ -114,7 +141,7 @@ export function parseElf(bytes: Uint8Array, which = "ELF object"): ElfFile {
     type,
     machine,
     sections,
-    section: (name) => sections.find((s) => s.name === name),
+    section: (name) => byName.get(name),
     data: dataOf,
     symbols() {
       if (symCache) return symCache;
@@ -123,10 +150,11 @@ export function parseElf(bytes: Uint8Array, which = "ELF object"): ElfFile {
       if (symtab) {
         const strs = sections[symtab.link];
         const strBytes = strs ? dataOf(strs) : new Uint8Array(0);
-        const ent = symtab.entsize || 24;
-        for (let o = symtab.offset; o + ent <= symtab.offset + symtab.size; o += ent) {
+        const ent = symtab.entsize || SYM_SIZE;
+        if (ent < SYM_SIZE) throw bad(which, `symbol table entry size ${ent} is smaller than ${SYM_SIZE}`);
+        for (let o = symtab.offset; o + SYM_SIZE <= symtab.offset + symtab.size; o += ent) {
           const info = bytes[o + 4]!;
-          out.push({ name: cstr(strBytes, u32(o)), bind: info >> 4, type: info & 0xf, section: u16(o + 6), value: num(o + 8), size: num(o + 16) });
+          out.push({ name: cstr(strBytes, u32(o)), bind: info >> 4, type: info & 0xf, section: u16(o + 6), value: Number(u64(o + 8)), size: Number(u64(o + 16)) });
         }
       }
       symCache = out;

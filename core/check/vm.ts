@@ -25,7 +25,7 @@ export function requireTool(name: string, debianPackage: string, env: NodeJS.Pro
     const p = join(d, name);
     if (existsSync(p)) return p;
   }
-  throw new GadgetError({ what: `${name} not found`, why: `the Debian package ${debianPackage} provides it`, hint: "run scripts/bootstrap", code: "NO_TOOL" });
+  throw new GadgetError({ what: `${name} not found`, why: `the Debian package ${debianPackage} provides it`, hint: "run scripts/bootstrap", code: "TOOL_NOT_FOUND" });
 }
 
 /** True when an ELF file asks for no program interpreter (a static binary runs in the initramfs). */
@@ -45,7 +45,7 @@ export function isStaticElf(elf: Buffer): boolean {
 async function staticBusybox(env: NodeJS.ProcessEnv): Promise<string> {
   const path = requireTool("busybox", "busybox-static", env);
   if (!isStaticElf(await readFile(path))) {
-    throw new GadgetError({ what: "busybox is not static", which: path, why: "the initramfs has no shared libraries", hint: "apt-get install busybox-static (run scripts/bootstrap)", code: "NO_TOOL" });
+    throw new GadgetError({ what: "busybox is not static", which: path, why: "the initramfs has no shared libraries", hint: "apt-get install busybox-static (run scripts/bootstrap)", code: "TOOL_NOT_FOUND" });
   }
   return path;
 }

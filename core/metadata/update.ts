@@ -1,16 +1,20 @@
 /**
- * `--update-metadata`: create or extend gadget.yaml from the eBPF object, as ig does — name,
- * description and URL placeholders, `datasources` for GADGET_TRACER markers (fields from the
- * event struct), `params.ebpf` for GADGET_PARAM variables (or, when the program uses no
- * GADGET_PARAM at all, for every global `const volatile` variable). Existing entries are kept
- * as written (comments and order preserved); only missing ones are added.
+ * `--update-metadata`: create or extend gadget.yaml from the eBPF object, as ig's Populate does
+ * (pkg/gadgets/run/types/metadata.go): name, description and URL placeholders; a datasource per
+ * GADGET_TRACER (fields from its event struct), GADGET_MAPITER (fields from the map's key struct,
+ * then its value struct) and GADGET_SNAPSHOTTER (fields from its struct); and `params.ebpf`
+ * entries `{key: <var>, defaultValue: "", description: TODO…}` for every GADGET_PARAM variable.
+ * A GADGET_TOPPER (which only ig's older, pre-datasource metadata knew) gets a datasource with
+ * the fields of its hash map's value struct. Every marker is checked first with ig's rules and
+ * words (markerProblems, checkParamVar); a problem is an error, as in ig. Existing entries are
+ * kept as written (comments and order preserved); only missing ones are added.
  */
 import type { Document } from "yaml";
 import { yaml } from "../yaml.js";
 import { GadgetError } from "../errors.js";
-import { BtfKind } from "../btf/btf.js";
+import { BtfKind, type BtfType } from "../btf/btf.js";
 import type { BpfObject } from "../btf/object.js";
-import { checkParamVar } from "./validate.js";
+import { assertValid, markerProblems, paramVarProblem, topperStruct, type MetadataProblem } from "./validate.js";
 
 export const PLACEHOLDERS: [string, string][] = [
   ["name", "TODO: Fill the gadget name"],
@@ -20,17 +24,37 @@ export const PLACEHOLDERS: [string, string][] = [
   ["sourceURL", "TODO: Fill the gadget source code URL"],
 ];
 
+export const FIELD_DESCRIPTION = "TODO: Fill field description";
+export const PARAM_DESCRIPTION = "TODO: Fill parameter description";
+
 export interface UpdateResult {
   text: string;
   /** Dotted paths that were added. */
   added: string[];
 }
 
-/** Variables that become `params.ebpf` entries. */
+/** Variables that become `params.ebpf` entries: those marked with GADGET_PARAM (ig's rule). */
 export function paramVariables(obj: BpfObject): string[] {
-  const marked = obj.markers.filter((m) => m.kind === "param" && !m.problem).map((m) => m.parts.join("___"));
-  if (marked.length > 0) return marked.filter((n) => checkParamVar(obj, n) === undefined);
-  return obj.globals.filter((g) => g.linkage === "global" && g.isConst && g.isVolatile && !g.name.startsWith("gadget_")).map((g) => g.name);
+  return obj.markers.filter((m) => m.kind === "param" && !m.problem).map((m) => m.parts.join("___"));
+}
+
+/** A datasource and the structs its fields come from, per marker. */
+function datasources(obj: BpfObject): { name: string; structs: BtfType[] }[] {
+  const out: { name: string; structs: BtfType[] }[] = [];
+  const struct = (name: string | undefined) => (name === undefined ? undefined : obj.btf.byName(name, BtfKind.Struct));
+  for (const m of obj.markers) {
+    if (m.problem) continue;
+    const structs: (BtfType | undefined)[] = [];
+    if (m.kind === "tracer") structs.push(struct(m.parts[2]));
+    else if (m.kind === "snapshotter") structs.push(struct(m.parts[1]));
+    else if (m.kind === "topper") structs.push(struct(topperStruct(obj, m.parts[1]!)));
+    else if (m.kind === "mapiter") {
+      const map = obj.maps.find((x) => x.name === m.parts[1]);
+      for (const id of [map?.keyTypeId, map?.valueTypeId]) structs.push(id === undefined ? undefined : obj.btf.get(id));
+    } else continue;
+    out.push({ name: m.parts[0]!, structs: structs.filter((s): s is BtfType => s?.kind === BtfKind.Struct) });
+  }
+  return out;
 }
 
 export function updateMetadata(existing: string | undefined, obj: BpfObject, which = "gadget.yaml"): UpdateResult {
@@ -41,40 +65,44 @@ export function updateMetadata(existing: string | undefined, obj: BpfObject, whi
   }
   if (doc.contents === null) doc.contents = doc.createNode({}) as never;
   if (!yaml().isMap(doc.contents)) throw new GadgetError({ what: "invalid metadata file", which, why: "expected a YAML map at the top level", code: "BAD_METADATA" });
+
+  // ig refuses to populate from an object whose markers or GADGET_PARAM variables are wrong
+  const problems: MetadataProblem[] = [...markerProblems(obj)];
+  for (const name of paramVariables(obj)) {
+    const p = paramVarProblem(obj, name);
+    if (p) problems.push({ field: `gadget_param_${name}`, message: `handling params: ${p.message}`, hint: p.hint });
+  }
+  assertValid({ errors: problems, warnings: [] }, which, "updating metadata");
+
   const added: string[] = [];
-  const setIfMissing = (path: string[], value: unknown) => {
-    const cur = doc.getIn(path);
-    if (cur === undefined || cur === null || cur === "") {
-      doc.setIn(path, value);
-      added.push(path.join("."));
+  const isEmpty = (v: unknown) => v === undefined || v === null || v === "";
+  for (const [k, v] of PLACEHOLDERS) {
+    if (isEmpty(doc.getIn([k]))) {
+      doc.setIn([k], v);
+      added.push(k);
     }
-  };
+  }
 
-  for (const [k, v] of PLACEHOLDERS) setIfMissing([k], v);
-
-  for (const m of obj.markers) {
-    if (m.kind !== "tracer" || m.problem || m.parts.length !== 3) continue;
-    const [name, , structName] = m.parts as [string, string, string];
-    const st = obj.btf.byName(structName, BtfKind.Struct);
-    if (!st) continue;
-    if (doc.getIn(["datasources", name, "fields"]) === undefined) {
-      doc.setIn(["datasources", name, "fields"], doc.createNode({}));
-      added.push(`datasources.${name}`);
+  for (const ds of datasources(obj)) {
+    if (isEmpty(doc.getIn(["datasources", ds.name]))) {
+      doc.setIn(["datasources", ds.name], doc.createNode({ fields: {} }));
+      added.push(`datasources.${ds.name}`);
+    } else if (isEmpty(doc.getIn(["datasources", ds.name, "fields"]))) {
+      doc.setIn(["datasources", ds.name, "fields"], doc.createNode({}));
     }
-    for (const member of st.members ?? []) {
-      if (!member.name) continue;
-      setIfMissing(["datasources", name, "fields", member.name, "annotations", "description"], "TODO: Fill field description");
+    for (const st of ds.structs) {
+      for (const member of st.members ?? []) {
+        if (!member.name || doc.hasIn(["datasources", ds.name, "fields", member.name])) continue;
+        doc.setIn(["datasources", ds.name, "fields", member.name], doc.createNode({ annotations: { description: FIELD_DESCRIPTION } }));
+        added.push(`datasources.${ds.name}.fields.${member.name}`);
+      }
     }
   }
 
   for (const name of paramVariables(obj)) {
     const path = ["params", "ebpf", name];
-    if (doc.getIn(path) !== undefined) continue;
-    const g = obj.globals.find((x) => x.name === name);
-    const entry: Record<string, string> = { key: name };
-    if (g?.value !== undefined) entry.defaultValue = g.value;
-    entry.description = "TODO: Fill parameter description";
-    doc.setIn(path, doc.createNode(entry));
+    if (doc.hasIn(path)) continue;
+    doc.setIn(path, doc.createNode({ key: name, defaultValue: "", description: PARAM_DESCRIPTION }));
     added.push(path.join("."));
   }
 

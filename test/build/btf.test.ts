@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../helpers/cli.js";
-import { readBpfObject, parseElf, EM_BPF, BtfKind } from "../../core/index.js";
+import { readBpfObject, parseElf, parseBtf, decodeValue, EM_BPF, BtfKind } from "../../core/index.js";
 import { requireTools } from "./helpers.js";
 
 const SRC = `
@@ -68,7 +68,7 @@ describe("ELF reader", () => {
     expect(() => parseElf(obj.subarray(0, 40))).toThrow(/truncated/);
     const broken = Buffer.from(obj);
     broken.writeBigUInt64LE(BigInt(obj.length + 1000), 40); // e_shoff past the end
-    expect(() => parseElf(broken)).toThrow(/out of bounds/);
+    expect(() => parseElf(broken)).toThrow(/past the end of the file/);
   });
 
   it("refuses an ELF that is not a BPF object", () => {
@@ -91,7 +91,12 @@ describe("BTF reader", () => {
 
   it("finds BTF-defined maps with their types", () => {
     const o = readBpfObject(obj);
-    expect(o.maps).toEqual(expect.arrayContaining([{ name: "events", type: 27 }, { name: "table", type: 1, valueType: "event" }]));
+    expect(o.maps).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: "events", type: 27, maxEntries: 4096 }),
+        expect.objectContaining({ name: "table", type: 1, valueType: "event", keySize: 4, valueSize: 20, maxEntries: 16 }),
+      ]),
+    );
   });
 
   it("finds ig's GADGET_* markers as const void * globals", () => {
@@ -128,5 +133,49 @@ char LICENSE[] __attribute__((section("license"))) = "GPL";
   it("errors clearly on an object without BTF", () => {
     execFileSync("clang", ["-target", "bpf", "-O2", "-c", "-x", "c", "-", "-o", "nobtf.o"], { cwd: dir, input: "int x = 1;\n" });
     expect(() => readBpfObject(readFileSync(join(dir, "nobtf.o")))).toThrow(/no .BTF section/);
+  });
+});
+
+describe("BTF kinds clang 14 does not emit", () => {
+  /** A .BTF blob: header, then the given type records, then the string table. */
+  function btfBlob(types: Buffer, strings: string): Buffer {
+    const str = Buffer.from(strings, "latin1");
+    const hdr = Buffer.alloc(24);
+    hdr.writeUInt16LE(0xeb9f, 0);
+    hdr.writeUInt8(1, 2);
+    hdr.writeUInt32LE(24, 4);
+    hdr.writeUInt32LE(0, 8);
+    hdr.writeUInt32LE(types.length, 12);
+    hdr.writeUInt32LE(types.length, 16);
+    hdr.writeUInt32LE(str.length, 20);
+    return Buffer.concat([hdr, types, str]);
+  }
+  const u32s = (...v: number[]) => {
+    const b = Buffer.alloc(v.length * 4);
+    v.forEach((x, i) => b.writeUInt32LE(x >>> 0, i * 4));
+    return b;
+  };
+
+  it("ENUM64 (signed and unsigned, 64-bit values) parses, and values of its type are read as 8 bytes", () => {
+    // strings: 1 "big", 5 "A", 7 "B", 9 "neg", 13 "M"
+    const types = Buffer.concat([
+      u32s(1, (BtfKind.Enum64 << 24) | 2, 8), u32s(5, 0x0, 0x1), u32s(7, 0xffffffff, 0x0), // unsigned: A = 1<<32, B = 0xffffffff
+      u32s(9, (1 << 31) | (BtfKind.Enum64 << 24) | 1, 8), u32s(13, 0xfffffffe, 0xffffffff), // signed (kind_flag): M = -2
+    ]);
+    const btf = parseBtf(btfBlob(types, "\0big\0A\0B\0neg\0M\0"));
+    const big = btf.get(1);
+    expect(big).toMatchObject({ kind: BtfKind.Enum64, name: "big", size: 8, kindFlag: false });
+    expect(big.members!.map((m) => [m.name, m.offset])).toEqual([["A", 2 ** 32], ["B", 0xffffffff]]);
+    expect(btf.get(2).members!.map((m) => [m.name, m.offset])).toEqual([["M", -2]]);
+    const value = Buffer.alloc(8);
+    value.writeBigUInt64LE(0xfffffffffffffffen);
+    expect(decodeValue(btf, 1, value, true)).toBe("18446744073709551614");
+    expect(decodeValue(btf, 2, value, true)).toBe("-2");
+    expect(decodeValue(btf, 1, value.subarray(0, 4), true)).toBeUndefined(); // fewer bytes than the type: no read
+  });
+
+  it("a type referring to a type that does not exist is refused when parsed, not when used", () => {
+    const types = u32s(0, BtfKind.Ptr << 24, 7); // PTR to type 7 of 1
+    expect(() => parseBtf(btfBlob(types, "\0"))).toThrow(/type 1 refers to type 7, which does not exist/);
   });
 });
