@@ -64,6 +64,7 @@ export type ErrorCode =
   | "BAD_KERNEL"
   | "NO_LOADER"
   | "VM_TIMEOUT"
+  | "VERIFIER_REFUSED"
   | "VM_FAILED"
   // registries and credentials
   | "NETWORK"
@@ -110,6 +111,8 @@ export interface GadgetErrorInit {
   exitCode?: 1 | 2;
   location?: ErrorLocation;
   cause?: unknown;
+  /** Machine-readable details for callers (e.g. the verifier's results of a refused gadget). */
+  data?: unknown;
   /** Machine-readable code, e.g. "NOT_FOUND", "DIGEST_MISMATCH", "USAGE". */
   code?: ErrorCode;
 }
@@ -121,6 +124,7 @@ export class GadgetError extends Error {
   readonly hint: string | undefined;
   readonly exitCode: 1 | 2;
   readonly location: ErrorLocation | undefined;
+  readonly data: unknown;
   readonly code: ErrorCode | undefined;
 
   constructor(init: GadgetErrorInit) {
@@ -132,6 +136,7 @@ export class GadgetError extends Error {
     this.hint = init.hint;
     this.exitCode = init.exitCode ?? 1;
     this.location = init.location;
+    this.data = init.data;
     this.code = init.code;
   }
 }

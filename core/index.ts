@@ -33,6 +33,7 @@ export { loadGadgetfile, findGadgetfile, type LoadedGadgetfile } from "./gadgetf
 export { validateGadgetfile } from "./gadgetfile/validate.js";
 // check: load objects into the verifier of the host and of kernels booted in a micro-VM
 export { checkObjects, defaultTimeoutMs } from "./check/check.js";
+export { parseDuration } from "./duration.js";
 export { objectsOfImage } from "./check/image.js";
 export { identifyKernel, bzImageRelease } from "./check/kernel.js";
 export { findLoader, parseLoaderOutput, type LoaderRun, type LoadedObject } from "./check/loader.js";

@@ -208,7 +208,15 @@ export interface Stage<Options = any, Result = any, State = any> {
   teardown?(state: State): void | Promise<void>;
   /** Declares the cache key's parts before run. */
   inputs?(ctx: StageContext<Options, State>): StageInputs | Promise<StageInputs>;
-  run(ctx: StageContext<Options, State>): Promise<StageResult<Result> | void>;
+  /** The work, for one gadget (or one gadget and architecture). A stage has `run` or `runBatch`. */
+  run?(ctx: StageContext<Options, State>): Promise<StageResult<Result> | void>;
+  /**
+   * Instead of `run`: once per run for all the gadgets that reach this step, after every gadget
+   * has arrived or dropped out (failed earlier; cache hits do not take part) — one VM boot or one
+   * archive for all of them. Returns one outcome per context, in order: a result, nothing, or an
+   * Error that fails that gadget only. Not for perArch stages.
+   */
+  runBatch?(ctxs: StageContext<Options, State>[]): Promise<(StageResult<Result> | void | Error)[]>;
 }
 
 /** Define a stage; the option, result and state types are inferred from the schemas and `setup`. */
@@ -270,6 +278,12 @@ export interface Gadgetfile {
   publish?: PublishTarget[];
   /** Stage plugins: local files ("./stages/lint.ts") or npm packages ("@acme/gadget-lint"). */
   plugins?: string[];
+  /**
+   * The `check` task's options (`gadget check`, `gadget run check`): `kernels` ("host" and vmlinuz
+   * paths, relative to the gadgetfile), `accel` ("tcg" | "kvm"), `timeout` ("90s"). Checked
+   * against the check stage's schema.
+   */
+  check?: Record<string, unknown>;
 }
 
 export function defineGadgetfile(config: Gadgetfile): Gadgetfile {

@@ -16,4 +16,5 @@ export const builtinStages: Readonly<Record<string, () => Promise<Stage>>> = {
   push: async () => (await import("./push.js")).pushStage,
   "tar-export": async () => (await import("./tar-export.js")).tarExportStage,
   sign: async () => (await import("./sign.js")).signStage,
+  check: async () => (await import("./check.js")).checkStage,
 };

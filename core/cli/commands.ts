@@ -35,6 +35,16 @@ const REGISTRY_FLAGS: FlagSpec[] = [
   { name: "concurrency", type: "string", value: "N", description: "parallel blob transfers per registry (default 4)" },
 ];
 
+/** `gadget image check` and `gadget check`. */
+const CHECK_FLAGS: FlagSpec[] = [
+  { name: "kernels", type: "list", value: "LIST", description: "comma-separated: host and/or vmlinuz files booted with qemu (default host)" },
+  { name: "baseline", type: "string", value: "FILE", description: "a saved --json run: flag programs whose verifier instructions grew" },
+  { name: "threshold", type: "string", value: "PCT", description: "growth (percent) that --baseline flags (default 10)" },
+  { name: "accel", type: "string", value: "ACCEL", description: "qemu accelerator: tcg (default) or kvm" },
+  { name: "timeout", type: "string", value: "DUR", description: "watchdog per VM, e.g. 90s (default 120s + 15s per object)" },
+  { name: "no-cache", type: "boolean", description: "load again even when a result is cached" },
+];
+
 export const COMMANDS: CommandSpec[] = [
   {
     words: ["image", "list"],
@@ -97,15 +107,7 @@ export const COMMANDS: CommandSpec[] = [
     words: ["image", "check"],
     summary: "Load an image's eBPF programs into the verifier of the host and other kernels",
     usage: "gadget image check IMAGE [--kernels host,/boot/vmlinuz-…] [--json] [--baseline FILE.json] [--threshold PCT] [--accel tcg|kvm] [--timeout DUR] [--no-cache]",
-    flags: [
-      { name: "kernels", type: "list", value: "LIST", description: "comma-separated: host and/or vmlinuz files booted with qemu (default host)" },
-      { name: "baseline", type: "string", value: "FILE", description: "a saved --json run: flag programs whose verifier instructions grew" },
-      { name: "threshold", type: "string", value: "PCT", description: "growth (percent) that --baseline flags (default 10)" },
-      { name: "accel", type: "string", value: "ACCEL", description: "qemu accelerator: tcg (default) or kvm" },
-      { name: "timeout", type: "string", value: "DUR", description: "watchdog per VM, e.g. 90s (default 120s + 15s per object)" },
-      { name: "no-cache", type: "boolean", description: "load again even when a result is cached" },
-      JSON_FLAG,
-    ],
+    flags: [...CHECK_FLAGS, JSON_FLAG],
     args: { min: 1, max: 1 },
     load: () => import("./commands/image-check.js"),
   },
@@ -225,6 +227,14 @@ export const COMMANDS: CommandSpec[] = [
     ],
     args: { min: 0, max: Number.POSITIVE_INFINITY },
     load: () => import("./commands/run.js"),
+  },
+  {
+    words: ["check"],
+    summary: "Build, then load every gadget's programs into the verifier of the host and other kernels",
+    usage: "gadget check [GADGET…] [--kernels host,/boot/vmlinuz-…] [--json] [--baseline FILE.json] [--threshold PCT] [--accel tcg|kvm] [--timeout DUR] [--no-cache] [-f FILE] [--jobs N]",
+    flags: [...CHECK_FLAGS, { name: "file", short: "f", type: "string", value: "FILE", description: "gadgetfile (default ./gadgetfile.ts)" }, { name: "jobs", short: "j", type: "string", value: "N", description: "steps run at once (default: CPU count)" }, JSON_FLAG],
+    args: { min: 0, max: Number.POSITIVE_INFINITY },
+    load: () => import("./commands/check.js"),
   },
   {
     words: ["init"],

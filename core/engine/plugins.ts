@@ -52,7 +52,7 @@ export async function loadBuiltinStages(needed?: Iterable<string>): Promise<Map<
 /** Is this a stage (has name, version and run)? */
 export function isStage(x: unknown): x is Stage {
   const s = x as Stage;
-  return typeof s === "object" && s !== null && typeof s.name === "string" && typeof s.version === "string" && typeof s.run === "function";
+  return typeof s === "object" && s !== null && typeof s.name === "string" && typeof s.version === "string" && (typeof s.run === "function" || typeof s.runBatch === "function");
 }
 
 function checkStage(s: Stage, which: string): void {
@@ -65,7 +65,7 @@ export function stagesOf(mod: Record<string, unknown>, which: string): Stage[] {
   const found: Stage[] = [];
   const take = (v: unknown) => {
     if (Array.isArray(v)) v.forEach(take);
-    else if (v && typeof v === "object" && "name" in v && "run" in v) {
+    else if (v && typeof v === "object" && "name" in v && ("run" in v || "runBatch" in v)) {
       checkStage(v as Stage, which);
       if (!found.includes(v as Stage)) found.push(v as Stage);
     }

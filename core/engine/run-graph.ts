@@ -9,7 +9,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { GadgetError } from "../errors.js";
-import type { Arch, Artifact, GadgetInfo, Logger, RunInfo, Stage, StageContext, StageInputs, StageStore, StepSpec } from "../types.js";
+import type { Arch, Artifact, GadgetInfo, Logger, RunInfo, Stage, StageContext, StageInputs, StageResult, StageStore, StepSpec } from "../types.js";
 import type { LayoutStore } from "../store/layout-store.js";
 import { exec, makeDollar } from "./exec.js";
 import type { StepCache } from "./cache.js";
@@ -123,6 +123,55 @@ interface GadgetState {
   inputs: Set<string>;
 }
 
+type BatchOutcome = StageResult | void | Error;
+
+/**
+ * Where the gadgets meet for a batch step (a stage with runBatch): every gadget either arrives
+ * (its context joins the batch) or leaves (it failed earlier, hit the cache, the run was cancelled);
+ * when nobody is left to come, the batch runs once and each arrival gets its own outcome.
+ */
+class BatchGate {
+  private waiting: number;
+  private readonly arrivals: { ctx: StageContext<any, any>; order: number; settle: (o: { ok: BatchOutcome } | { error: unknown }) => void }[] = [];
+  constructor(
+    gadgets: number,
+    private readonly runBatch: (ctxs: StageContext<any, any>[]) => Promise<BatchOutcome[]>,
+  ) {
+    this.waiting = gadgets;
+  }
+  leave(): void {
+    this.waiting--;
+    this.fireIfComplete();
+  }
+  /** `order`: the gadget's place in the run (the batch sees its gadgets in that order, whenever they arrived). */
+  arrive(ctx: StageContext<any, any>, order: number): Promise<BatchOutcome> {
+    const p = new Promise<{ ok: BatchOutcome } | { error: unknown }>((settle) => this.arrivals.push({ ctx, order, settle }));
+    this.waiting--;
+    this.fireIfComplete();
+    return p.then((o) => {
+      if ("error" in o) throw o.error;
+      return o.ok;
+    });
+  }
+  private fireIfComplete(): void {
+    if (this.waiting > 0 || this.arrivals.length === 0) return;
+    const arrivals = this.arrivals.splice(0).sort((a, b) => a.order - b.order);
+    void this.runBatch(arrivals.map((a) => a.ctx)).then(
+      (outcomes) => {
+        if (!Array.isArray(outcomes) || outcomes.length !== arrivals.length) {
+          const e = new GadgetError({ what: "stage returned a malformed result", which: "runBatch", why: `expected ${arrivals.length} outcomes (one per gadget, in order), got ${Array.isArray(outcomes) ? outcomes.length : typeof outcomes}`, code: "STAGE_RESULT" });
+          for (const a of arrivals) a.settle({ error: e });
+          return;
+        }
+        arrivals.forEach((a, i) => a.settle({ ok: outcomes[i] }));
+      },
+      (error: unknown) => {
+        for (const a of arrivals) a.settle({ error });
+      },
+    );
+  }
+}
+
 /** The store as stages see it: only the operations of StageStore, not the LayoutStore itself. */
 function narrowStore(s: LayoutStore): StageStore {
   return {
@@ -178,6 +227,14 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     return p;
   };
 
+  // One gate per batch step (a stage with runBatch); it runs the batch in one --jobs slot.
+  const gates = new Map<number, BatchGate>();
+  for (const step of steps) {
+    const stage = step.stage;
+    if (!stage.runBatch) continue;
+    gates.set(step.index, new BatchGate(opts.gadgets.length, (ctxs) => sem.run(() => stage.runBatch!(ctxs), step.index)));
+  }
+
   let outSeq = 0;
   const scratch: string[] = [];
   const gadgetStates = opts.gadgets.map<GadgetState>((gadget) => ({
@@ -191,6 +248,17 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   }));
 
   const runNode = async (st: GadgetState, step: NormalizedStep, arch: Arch | undefined): Promise<void> => {
+    // A batch step: this gadget arrives at the gate, or leaves it on every other path.
+    const gate = gates.get(step.index);
+    let arrived = false;
+    try {
+      await runNodeInner(st, step, arch, gate && ((ctx) => ((arrived = true), gate.arrive(ctx, gadgetStates.indexOf(st)))));
+    } finally {
+      if (gate && !arrived) gate.leave();
+    }
+  };
+
+  const runNodeInner = async (st: GadgetState, step: NormalizedStep, arch: Arch | undefined, arrive: ((ctx: StageContext<any, any>) => Promise<BatchOutcome>) | undefined): Promise<void> => {
     if (st.failed || signal.aborted) return;
     // `jobs` bounds steps that run; cache lookups (hits) take no slot.
     let release: (() => void) | undefined;
@@ -241,11 +309,13 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         }
       }
       if (!outcome) {
-        release = await sem.acquire(step.index);
+        if (!arrive) release = await sem.acquire(step.index); // a batch takes one slot when it runs
         if (st.failed || signal.aborted) return;
         await mkdir(outDir, { recursive: true });
         if (useCache) scratch.push(outDir); // removed when the run ends (saved outputs were moved to the CAS)
-        const res = checkStageResult(step.stage, await step.stage.run(ctx));
+        const returned = arrive ? await arrive(ctx) : await step.stage.run!(ctx);
+        if (returned instanceof Error) throw returned;
+        const res = checkStageResult(step.stage, returned);
         const artifacts = new Map<string, Artifact>();
         for (const [name, p] of Object.entries(res.artifacts ?? {})) {
           const path = isAbsolute(p) ? p : join(outDir, p);

@@ -11,7 +11,8 @@ import type { Stage, StageResult } from "../types.js";
 export function stageDefinitionProblem(s: Stage): string | undefined {
   if (typeof s.name !== "string" || s.name === "") return "a stage needs a string name";
   if (typeof s.version !== "string") return "a stage needs a string version (part of every cache key)";
-  if (typeof s.run !== "function") return "a stage needs a run function";
+  if ((typeof s.run === "function") === (typeof s.runBatch === "function")) return "a stage needs a run function (or a runBatch function instead)";
+  if (s.runBatch && s.perArch) return "runBatch is for per-gadget stages (perArch must not be set)";
   if (s.perArch !== undefined && typeof s.perArch !== "boolean") return "perArch must be a boolean";
   if (s.cacheable !== undefined && typeof s.cacheable !== "boolean") return "cacheable must be a boolean";
   if (s.publishTarget !== undefined && typeof s.publishTarget !== "boolean") return "publishTarget must be a boolean";

@@ -27,6 +27,7 @@ export function effectiveTasks(gf: Gadgetfile, buildSteps: StepSpec[] = DEFAULT_
   const tasks: Record<string, TaskSpec> = {
     build: { steps: buildSteps, description: "build every gadget into the local store (the ig recipe)" },
     publish: { deps: ["build"], steps: publishSteps(gf.publish ?? []), description: "build, then the publish targets" },
+    check: { deps: ["build"], steps: [{ stage: "check", options: { ...(gf.check ?? {}) } }], description: "build, then load every program into the kernels' verifiers" },
   };
   for (const [name, t] of Object.entries(gf.tasks ?? {})) tasks[name] = t;
   return tasks;
@@ -73,7 +74,9 @@ export interface PlannedStep {
   spec: StepSpec;
   /** Where it is written, for errors: tasks.<task>.steps[i] or publish[i] (undefined for built-in tasks). */
   keyPath?: (string | number)[];
-  /** A publish target (`publish[i]`): its options are the entry's own keys. */
+  /** Where its options are written, when they are (tasks.<task>.steps[i].options, publish[i], check). */
+  optionsPath?: (string | number)[];
+  /** A publish target (`publish[i]`): its type must be a stage that publishes. */
   publish?: boolean;
 }
 
@@ -81,7 +84,12 @@ export function planSteps(gf: Gadgetfile, tasks: Record<string, TaskSpec>, order
   const out: PlannedStep[] = [];
   for (const t of order) {
     const user = Object.hasOwn(gf.tasks ?? {}, t);
-    (tasks[t]!.steps ?? []).forEach((spec, i) => out.push({ task: t, spec, ...(user ? { keyPath: ["tasks", t, "steps", i] } : t === "publish" ? { keyPath: ["publish", i], publish: true } : {}) }));
+    (tasks[t]!.steps ?? []).forEach((spec, i) => {
+      if (user) out.push({ task: t, spec, keyPath: ["tasks", t, "steps", i], optionsPath: ["tasks", t, "steps", i, "options"] });
+      else if (t === "publish") out.push({ task: t, spec, keyPath: ["publish", i], optionsPath: ["publish", i], publish: true });
+      else if (t === "check" && gf.check !== undefined) out.push({ task: t, spec, optionsPath: ["check"] });
+      else out.push({ task: t, spec });
+    });
   }
   return out;
 }
@@ -108,8 +116,7 @@ export function checkStages(steps: PlannedStep[], stages: ReadonlyMap<string, St
     const options = typeof s.spec === "string" ? {} : (s.spec.options ?? {});
     const problem = stepOptionsProblem(stage, options);
     if (!problem) continue;
-    if (!s.keyPath) throw stepOptionsError(stage, problem);
-    const at = s.publish ? [...s.keyPath, ...problem.path] : [...s.keyPath, "options", ...problem.path];
-    throw gadgetfileError(file, source, at, `${problem.message} for stage ${name}`, stage.options ? undefined : `stage ${name} takes no options`, "STAGE_OPTIONS");
+    if (!s.optionsPath) throw stepOptionsError(stage, problem);
+    throw gadgetfileError(file, source, [...s.optionsPath, ...problem.path], `${problem.message} for stage ${name}`, stage.options ? undefined : `stage ${name} takes no options`, "STAGE_OPTIONS");
   }
 }

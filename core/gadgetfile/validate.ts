@@ -35,6 +35,8 @@ export const GADGETFILE_SCHEMA = t.object({
   tasks: t.record(t.object({ deps: strs, steps: t.array(t.union("a stage name or { stage, options, archs }", (v) => (typeof v === "string" ? str : stepObject))), description: str })),
   publish: t.array(publishTarget),
   plugins: strs,
+  /** The check stage's options: their keys are checked against its schema once stages are loaded. */
+  check: t.anyObject(),
 });
 
 /**

@@ -93,7 +93,7 @@ describe("wasm stage", () => {
       logger: { info() {}, warn() {}, debug() {} },
       exec: () => Promise.reject(new Error("must not run anything")),
     };
-    await expect(wasmStage.run(ctx)).rejects.toThrow(/tool not found \(tinygo\).*tinygo option needs tinygo on PATH/);
+    await expect(wasmStage.run!(ctx)).rejects.toThrow(/tool not found \(tinygo\).*tinygo option needs tinygo on PATH/);
   });
 
   it("unknown wasm source types are refused", async () => {
@@ -101,6 +101,6 @@ describe("wasm stage", () => {
     await mkdir(g, { recursive: true });
     await writeFile(join(g, "mod.zig"), "");
     const ctx: any = { options: {}, gadget: { name: "w", dir: g, wasm: join(g, "mod.zig"), cflags: [], archs: ["amd64"], settings: {} }, env: process.env, outDir: g, logger: console };
-    await expect(wasmStage.run(ctx)).rejects.toThrow(/unsupported wasm file type.*"\.zig"/);
+    await expect(wasmStage.run!(ctx)).rejects.toThrow(/unsupported wasm file type.*"\.zig"/);
   });
 });

@@ -167,3 +167,67 @@ describe("runGraph with the cache (in-process)", () => {
     }
   });
 });
+
+describe("batch stages (runBatch): once per run for the gadgets that reach the step", () => {
+  it("gets every arriving gadget in one call; a gadget that failed before leaves; an Error fails only its gadget; cache hits do not take part", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const gadgets: GadgetInfo[] = [];
+      for (const n of ["a", "b", "c", "d"]) {
+        await mkdir(join(dir, n));
+        await writeFile(join(dir, n, "program.bpf.c"), `src-${n}\n`);
+        gadgets.push({ ...gadget(join(dir, n), n), archs: [] });
+      }
+      const calls: string[][] = [];
+      const prepare = defineStage({
+        name: "prepare",
+        version: "1",
+        inputs: (ctx) => ({ files: [ctx.gadget.ebpfSource] }),
+        async run(ctx) {
+          if ((await readFile(ctx.gadget.ebpfSource, "utf8")).includes("broken")) throw new Error(`${ctx.gadget.name} broke`);
+          return { result: { ok: true } };
+        },
+      });
+      const together = defineStage({
+        name: "together",
+        version: "1",
+        inputs: (ctx) => ({ files: [ctx.gadget.ebpfSource] }),
+        async runBatch(ctxs) {
+          calls.push(ctxs.map((c) => c.gadget.name));
+          return ctxs.map((c) => (c.gadget.name === "c" ? new Error("c refused") : { result: { with: ctxs.length } }));
+        },
+      });
+      const stages = new Map<string, Stage>([prepare, together].map((s) => [s.name, s]));
+      await writeFile(join(dir, "b", "program.bpf.c"), "broken\n");
+      const opts = { gadgets, steps: ["prepare", "together"], stages, storeDir: join(dir, "store"), projectRoot: dir, jobs: 2 };
+      const r1 = await runGraph(opts);
+      expect(calls).toEqual([["a", "c", "d"]]);
+      expect(r1.map((r) => [r.gadget.name, r.ok])).toEqual([["a", true], ["b", false], ["c", false], ["d", true]]);
+      expect((r1[1]!.error as Error).message).toBe("b broke");
+      expect((r1[2]!.error as Error).message).toBe("c refused");
+      expect(r1[0]!.results.together).toEqual({ with: 3 });
+      // again: a and d hit the cache (they leave the gate); b is fixed and c still refused: a batch of those two
+      await writeFile(join(dir, "b", "program.bpf.c"), "src-b\n");
+      const r2 = await runGraph(opts);
+      expect(calls[1]).toEqual(["b", "c"]);
+      expect(r2.map((r) => r.ok)).toEqual([true, true, false, true]);
+      // everything cached but c: a batch of one; nothing arrives → no call
+      await runGraph(opts);
+      expect(calls[2]).toEqual(["c"]);
+      const events: StepEvent[] = [];
+      await runGraph({ ...opts, gadgets: gadgets.filter((g) => g.name !== "c"), onEvent: (e) => events.push(e) });
+      expect(calls).toHaveLength(3);
+      expect(events.filter((e) => e.stage === "together" && e.type === "hit")).toHaveLength(3);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("a stage with both run and runBatch, or runBatch per architecture, is refused when it loads", async () => {
+    const { stagesOf } = await import("../../core/engine/plugins.js");
+    const both = { name: "x", version: "1", run: async () => {}, runBatch: async () => [] };
+    expect(() => stagesOf({ default: both }, "p")).toThrow(/needs a run function \(or a runBatch function instead\)/);
+    const perArch = { name: "y", version: "1", perArch: true, runBatch: async () => [] };
+    expect(() => stagesOf({ default: perArch }, "p")).toThrow(/runBatch is for per-gadget stages/);
+  });
+});

@@ -178,7 +178,7 @@ export async function run(ctx: CommandContext): Promise<number> {
 }
 
 /** The logger stages get: info and warnings on stderr, debug with -v. */
-function runLogger(ctx: CommandContext): Logger {
+export function runLogger(ctx: CommandContext): Logger {
   return { info: (m) => ctx.warn(m), warn: (m) => ctx.warn(`warning: ${m}`), debug: (m) => (ctx.verbose ? ctx.warn(m) : undefined), diagnostics: (t) => ctx.warn(t) };
 }
 
