@@ -12,6 +12,7 @@ import type { Credential } from "../auth/credential.js";
 import { isEmptyCredential } from "../auth/credential.js";
 import { parseChallenge, type Challenge } from "./challenge.js";
 import { isRetryableNetworkError, markExhausted, networkError } from "./errors.js";
+import { downgradeError, isDowngrade, sameOrigin } from "./origin.js";
 import { mergeScopes } from "./scope.js";
 import { loadTlsMaterial } from "./tls.js";
 import { basicAuthorization, fetchToken, type TokenResult } from "./token.js";
@@ -125,6 +126,8 @@ function replayable(body: Body | undefined): boolean {
 export class RegistryClient {
   readonly registry: string;
   readonly origin: string;
+  /** `origin` parsed: credentials go only to this exact scheme, host and port. */
+  private readonly originUrl: URL;
   readonly plainHttp: boolean;
   readonly concurrency: number;
   private readonly agent: Agent;
@@ -143,6 +146,7 @@ export class RegistryClient {
     this.registry = opts.registry;
     this.plainHttp = Boolean(opts.plainHttp);
     this.origin = `${this.plainHttp ? "http" : "https"}://${apiHost(opts.registry)}`;
+    this.originUrl = new URL(this.origin);
     this.concurrency = opts.concurrency ?? 4;
     this.agent = agent;
     this.credential = isEmptyCredential(opts.credential) ? undefined : opts.credential;
@@ -267,9 +271,11 @@ export class RegistryClient {
     let redirects = 0;
     let withAuth = true;
     for (;;) {
+      // a TLS registry is never followed to plain HTTP (upload locations, redirects)
+      if (isDowngrade(this.originUrl, url)) throw downgradeError(this.registry, url);
       const headers: Record<string, string> = { "user-agent": this.userAgent, ...(req.headers ?? {}) };
-      const sameHost = url.host === new URL(this.origin).host;
-      if (withAuth && sameHost) {
+      const ownOrigin = sameOrigin(url, this.originUrl);
+      if (withAuth && ownOrigin) {
         const a = await this.authorization(scopes);
         if (a) headers.authorization = a;
       }
@@ -298,7 +304,7 @@ export class RegistryClient {
       this.onDebug?.(`${req.method} ${url.origin}${url.pathname} → ${status}`);
       const out: RegistryResponse = { status, headers: res.headers as RegistryResponse["headers"], body: res.body, url: url.toString() };
 
-      if (status === 401 && sameHost && !authRetried && replayable(req.body)) {
+      if (status === 401 && ownOrigin && !authRetried && replayable(req.body)) {
         const ch = parseChallenge(res.headers["www-authenticate"]);
         const hadAuth = headers.authorization !== undefined;
         const changed = !this.challenge || this.challenge.scheme !== ch?.scheme || this.challenge.params.realm !== ch?.params.realm;
