@@ -11,6 +11,7 @@ import { GadgetError } from "../errors.js";
 import type { Credential } from "../auth/credential.js";
 import { isEmptyCredential } from "../auth/credential.js";
 import { parseChallenge, type Challenge } from "./challenge.js";
+import { bodyText, drain } from "./body.js";
 import { isRetryableNetworkError, markExhausted, networkError } from "./errors.js";
 import { downgradeError, isDowngrade, sameOrigin } from "./origin.js";
 import { mergeScopes } from "./scope.js";
@@ -77,19 +78,7 @@ export function header(res: { headers: Record<string, string | string[] | undefi
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** The response body as text, or "" when it was already consumed or dumped (undici throws then). */
-export async function bodyText(res: { body: Dispatcher.ResponseData["body"] }): Promise<string> {
-  const b = res.body as Dispatcher.ResponseData["body"] & { bodyUsed?: boolean; destroyed?: boolean; readableEnded?: boolean };
-  if (b.bodyUsed || b.destroyed || b.readableEnded) return "";
-  return b.text().catch(() => "");
-}
-
-/** Discard a response body (safe to call twice). */
-export async function drain(res: { body: Dispatcher.ResponseData["body"] }): Promise<void> {
-  const b = res.body as Dispatcher.ResponseData["body"] & { bodyUsed?: boolean; destroyed?: boolean; readableEnded?: boolean };
-  if (b.bodyUsed || b.destroyed || b.readableEnded) return;
-  await b.dump().catch(() => {});
-}
+export { bodyText, drain } from "./body.js";
 
 /** docker.io names are served by registry-1.docker.io. */
 export function apiHost(registry: string): string {

@@ -11,7 +11,8 @@ import { readAll, type Content, type Target } from "../oci/content.js";
 import { MediaType, isIndexType, isManifestType } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, parseIndex, sniffKind, type Descriptor } from "../oci/model.js";
 import { parseReference } from "../oci/reference.js";
-import { bodyText, drain, header, type RegistryClient, type RegistryResponse } from "./client.js";
+import { bodyText, drain, readBodyCapped } from "./body.js";
+import { header, type RegistryClient, type RegistryResponse } from "./client.js";
 import { httpError, networkError } from "./errors.js";
 import { repositoryScope } from "./scope.js";
 
@@ -36,6 +37,9 @@ export function markVerified(s: Readable): Readable {
   verifiedStreams.add(s);
   return s;
 }
+
+/** One page of a tag list (`/tags/list?n=1000`) is far smaller than this. */
+const MAX_TAGS_PAGE = 4 * 1024 * 1024;
 
 /** Blobs up to this size go up in one PUT; larger ones as a streamed PATCH. */
 export const MONOLITHIC_MAX = 8 * 1024 * 1024;
@@ -292,7 +296,14 @@ export class RemoteRepository implements Target {
         return out;
       }
       if (res.status !== 200) return this.fail("listing tags", this.name, res);
-      const doc = (await res.body.json()) as { tags?: string[] | null };
+      const page = await readBodyCapped(res.body, MAX_TAGS_PAGE);
+      if (page.truncated) throw new GadgetError({ what: "listing tags", which: this.name, why: `a page of the tag list is larger than ${MAX_TAGS_PAGE / 1024 / 1024} MiB`, code: "TOO_LARGE" });
+      let doc: { tags?: string[] | null };
+      try {
+        doc = JSON.parse(page.bytes.toString("utf8")) as typeof doc;
+      } catch {
+        throw new GadgetError({ what: "listing tags", which: this.name, why: "the registry did not answer JSON", code: "PROTOCOL" });
+      }
       out.push(...(doc.tags ?? []));
       const link = header(res, "link");
       const m = link ? /<([^>]+)>/.exec(link) : null;

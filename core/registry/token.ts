@@ -6,6 +6,7 @@
 import type { Dispatcher } from "undici";
 import { GadgetError } from "../errors.js";
 import type { Credential } from "../auth/credential.js";
+import { MAX_TOKEN_BODY, readBodyCapped } from "./body.js";
 import { describeErrorBody } from "./errors.js";
 
 export interface TokenResult {
@@ -63,7 +64,16 @@ export async function fetchToken(args: {
   } catch (e) {
     throw new GadgetError({ what: "authenticating to registry", which: args.registry, why: `token server ${url.origin}: ${(e as Error).message}`, code: "NETWORK", cause: e });
   }
-  const text = await res.body.text();
+  let answer: { bytes: Buffer; truncated: boolean };
+  try {
+    answer = await readBodyCapped(res.body, MAX_TOKEN_BODY);
+  } catch (e) {
+    throw new GadgetError({ what: "authenticating to registry", which: args.registry, why: `token server ${url.origin}: ${(e as Error).message}`, code: "NETWORK", cause: e });
+  }
+  if (answer.truncated) {
+    throw new GadgetError({ what: "authenticating to registry", which: args.registry, why: `the token server's answer is larger than ${MAX_TOKEN_BODY / 1024 / 1024} MiB (${url.origin}${url.pathname})`, code: "AUTH" });
+  }
+  const text = answer.bytes.toString("utf8");
   args.onDebug?.(`${method} ${url.origin}${url.pathname} (token, scopes: ${args.scopes.join(" ") || "none"}) → ${res.statusCode}`);
   if ((res.statusCode === 401 || res.statusCode === 403) && args.credential && !args.sendCredentials) {
     throw new GadgetError({
