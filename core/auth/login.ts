@@ -4,6 +4,7 @@
  */
 import { GadgetError } from "../errors.js";
 import { RegistryClient } from "../registry/client.js";
+import { registryTimeouts, type RegistryTimeouts } from "../registry/timeouts.js";
 import { getCredential, notLoggedIn, removeAllCredentials, removeCredential, saveCredential } from "./credentials.js";
 import { keyToHost } from "./docker-config.js";
 
@@ -15,6 +16,8 @@ export interface LoginOptions {
   tlsVerify?: boolean;
   plainHttp?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Deadline and idle timeout of the /v2/ check (default: GADGET_REGISTRY_TIMEOUT, else 10 min / 30 s). */
+  timeouts?: RegistryTimeouts;
   onDebug?: (line: string) => void;
 }
 
@@ -39,6 +42,7 @@ export async function login(registry: string, opts: LoginOptions): Promise<{ reg
     tlsVerify: opts.tlsVerify,
     credential,
     retry: { retries: 1 },
+    timeouts: opts.timeouts ?? registryTimeouts(undefined, opts.env ?? process.env),
     onDebug: opts.onDebug,
   });
   try {

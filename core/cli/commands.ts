@@ -27,12 +27,20 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
 
 const JSON_FLAG: FlagSpec = { name: "json", type: "boolean", description: "print the result as one JSON document" };
 
+const TIMEOUT_FLAG: FlagSpec = {
+  name: "timeout",
+  type: "string",
+  value: "DURATION",
+  description: "deadline for the whole registry operation, e.g. 90s, 30m (default 10m; 0 = none; env GADGET_REGISTRY_TIMEOUT); a request with no data for 30 s (or the deadline, when shorter) fails",
+};
+
 const REGISTRY_FLAGS: FlagSpec[] = [
   { name: "authfile", type: "string", value: "FILE", description: "auth file (default /var/lib/ig/config.json as root, ~/.ig/config.json; env REGISTRY_AUTH_FILE)" },
   { name: "insecure-registries", type: "list", value: "HOSTS", description: "comma-separated registries to reach over plain HTTP" },
   { name: "insecure", type: "boolean", description: "use plain HTTP for this reference's registry (older ig flag)", hidden: true },
   { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key (docker certs.d layout)" },
   { name: "concurrency", type: "string", value: "N", description: "parallel blob transfers per registry (default 4)" },
+  TIMEOUT_FLAG,
 ];
 
 export const COMMANDS: CommandSpec[] = [
@@ -179,6 +187,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key" },
       { name: "tls-verify", type: "boolean", description: "verify TLS certificates", default: true },
       { name: "plain-http", type: "boolean", description: "use plain HTTP" },
+      TIMEOUT_FLAG,
     ],
     args: { min: 0, max: 1 },
     load: () => import("./commands/login.js"),

@@ -11,10 +11,11 @@ import { GadgetError } from "../errors.js";
 import type { Credential } from "../auth/credential.js";
 import { isEmptyCredential } from "../auth/credential.js";
 import { parseChallenge, type Challenge } from "./challenge.js";
-import { bodyText, drain } from "./body.js";
+import { MAX_ERROR_BODY, drain, readBodyCapped } from "./body.js";
 import { isRetryableNetworkError, markExhausted, networkError } from "./errors.js";
 import { downgradeError, isDowngrade, sameOrigin } from "./origin.js";
 import { mergeScopes } from "./scope.js";
+import { deadlineError, registryTimeouts, type RegistryTimeouts } from "./timeouts.js";
 import { loadTlsMaterial } from "./tls.js";
 import { basicAuthorization, fetchToken, type TokenResult } from "./token.js";
 import { packageVersion } from "../version.js";
@@ -42,6 +43,8 @@ export interface RegistryClientOptions {
   /** Parallel connections to the registry (default 4). */
   concurrency?: number;
   retry?: Partial<RetryPolicy>;
+  /** Overall deadline and per-request idle timeout (default: registryTimeouts' defaults). */
+  timeouts?: RegistryTimeouts;
   /** One line per HTTP exchange (method, URL, status) — never headers or bodies. */
   onDebug?: (line: string) => void;
 }
@@ -97,8 +100,17 @@ function userAgent(): string {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** Wait ms, or less when the signal aborts first (the next request then fails at once). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((r) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      r();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 function retryAfterMs(v: string | undefined): number | undefined {
@@ -128,6 +140,10 @@ export class RegistryClient {
   private readonly tokens = new Map<string, TokenResult>();
   private readonly pendingTokens = new Map<string, Promise<TokenResult>>();
   private closed = false;
+  private readonly timeouts: RegistryTimeouts;
+  /** Aborts every request (and the body being read) when the overall deadline passes. */
+  private readonly deadline = new AbortController();
+  private readonly deadlineTimer: NodeJS.Timeout | undefined;
   /** Counters for tests and benchmarks. */
   readonly stats = { requests: 0, retries: 0, tokenFetches: 0 };
 
@@ -141,6 +157,11 @@ export class RegistryClient {
     this.credential = isEmptyCredential(opts.credential) ? undefined : opts.credential;
     this.retry = { ...DEFAULT_RETRY, ...(opts.retry ?? {}) };
     this.onDebug = opts.onDebug;
+    this.timeouts = opts.timeouts ?? registryTimeouts(undefined, {});
+    if (this.timeouts.deadlineMs > 0) {
+      this.deadlineTimer = setTimeout(() => this.deadline.abort(deadlineError(this.registry, this.timeouts.deadlineMs)), this.timeouts.deadlineMs);
+      this.deadlineTimer.unref();
+    }
   }
 
   static async create(opts: RegistryClientOptions): Promise<RegistryClient> {
@@ -153,11 +174,14 @@ export class RegistryClient {
       connect.key = tls.key;
     }
     const concurrency = opts.concurrency ?? 4;
+    const idleMs = (opts.timeouts ?? registryTimeouts(undefined, {})).idleMs;
+    connect.timeout = idleMs;
     const agent = new Agent({
       connections: concurrency + 2,
       keepAliveTimeout: 10_000,
-      headersTimeout: 120_000,
-      bodyTimeout: 120_000,
+      // idle timeouts: no headers, or no body bytes, for this long fails the request
+      headersTimeout: idleMs,
+      bodyTimeout: idleMs,
       connect,
     });
     if (opts.onDebug && tls.dirs.length > 0) opts.onDebug(`TLS material from ${tls.dirs.join(", ")}`);
@@ -172,6 +196,7 @@ export class RegistryClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.deadlineTimer);
     await this.agent.close().catch(() => {});
   }
 
@@ -216,6 +241,7 @@ export class RegistryClient {
       credential: this.credential,
       sendCredentials: this.mayUseRealm(realm),
       userAgent: this.userAgent,
+      signal: this.deadline.signal,
       onDebug: this.onDebug,
     });
     this.pendingTokens.set(key, p);
@@ -246,10 +272,29 @@ export class RegistryClient {
   }
 
   /**
+   * A failure while talking to the registry (also while reading a response body) → a
+   * GadgetError: the deadline's error once it has passed, else the network error.
+   */
+  networkFailure(e: unknown): GadgetError {
+    if (this.deadline.signal.aborted) return markExhausted(this.deadline.signal.reason as GadgetError);
+    return networkError(this.registry, e, this.plainHttp);
+  }
+
+  /**
    * Send a request with auth and retries. HTTP error statuses are returned (the caller maps
-   * them); connection failures throw a GadgetError after the retries.
+   * them); connection failures throw a GadgetError after the retries. Every request (token
+   * fetches included) ends when the overall deadline passes; the response body too.
    */
   async request(req: RegistryRequest): Promise<RegistryResponse> {
+    try {
+      return await this.send(req);
+    } catch (e) {
+      if (this.deadline.signal.aborted) throw this.networkFailure(e);
+      throw e;
+    }
+  }
+
+  private async send(req: RegistryRequest): Promise<RegistryResponse> {
     if (this.closed) throw new GadgetError({ what: "registry client", which: this.registry, why: "used after close" });
     const scopes = [...(req.scopes ?? [])];
     const canRetry = req.retry ?? replayable(req.body);
@@ -260,6 +305,7 @@ export class RegistryClient {
     let redirects = 0;
     let withAuth = true;
     for (;;) {
+      if (this.deadline.signal.aborted) throw this.networkFailure(undefined);
       // a TLS registry is never followed to plain HTTP (upload locations, redirects)
       if (isDowngrade(this.originUrl, url)) throw downgradeError(this.registry, url);
       const headers: Record<string, string> = { "user-agent": this.userAgent, ...(req.headers ?? {}) };
@@ -277,16 +323,17 @@ export class RegistryClient {
           method: req.method,
           headers,
           body: req.body as Dispatcher.DispatchOptions["body"],
+          signal: this.deadline.signal,
         });
       } catch (e) {
         this.onDebug?.(`${req.method} ${url.origin}${url.pathname} → ${(e as { code?: string }).code ?? (e as Error).message}`);
         if (canRetry && attempt < this.retry.retries && isRetryableNetworkError(e)) {
           attempt++;
           this.stats.retries++;
-          await sleep(this.backoff(attempt));
+          await sleep(this.backoff(attempt), this.deadline.signal);
           continue;
         }
-        const err = networkError(this.registry, e, this.plainHttp);
+        const err = this.networkFailure(e);
         throw canRetry && isRetryableNetworkError(e) ? markExhausted(err) : err;
       }
       const status = res.statusCode;
@@ -327,7 +374,7 @@ export class RegistryClient {
         await drain(res);
         attempt++;
         this.stats.retries++;
-        await sleep(Math.min(wait ?? this.backoff(attempt), this.retry.maxDelayMs));
+        await sleep(Math.min(wait ?? this.backoff(attempt), this.retry.maxDelayMs), this.deadline.signal);
         continue;
       }
       return out;
@@ -345,7 +392,12 @@ export class RegistryClient {
    */
   async ping(): Promise<{ status: number; scheme: string | undefined }> {
     const res = await this.request({ method: "GET", path: "/v2/" });
-    const text = await bodyText(res);
+    const text = await readBodyCapped(res.body, MAX_ERROR_BODY).then(
+      (b) => b.bytes.toString("utf8"),
+      (e: unknown) => {
+        throw this.networkFailure(e);
+      },
+    );
     if (res.status === 200) return { status: 200, scheme: this.challenge?.scheme };
     const { httpError } = await import("./errors.js");
     if (res.status === 401) {

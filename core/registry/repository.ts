@@ -13,7 +13,7 @@ import { MAX_MANIFEST_BYTES, parseIndex, sniffKind, type Descriptor } from "../o
 import { parseReference } from "../oci/reference.js";
 import { bodyText, drain, readBodyCapped } from "./body.js";
 import { header, type RegistryClient, type RegistryResponse } from "./client.js";
-import { httpError, networkError } from "./errors.js";
+import { httpError } from "./errors.js";
 import { repositoryScope } from "./scope.js";
 
 /** Everything a manifest GET/HEAD accepts (distribution answers 404 for OCI types otherwise). */
@@ -138,7 +138,9 @@ export class RemoteRepository implements Target {
     if (res.status !== 200) {
       const get = await this.client.request({ method: "GET", path: this.path("manifests", ref), scopes: this.pullScope(), headers: { accept: MANIFEST_ACCEPT } });
       if (get.status !== 200) return this.fail("resolving image", which, get);
-      const bytes = await readAll(get.body, MAX_MANIFEST_BYTES);
+      const bytes = await readAll(get.body, MAX_MANIFEST_BYTES).catch((e) => {
+        throw this.client.networkFailure(e);
+      });
       return this.describeManifest(bytes, header(get, "content-type"), ref);
     }
     const digest = header(res, "docker-content-digest");
@@ -175,7 +177,7 @@ export class RemoteRepository implements Target {
     }
     if (res.status !== 200) return this.fail("fetching manifest", which, res);
     const bytes = await readAll(res.body, MAX_MANIFEST_BYTES).catch((e) => {
-      throw networkError(this.client.registry, e, this.client.plainHttp);
+      throw this.client.networkFailure(e);
     });
     const descriptor = this.describeManifest(bytes, header(res, "content-type"), ref);
     return { descriptor, bytes, mediaType: descriptor.mediaType };
@@ -220,7 +222,7 @@ export class RemoteRepository implements Target {
     }
     const verify = new VerifyingStream(desc.digest, desc.size, which as Digest);
     const body = res.body;
-    body.on("error", (e) => verify.destroy(networkError(this.client.registry, e, this.client.plainHttp)));
+    body.on("error", (e) => verify.destroy(this.client.networkFailure(e)));
     const out = this.batcher((n) => (this.stats.bytesDownloaded += n));
     verify.on("error", (e) => out.destroy(e));
     // the consumer may attach later (e.g. after taking a lock): it still sees the error then,
@@ -281,7 +283,9 @@ export class RemoteRepository implements Target {
       await drain(res);
       return undefined; // not the referrers API (e.g. a registry answering some other page)
     }
-    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES);
+    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES).catch((e) => {
+      throw this.client.networkFailure(e);
+    });
     return parseIndex(bytes, `referrers of ${subject.digest}`).manifests;
   }
 

@@ -31,6 +31,8 @@ export async function fetchToken(args: {
   /** May credentials travel to this realm? (false: an http realm for a TLS registry) */
   sendCredentials: boolean;
   userAgent: string;
+  /** Aborts the request and the body read (the client's overall deadline). */
+  signal?: AbortSignal;
   onDebug?: (line: string) => void;
 }): Promise<TokenResult> {
   let url: URL;
@@ -60,7 +62,7 @@ export async function fetchToken(args: {
   }
   let res: Dispatcher.ResponseData;
   try {
-    res = await args.dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, body });
+    res = await args.dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, body, ...(args.signal ? { signal: args.signal } : {}) });
   } catch (e) {
     throw new GadgetError({ what: "authenticating to registry", which: args.registry, why: `token server ${url.origin}: ${(e as Error).message}`, code: "NETWORK", cause: e });
   }
