@@ -2,7 +2,7 @@
  * `login`: check the credentials against the registry (GET /v2/ through the real basic or
  * bearer flow), then save them; `logout`; `--get-login`. Passwords never reach any output.
  */
-import { GadgetError } from "../errors.js";
+import { GadgetError, withoutUserinfo } from "../errors.js";
 import { RegistryClient } from "../registry/client.js";
 import { registryTimeouts, type RegistryTimeouts } from "../registry/timeouts.js";
 import { getCredential, notLoggedIn, removeAllCredentials, removeCredential, saveCredential } from "./credentials.js";
@@ -24,6 +24,16 @@ export interface LoginOptions {
 /** `https://host/v2/` or `host/path` → `host`; docker.io stays docker.io. */
 export function normalizeRegistryArg(registry: string): string {
   const h = keyToHost(registry);
+  if (h.includes("@")) {
+    throw new GadgetError({
+      what: "invalid registry",
+      which: JSON.stringify(withoutUserinfo(registry)),
+      why: "a user name or password does not belong in the registry address",
+      hint: "pass the user with -u USER and the password with --password-stdin",
+      exitCode: 2,
+      code: "USAGE",
+    });
+  }
   if (!h || !/^[a-z0-9.-]+(:\d+)?$|^\[[0-9a-f:]+\](:\d+)?$/i.test(h)) {
     throw new GadgetError({ what: "invalid registry", which: JSON.stringify(registry), why: "expected host[:port]", exitCode: 2, code: "USAGE" });
   }
