@@ -286,22 +286,29 @@ export class LayoutStore implements Target {
 
   /** Tag with a ref name stored verbatim (e.g. a signature tag `sha256-<hex>.sig`). */
   async tagExact(desc: Descriptor, refName: string, annotations?: Record<string, string>): Promise<void> {
-    const entry: Descriptor = {
-      mediaType: desc.mediaType,
-      digest: desc.digest,
-      size: desc.size,
-      annotations: { ...(annotations ?? {}), [Annotation.RefName]: refName },
-    };
-    if (desc.platform) entry.platform = desc.platform;
-    if (desc.artifactType) entry.artifactType = desc.artifactType;
+    const entry = tagEntry(desc, refName, annotations);
     // Re-tagging with the same entry (a no-op rebuild) needs no lock and no write.
     const current = (await this.entries()).find((e) => refNameOf(e) === refName);
     if (current && sameDescriptor(current, entry)) return;
-    await this.updateIndex((entries) => {
-      const i = entries.findIndex((e) => refNameOf(e) === refName);
-      if (i >= 0) entries[i] = entry;
-      else entries.push(entry);
-      return { entries, result: undefined };
+    await this.updateIndex((entries) => ({ entries: withEntry(entries, entry), result: undefined }));
+  }
+
+  /**
+   * `image tag SOURCE REFERENCE`: resolve the source and write the tag in one step under the
+   * index lock, as a declared writer — a concurrent `rm` either finishes first (the source is
+   * then "not found") or sees the new tag and keeps the blobs. The source's annotations are
+   * kept, except its ref name. Returns the source's descriptor.
+   */
+  async tagReference(source: string, reference: string): Promise<Descriptor> {
+    const ref = parseReference(reference);
+    if (!ref.tag) throw new GadgetError({ what: "tagging image", which: reference, why: "the destination needs a tag, not only a digest" });
+    const name = formatReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag });
+    await this.holdWriterLock();
+    return this.updateIndex(async (entries) => {
+      const desc = await resolveIn(entries, source, this);
+      const annotations = { ...(desc.annotations ?? {}) };
+      delete annotations[Annotation.RefName];
+      return { entries: withEntry(entries, tagEntry(desc, name, annotations)), result: desc };
     });
   }
 
@@ -487,6 +494,28 @@ export class LayoutStore implements Target {
     }
     return n;
   }
+}
+
+/** The index.json entry tagging desc as refName. */
+function tagEntry(desc: Descriptor, refName: string, annotations?: Record<string, string>): Descriptor {
+  const entry: Descriptor = {
+    mediaType: desc.mediaType,
+    digest: desc.digest,
+    size: desc.size,
+    annotations: { ...(annotations ?? {}), [Annotation.RefName]: refName },
+  };
+  if (desc.platform) entry.platform = desc.platform;
+  if (desc.artifactType) entry.artifactType = desc.artifactType;
+  return entry;
+}
+
+/** entries with `entry` replacing the one of the same ref name, or added. */
+function withEntry(entries: Descriptor[], entry: Descriptor): Descriptor[] {
+  const name = refNameOf(entry);
+  const i = entries.findIndex((e) => refNameOf(e) === name);
+  if (i >= 0) entries[i] = entry;
+  else entries.push(entry);
+  return entries;
 }
 
 export function refNameOf(d: Descriptor): string | undefined {
