@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, readFileSync, statSync, writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { mkdtemp, open, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { writevAll } from "../io.js";
@@ -20,6 +20,7 @@ import { Annotation } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor } from "../oci/model.js";
 import { formatReference, isSignatureTag, isValidTag, parseReference } from "../oci/reference.js";
 import { LayoutStore, TEMP_DIR, refNameOf } from "../store/layout-store.js";
+import { ensureDir } from "../store/temp-dir.js";
 import { GzipBombError, GzipDataError, gunzipBounded, sniffGzip, type GunzipLimits } from "../tar/gzip.js";
 import { TarFormatError, readTar, type TarEntry, type TarReadLimits } from "../tar/reader.js";
 import type { TransferProgress } from "./export.js";
@@ -109,11 +110,12 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
   );
   let staging: string | undefined;
   try {
-    await mkdir(tmpRoot, { recursive: true });
-    // a writer: fsck --repair must not delete our staging dir while we run
-    await store.holdWriterLock();
-    staging = await mkdtemp(join(tmpRoot, "import-"));
+    // a writer: fsck --repair must not delete our staging dir while we run (the name carries our
+    // pid, so a later cleanup knows when its writer is gone)
+    const tmpDir = await store.holdWriterLock();
+    staging = await mkdtemp(join(tmpDir, `import-${process.pid}-`));
   } catch (e) {
+    if (isGadgetError(e)) throw e;
     throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e });
   }
 
@@ -310,7 +312,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
           }
         }
         const moves = [...needed].filter(([digest, blob]) => blob.file && present.get(digest) !== blob.size);
-        for (const algo of new Set(moves.map(([d]) => digestAlgorithm(d)))) await mkdir(join(store.root, "blobs", algo), { recursive: true });
+        for (const algo of new Set(moves.map(([d]) => digestAlgorithm(d)))) await ensureDir(join(store.root, "blobs", algo));
         let next = 0;
         const mover = async () => {
           while (next < moves.length) {

@@ -8,7 +8,7 @@
  * Small blobs and anything else go through LayoutStore.push/fetch unchanged.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, mkdir, open, rename, stat, unlink } from "node:fs/promises";
+import { chmod, open, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -18,6 +18,7 @@ import type { Content, ReadOnlyStorage, Storage } from "../oci/content.js";
 import type { Descriptor } from "../oci/model.js";
 import { tempName } from "../store/atomic.js";
 import type { LayoutStore } from "../store/layout-store.js";
+import { ensureDir } from "../store/temp-dir.js";
 import { isVerifiedStream } from "./repository.js";
 
 /** Blobs at least this large take the fast paths. */
@@ -55,7 +56,7 @@ export function fastLayoutDestination(store: LayoutStore): Storage {
           throw new GadgetError({ what: "content verification failed", which: desc.digest, why: `size mismatch: expected ${desc.size} bytes, got ${st.size}`, code: "SIZE_MISMATCH" });
         }
         await chmod(tmp, 0o444);
-        await mkdir(dirname(final), { recursive: true });
+        await ensureDir(dirname(final));
         await rename(tmp, final);
       } catch (e) {
         await unlink(tmp).catch(() => {});

@@ -26,7 +26,8 @@ export async function sweepDeadTemps(dir: string, prefix: string): Promise<numbe
   return n;
 }
 
-function processAlive(pid: number): boolean {
+/** Is a process with this pid running (EPERM: yes, another user's)? */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

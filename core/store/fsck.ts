@@ -4,7 +4,7 @@
  * finds garbage (unreachable blobs, temp files left by killed writers). `repair` removes the
  * garbage only; it never touches referenced content.
  */
-import { readdir, stat, rm } from "node:fs/promises";
+import { lstat, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { createReadStream } from "node:fs";
 import { createHash } from "node:crypto";
@@ -12,6 +12,7 @@ import { digestAlgorithm, digestHex, type Digest } from "../oci/digest.js";
 import { MAX_MANIFEST_BYTES, successors, sniffKind, nodeKind, type Descriptor } from "../oci/model.js";
 import { acquireFileLock, withFileLock } from "./lock.js";
 import { LayoutStore, LOCK_FILE, TEMP_DIR, WRITERS_LOCK, refNameOf } from "./layout-store.js";
+import { classifyTemps, removeTemps, tempDirProblem } from "./temp-dir.js";
 
 export interface FsckFinding {
   kind: "problem" | "garbage";
@@ -23,8 +24,12 @@ export interface FsckReport {
   problems: string[];
   garbage: string[];
   repaired: string[];
+  /** Things fsck saw and deliberately left alone (e.g. files in .tmp that are not gadget's). */
+  notes: string[];
   checkedBlobs: number;
 }
+
+const emptyReport = (store: string): FsckReport => ({ store, problems: [], garbage: [], repaired: [], notes: [], checkedBlobs: 0 });
 
 async function hashFile(path: string, algo: "sha256" | "sha512"): Promise<{ digest: Digest; size: number }> {
   const h = createHash(algo);
@@ -37,7 +42,7 @@ async function hashFile(path: string, algo: "sha256" | "sha512"): Promise<{ dige
 }
 
 export async function fsck(root: string, opts: { repair?: boolean } = {}): Promise<FsckReport> {
-  const report: FsckReport = { store: root, problems: [], garbage: [], repaired: [], checkedBlobs: 0 };
+  const report = emptyReport(root);
   let store: LayoutStore;
   try {
     store = await LayoutStore.open(root, { create: false });
@@ -45,25 +50,30 @@ export async function fsck(root: string, opts: { repair?: boolean } = {}): Promi
     report.problems.push((e as Error).message);
     return report;
   }
-  let { unreachable, temps, failed } = await examine(store, root, report);
+  let { unreachable, temps, failed, unsafeTemp } = await examine(store, root, report);
   if (failed) return report;
   if (report.problems.length > 0) {
     // a concurrent rm may have untagged and collected between our index read and the blob reads:
     // problems count only if they are still there in a consistent view (under the index lock)
-    const again: FsckReport = { store: root, problems: [], garbage: [], repaired: [], checkedBlobs: 0 };
+    const again = emptyReport(root);
     const second = await withFileLock(join(root, LOCK_FILE), () => examine(store, root, again)).catch(() => undefined);
     if (second) {
-      ({ unreachable, temps, failed } = second);
+      ({ unreachable, temps, failed, unsafeTemp } = second);
       Object.assign(report, again);
       if (failed) return report;
     }
   }
 
+  if (opts.repair && unsafeTemp) {
+    // the writers lock lives in .tmp: taking it would go wherever an unsafe .tmp points
+    report.problems.push(`repair skipped: fix ${TEMP_DIR} first`);
+    return report;
+  }
   if (opts.repair && (unreachable.length > 0 || temps.length > 0)) {
     // Writers hold the writers lock shared while they may add blobs not yet in index.json.
     let writers;
     try {
-      writers = await acquireFileLock(join(root, TEMP_DIR, WRITERS_LOCK), { timeoutSeconds: 0 });
+      writers = await acquireFileLock(join(await store.tempDir(), WRITERS_LOCK), { timeoutSeconds: 0 });
     } catch {
       report.problems.push("repair skipped: another gadget process is writing to the store; run fsck --repair again when it finishes");
       return report;
@@ -77,8 +87,11 @@ export async function fsck(root: string, opts: { repair?: boolean } = {}): Promi
           await store.deleteBlob(d);
           report.repaired.push(`removed unreachable blob ${d}`);
         }
+        // only our own temp names whose writer is gone (re-checked now that we hold the locks)
+        const stale = new Set((await classifyTemps(join(root, TEMP_DIR), [WRITERS_LOCK])).stale);
         for (const t of temps) {
-          await rm(join(root, TEMP_DIR, t), { recursive: true, force: true });
+          if (!stale.has(t)) continue;
+          await removeTemps(join(root, TEMP_DIR), [t]);
           report.repaired.push(`removed stale temp file ${TEMP_DIR}/${t}`);
         }
       });
@@ -92,13 +105,22 @@ export async function fsck(root: string, opts: { repair?: boolean } = {}): Promi
 }
 
 
-async function examine(store: LayoutStore, root: string, report: FsckReport): Promise<{ unreachable: Digest[]; temps: string[]; failed: boolean }> {
+interface Examined {
+  unreachable: Digest[];
+  /** Stale temp entries (ours, writer gone). */
+  temps: string[];
+  failed: boolean;
+  /** `.tmp` is a symlink, not a folder, or someone else's. */
+  unsafeTemp: boolean;
+}
+
+async function examine(store: LayoutStore, root: string, report: FsckReport): Promise<Examined> {
   let entries: Descriptor[];
   try {
     entries = await store.entries();
   } catch (e) {
     report.problems.push((e as Error).message);
-    return { unreachable: [], temps: [], failed: true };
+    return { unreachable: [], temps: [], failed: true, unsafeTemp: false };
   }
 
   const reachable = new Set<Digest>();
@@ -167,8 +189,18 @@ async function examine(store: LayoutStore, root: string, report: FsckReport): Pr
     const names = await readdir(join(root, "blobs", algo)).catch(() => [] as string[]);
     for (const n of names) if (!/^[a-f0-9]+$/.test(n)) report.garbage.push(`stray file: blobs/${algo}/${n}`);
   }
-  const temps = (await readdir(join(root, TEMP_DIR)).catch(() => [] as string[])).filter((n) => n !== WRITERS_LOCK);
-  for (const t of temps) report.garbage.push(`stale temp file: ${TEMP_DIR}/${t}`);
+  // .tmp: lstat'ed, never followed; only our own temp names whose writer is gone are garbage
+  const tmpDir = join(root, TEMP_DIR);
+  const tmpStat = await lstat(tmpDir).catch(() => undefined);
+  const unsafe = tmpStat ? tempDirProblem(tmpStat) : undefined;
+  let temps: string[] = [];
+  if (unsafe) report.problems.push(`unsafe temp folder ${TEMP_DIR}: ${unsafe}; gadget will not use it (remove it)`);
+  else if (tmpStat) {
+    const c = await classifyTemps(tmpDir, [WRITERS_LOCK]);
+    temps = c.stale;
+    for (const t of c.stale) report.garbage.push(`stale temp file: ${TEMP_DIR}/${t}`);
+    for (const t of c.foreign) report.notes.push(`${TEMP_DIR}/${t} is not a gadget temp file: left alone`);
+  }
 
-  return { unreachable, temps, failed: false };
+  return { unreachable, temps, failed: false, unsafeTemp: unsafe !== undefined };
 }

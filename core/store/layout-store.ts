@@ -5,8 +5,8 @@
  * writers never lose each other's tags.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, readdir, rename, stat, unlink, chmod, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { open, readFile, readdir, rename, stat, unlink, chmod } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GadgetError, describeSystemError } from "../errors.js";
@@ -18,6 +18,7 @@ import { Annotation } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor, type Index } from "../oci/model.js";
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
 import { tempName, writeFileAtomic } from "./atomic.js";
+import { classifyTemps, ensureDir, openTempDir, removeTemps } from "./temp-dir.js";
 import { acquireFileLock, withFileLock } from "./lock.js";
 import type { FileHandle } from "node:fs/promises";
 
@@ -37,6 +38,8 @@ export async function releaseWriterLock(root: string): Promise<void> {
   if (p) await (await p.catch(() => undefined))?.close();
 }
 const LAYOUT_JSON = '{"imageLayoutVersion":"1.0.0"}';
+/** index.json and oci-layout (explicit: the umask does not decide who may write the store). */
+const FILE_MODE = 0o644;
 
 export interface OpenOptions {
   /** Create the layout when missing (default true). */
@@ -66,8 +69,8 @@ export class LayoutStore implements Target {
     if (layout === undefined) {
       if (opts.create === false) throw storeError(root, "not an OCI layout (no oci-layout file)");
       try {
-        await mkdir(join(root, "blobs", "sha256"), { recursive: true });
-        await writeFileAtomic(join(root, LAYOUT_FILE), LAYOUT_JSON, { fsync: false });
+        await ensureDir(join(root, "blobs", "sha256"));
+        await writeFileAtomic(join(root, LAYOUT_FILE), LAYOUT_JSON, { fsync: false, mode: FILE_MODE });
       } catch (e) {
         throw storeError(root, describeSystemError(e), "pass a writable directory with --oci-store or GADGET_OCI_STORE", e);
       }
@@ -162,10 +165,9 @@ export class LayoutStore implements Target {
     return tmpDir;
   }
 
+  /** `<root>/.tmp`, created 0700 when missing; refused when it is a symlink or another user's (see temp-dir.ts). */
   async tempDir(): Promise<string> {
-    const dir = join(this.root, TEMP_DIR);
-    await mkdir(dir, { recursive: true });
-    return dir;
+    return openTempDir(join(this.root, TEMP_DIR));
   }
 
   /**
@@ -194,7 +196,7 @@ export class LayoutStore implements Target {
         await fh.close();
       }
       await chmod(tmp, 0o444);
-      await mkdir(join(final, ".."), { recursive: true });
+      await ensureDir(dirname(final));
       await rename(tmp, final);
     } catch (e) {
       await unlink(tmp).catch(() => {});
@@ -260,7 +262,7 @@ export class LayoutStore implements Target {
         if (index.mediaType) out.mediaType = index.mediaType;
         if (index.annotations) out.annotations = index.annotations;
         try {
-          await writeFileAtomic(join(this.root, INDEX_FILE), encodeIndex(out), { tempDir: await this.tempDir() });
+          await writeFileAtomic(join(this.root, INDEX_FILE), encodeIndex(out), { tempDir: await this.tempDir(), mode: FILE_MODE });
         } catch (e) {
           throw new GadgetError({ what: "writing index.json", which: this.root, why: describeSystemError(e), cause: e, code: (e as NodeJS.ErrnoException).code });
         }
@@ -443,56 +445,25 @@ export class LayoutStore implements Target {
   }
 
   /**
-   * Startup cleanup: temp files and staging dirs left in `.tmp/` by killed writers. Only when no
-   * writer is active (the writers lock, exclusively, without waiting) and under the index lock
-   * (index saves stage there too) — the same rule as `fsck --repair`. Returns the number removed.
+   * Startup cleanup: temp files and staging dirs left in `.tmp/` by killed writers — only
+   * gadget's own temp names whose writer process is gone (anything else there is left alone).
+   * Only when no writer is active (the writers lock, exclusively, without waiting) and under the
+   * index lock (index saves stage there too) — the same rule as `fsck --repair`. Returns the
+   * number removed.
    */
   async removeStaleTemp(tmpDir?: string): Promise<number> {
-    const dir = tmpDir ?? join(this.root, TEMP_DIR);
-    const stale = (await readdir(dir).catch(() => [] as string[])).filter((n) => n !== WRITERS_LOCK);
-    if (stale.length === 0) return 0;
+    const dir = tmpDir ?? (await this.tempDir());
+    if ((await classifyTemps(dir, [WRITERS_LOCK])).stale.length === 0) return 0;
     const writers = await acquireFileLock(join(dir, WRITERS_LOCK), { timeoutSeconds: 0 }).catch(() => undefined);
     if (!writers) return 0;
     try {
       // never wait for the index lock here (this process may hold it): busy → a later writer cleans up
-      return await withFileLock(join(this.root, LOCK_FILE), async () => {
-        let n = 0;
-        for (const name of (await readdir(dir).catch(() => [] as string[])).filter((x) => x !== WRITERS_LOCK)) {
-          await rm(join(dir, name), { recursive: true, force: true }).catch(() => {});
-          n++;
-        }
-        return n;
-      }, { timeoutSeconds: 0 });
+      return await withFileLock(join(this.root, LOCK_FILE), async () => removeTemps(dir, (await classifyTemps(dir, [WRITERS_LOCK])).stale), { timeoutSeconds: 0 });
     } catch {
       return 0;
     } finally {
       await writers.close();
     }
-  }
-
-  /** Remove temp files older than maxAgeMs left by crashed writers. */
-  async cleanTemp(maxAgeMs = 60 * 60 * 1000): Promise<number> {
-    const dir = join(this.root, TEMP_DIR);
-    let n = 0;
-    let names: string[] = [];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return 0;
-    }
-    const now = Date.now();
-    for (const name of names) {
-      try {
-        const st = await stat(join(dir, name));
-        if (now - st.mtimeMs >= maxAgeMs) {
-          await rm(join(dir, name), { force: true, recursive: true });
-          n++;
-        }
-      } catch {
-        /* raced with another cleaner */
-      }
-    }
-    return n;
   }
 }
 
