@@ -170,7 +170,7 @@ export const COMMANDS: CommandSpec[] = [
     words: ["image", "fsck"],
     summary: "Check (and with --repair, clean) the local store",
     usage: "gadget image fsck [--repair]",
-    flags: [{ name: "repair", type: "boolean", description: "remove unreachable blobs and stale temp files" }, JSON_FLAG],
+    flags: [{ name: "repair", type: "boolean", description: "remove unreachable blobs and stale temp files; move corrupt blobs aside to .corrupt/ (pull again to restore them)" }, JSON_FLAG],
     args: { min: 0, max: 0 },
     load: () => import("./commands/image-fsck.js"),
   },

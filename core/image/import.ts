@@ -21,6 +21,7 @@ import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type D
 import { formatReference, isSignatureTag, isValidTag, parseReference } from "../oci/reference.js";
 import { LayoutStore, TEMP_DIR, refNameOf } from "../store/layout-store.js";
 import { ensureDir } from "../store/temp-dir.js";
+import { fileMatches } from "../store/hash-file.js";
 import { GzipBombError, GzipDataError, gunzipBounded, sniffGzip, type GunzipLimits } from "../tar/gzip.js";
 import { TarFormatError, readTar, type TarEntry, type TarReadLimits } from "../tar/reader.js";
 import type { TransferProgress } from "./export.js";
@@ -306,12 +307,16 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
     try {
       await store.updateIndex(async (current) => {
         const present = new Map<Digest, number | undefined>([...needed.keys()].map((d) => [d, storedSize(store, d)]));
+        // the store's copies are trusted only when intact (hashed once per process): a corrupt
+        // blob of the right size is replaced by the archive's
+        const intact = new Map<Digest, boolean>();
+        for (const [digest, blob] of needed) intact.set(digest, present.get(digest) === blob.size && (await fileMatches(store.blobPath(digest), digest, blob.size)));
         for (const [digest, blob] of needed) {
-          if (!blob.file && present.get(digest) !== blob.size) {
-            fail(`blobs/${digestAlgorithm(digest)}/${digestHex(digest)}`, "the store's copy of this blob disappeared during the import (a concurrent remove?)", "run the import again");
+          if (!blob.file && !intact.get(digest)) {
+            fail(`blobs/${digestAlgorithm(digest)}/${digestHex(digest)}`, "the store's copy of this blob disappeared or is corrupt, and the archive does not have it", "run the import again; `gadget image fsck` checks the store");
           }
         }
-        const moves = [...needed].filter(([digest, blob]) => blob.file && present.get(digest) !== blob.size);
+        const moves = [...needed].filter(([digest, blob]) => blob.file && !intact.get(digest));
         for (const algo of new Set(moves.map(([d]) => digestAlgorithm(d)))) await ensureDir(join(store.root, "blobs", algo));
         let next = 0;
         const mover = async () => {
@@ -374,8 +379,8 @@ class Stager {
       if (got !== digest) this.fail(entry.path, `content does not match its digest (got ${got})`, "the archive is corrupt or was tampered with", "DIGEST_MISMATCH");
     };
     const prior = this.staged.get(digest);
-    // already staged (a duplicate entry) or already in the store: verify only, write nothing
-    if (prior || storedSize(this.store, digest) === entry.size) {
+    // already staged (a duplicate entry) or already in the store, intact: verify only, write nothing
+    if (prior || (storedSize(this.store, digest) === entry.size && (await fileMatches(this.store.blobPath(digest), digest, entry.size)))) {
       for await (const c of body) hash.update(c);
       check();
       if (!prior) this.staged.set(digest, { size: entry.size });

@@ -13,7 +13,7 @@ import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GadgetError, describeSystemError } from "../errors.js";
-import { VerifyingStream, isDigest } from "../oci/digest.js";
+import { VerifyingStream, isDigest, type Digest } from "../oci/digest.js";
 import type { Content, ReadOnlyStorage, Storage } from "../oci/content.js";
 import type { Descriptor } from "../oci/model.js";
 import { tempName } from "../store/atomic.js";
@@ -27,8 +27,11 @@ const CHUNK = 1024 * 1024;
 
 /** A destination that lands verified download streams directly (others via store.push). */
 export function fastLayoutDestination(store: LayoutStore): Storage {
+  // a present index or manifest counts only with its whole graph present and intact: the copy
+  // skips a present node's subtree, and a repaired store may miss a child (moved aside as corrupt)
+  const seen = new Map<Digest, Promise<boolean>>();
   return {
-    exists: (d) => store.exists(d),
+    exists: (d) => store.existsWithGraph(d, seen),
     fetch: (d) => store.fetch(d),
     async push(desc: Descriptor, content: Content): Promise<void> {
       if (!(content instanceof Readable) || !isVerifiedStream(content) || desc.size < FAST_PATH_MIN || !isDigest(desc.digest)) {

@@ -19,6 +19,7 @@ import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type D
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
 import { tempName, writeFileAtomic } from "./atomic.js";
 import { classifyTemps, ensureDir, openTempDir, removeTemps } from "./temp-dir.js";
+import { fileMatches } from "./hash-file.js";
 import { acquireFileLock, withFileLock } from "./lock.js";
 import type { FileHandle } from "node:fs/promises";
 
@@ -94,18 +95,34 @@ export class LayoutStore implements Target {
   }
 
   /**
-   * Is the blob here, complete? Asked by writers deciding whether to copy, so it first declares
-   * this process a writer (the shared writers lock): from then on `remove` and `fsck --repair`
-   * do not delete blobs this process may be counting on. (A read-only store just answers.)
+   * Is the blob here, complete and intact? Asked by writers deciding whether to copy, so it
+   * first declares this process a writer (the shared writers lock): from then on `remove` and
+   * `fsck --repair` do not delete blobs this process may be counting on. (A read-only store
+   * just answers.) A file of the right size is also hashed (once per process, see fileMatches):
+   * a corrupt blob is "not here", so pull, import and build write a good copy over it.
    */
   async exists(desc: Descriptor): Promise<boolean> {
     await this.holdWriterLock().catch(() => undefined);
-    try {
-      const st = await stat(this.blobPath(desc.digest));
-      return st.isFile() && st.size === desc.size;
-    } catch {
-      return false;
-    }
+    if (!isDigest(desc.digest)) return false;
+    return fileMatches(this.blobPath(desc.digest), desc.digest, desc.size);
+  }
+
+  /**
+   * exists(), and for an index or manifest, the same for everything below it. A pull asks this
+   * before skipping a present node: a store repaired by `fsck --repair` (a corrupt layer moved
+   * aside) has a root whose children are missing, and copying skips a present node's subtree.
+   */
+  async existsWithGraph(desc: Descriptor, seen = new Map<Digest, Promise<boolean>>(), depth = 0): Promise<boolean> {
+    const known = seen.get(desc.digest);
+    if (known) return known;
+    const p = (async () => {
+      if (!(await this.exists(desc))) return false;
+      if (depth > 16 || (await this.kindOf(desc)) === "blob") return true;
+      for (const c of await this.children(desc)) if (!(await this.existsWithGraph(c, seen, depth + 1))) return false;
+      return true;
+    })();
+    seen.set(desc.digest, p);
+    return p;
   }
 
   async hasBlob(digest: Digest): Promise<boolean> {
