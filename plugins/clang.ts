@@ -12,12 +12,21 @@ import { defineStage, type Arch, type GadgetInfo, type StageContext } from "../c
 import { api, gadgetError } from "./api.js";
 import { parseDepfile } from "./depfile.js";
 import { checkHostHeaders, findTool, headerHint, hostMultiarch, toolFailure } from "./tools.js";
+import { ALLOW_UNSAFE_CFLAGS_ENV, refuseUnsafeCflags } from "./unsafe-cflags.js";
 
 export interface ClangOptions {
   /** clang binary (default: clang on PATH). */
   clang?: string;
   /** Extra arguments after build.yaml's cflags. */
   cflags?: string[];
+  /** Allow cflags that load code into clang (-fplugin, -Xclang -load, -B, …; see unsafe-cflags.ts). */
+  allowUnsafeCflags?: boolean;
+}
+
+/** cflags that load code are refused unless the user allowed them (see unsafe-cflags.ts). */
+function checkCflags(ctx: StageContext<ClangOptions>): Promise<void> {
+  const allow = ctx.options.allowUnsafeCflags === true || ctx.env[ALLOW_UNSAFE_CFLAGS_ENV] === "1";
+  return refuseUnsafeCflags([...ctx.gadget.cflags, ...(ctx.options.cflags ?? [])], { allow, gadget: ctx.gadget.name });
 }
 
 const shownWarnings = new Set<string>();
@@ -69,6 +78,7 @@ export const clangStage = defineStage<ClangOptions>({
   perArch: true,
   async inputs(ctx) {
     if (!(await hasEbpfSource(ctx.gadget))) return { args: { ebpf: false } };
+    await checkCflags(ctx);
     const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
     const arch = await archOf(ctx);
     return {
@@ -82,6 +92,7 @@ export const clangStage = defineStage<ClangOptions>({
   },
   async run(ctx) {
     if (!(await hasEbpfSource(ctx.gadget))) return;
+    await checkCflags(ctx);
     const arch = await archOf(ctx);
     const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
     const multiarch = await hostMultiarch(ctx, clang);

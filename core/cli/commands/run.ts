@@ -1,6 +1,6 @@
 /** `gadget run [TASK…]`: run gadgetfile tasks over every gadget (DESIGN §7). */
 import { GadgetError, usageError } from "../../errors.js";
-import type { CommandContext } from "../context.js";
+import { buildEnv, type CommandContext } from "../context.js";
 import { formatError, toJson } from "../output.js";
 import type { GadgetRunResult, StepEvent } from "../../engine/run-graph.js";
 import type { Project } from "../../engine/project.js";
@@ -121,7 +121,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       out: ctx.out,
       warn: ctx.warn,
       verbose: ctx.verbose,
-      env: ctx.env,
+      env: buildEnv(ctx),
     });
   }
   const { loadProject, runProject, imageDigest, imageReference } = await import("../../engine/project.js");
@@ -157,7 +157,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       ...(jobs ? { jobs } : {}),
       cache: !ctx.flagBool("no-cache"),
       explain,
-      env: ctx.env,
+      env: buildEnv(ctx),
       signal: ac.signal,
       logger: { info: (m) => ctx.warn(m), warn: (m) => ctx.warn(`warning: ${m}`), debug: (m) => (ctx.verbose ? ctx.warn(m) : undefined) },
       onEvent: (e) => {
