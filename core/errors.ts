@@ -29,6 +29,7 @@ export type ErrorCode =
   | "ABORTED"
   | "EPIPE"
   | "STORE"
+  | "UNSAFE_TEMP_DIR"
   | "INVALID_ARCHIVE"
   | "GZIP_BOMB"
   | "MISSING_BLOB"
@@ -57,6 +58,7 @@ export type ErrorCode =
   | "NO_BTF"
   | "BAD_WASM"
   | "UNRESOLVED_SYMBOL"
+  | "UNSAFE_CFLAGS"
   /** A bug in gadget's BPF object reader (reported as a reading error, never as a raw exception). */
   | "BPF_READER_INTERNAL"
   // gadget check
@@ -78,6 +80,8 @@ export type ErrorCode =
   | "NOT_LOGGED_IN"
   | "CERT_DIR"
   | "PLAIN_HTTP_TO_HTTPS"
+  | "DOWNGRADE"
+  | "DEADLINE"
   // signing
   | "BAD_KEY"
   | "UNREADABLE_KEY"
@@ -128,12 +132,16 @@ export class GadgetError extends Error {
   readonly code: ErrorCode | undefined;
 
   constructor(init: GadgetErrorInit) {
-    super(formatMessage(init), init.cause === undefined ? undefined : { cause: init.cause });
+    // a user:password@ written into an address or reference is never echoed back
+    const what = withoutUserinfo(init.what);
+    const which = init.which === undefined ? undefined : withoutUserinfo(init.which);
+    const why = init.why === undefined ? undefined : withoutUserinfo(init.why);
+    super(formatMessage({ what, which, why, location: init.location }), init.cause === undefined ? undefined : { cause: init.cause });
     this.name = "GadgetError";
-    this.what = init.what;
-    this.which = init.which;
-    this.why = init.why;
-    this.hint = init.hint;
+    this.what = what;
+    this.which = which;
+    this.why = why;
+    this.hint = init.hint === undefined ? undefined : withoutUserinfo(init.hint);
     this.exitCode = init.exitCode ?? 1;
     this.location = init.location;
     this.data = init.data;
@@ -146,7 +154,22 @@ export function formatLocation(loc: ErrorLocation): string {
   return `${loc.file}${loc.line ? `:${loc.line}${loc.column ? `:${loc.column}` : ""}` : ""}`;
 }
 
-function formatMessage(init: GadgetErrorInit): string {
+/** `scheme://user:password@` (the password may contain `@`; the host part ends at / ? # or space). */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#"'<>]*@/gi;
+/** `user:password@host…` at the start of a word (a reference without a scheme); `name:tag@sha256:…` is a digest, not userinfo. */
+const BARE_USERINFO = /(^|[\s"'(=,[])[^\s"'(/@:,[]+:[^\s"'/]*@(?!sha\d+:)/g;
+
+/**
+ * Text with every user name and password written into an address removed
+ * (`https://alice:pw@host/x` → `https://host/x`, `alice:pw@host/x:v1` → `host/x:v1`). The one
+ * helper for every echoed reference: GadgetError applies it to what it prints.
+ */
+export function withoutUserinfo(text: string): string {
+  if (!text.includes("@")) return text;
+  return text.replace(URL_USERINFO, "$1").replace(BARE_USERINFO, "$1");
+}
+
+function formatMessage(init: Pick<GadgetErrorInit, "what" | "which" | "why" | "location">): string {
   let s = init.what;
   // `which` names the file/field/reference; without one, the location is the "which".
   const which = init.which ?? (init.location ? formatLocation(init.location) : undefined);

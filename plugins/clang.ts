@@ -13,14 +13,23 @@ import { api } from "./api.js";
 import { parseDepfile } from "./depfile.js";
 import { checkHostHeaders, findTool, headerHint, hostMultiarch } from "./tools.js";
 import { checkUnresolvedSymbols } from "./unresolved-symbols.js";
+import { ALLOW_UNSAFE_CFLAGS_ENV, refuseUnsafeCflags } from "./unsafe-cflags.js";
 
 const options = t.object({
   /** clang binary (default: clang on PATH). */
   clang: t.string(),
   /** Extra arguments after build.yaml's cflags. */
   cflags: t.array(t.string()),
+  /** Allow cflags that load code into clang (-fplugin, -Xclang -load, -B, …; see unsafe-cflags.ts). */
+  allowUnsafeCflags: t.boolean(),
 });
 export type ClangOptions = Infer<typeof options>;
+
+/** cflags that load code are refused unless the user allowed them (see unsafe-cflags.ts). */
+function checkCflags(ctx: { options: ClangOptions; env: Readonly<Record<string, string | undefined>>; gadget: GadgetInfo }): Promise<void> {
+  const allow = ctx.options.allowUnsafeCflags === true || ctx.env[ALLOW_UNSAFE_CFLAGS_ENV] === "1";
+  return refuseUnsafeCflags([...ctx.gadget.cflags, ...(ctx.options.cflags ?? [])], { allow, gadget: ctx.gadget.name });
+}
 
 export const TARGET_ARCH_DEFINE: Record<Arch, string> = { amd64: "x86", arm64: "arm64" };
 
@@ -78,6 +87,7 @@ export const clangStage = defineStage({
   setup: (): ClangRunState => ({ shownWarnings: new Set() }),
   async inputs(ctx) {
     if (!(await hasEbpfSource(ctx.gadget))) return { args: { ebpf: false } };
+    await checkCflags(ctx);
     const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
     const arch = archOf(ctx);
     return {
@@ -91,6 +101,7 @@ export const clangStage = defineStage({
   },
   async run(ctx) {
     if (!(await hasEbpfSource(ctx.gadget))) return;
+    await checkCflags(ctx);
     const arch = archOf(ctx);
     const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
     const multiarch = await hostMultiarch(ctx.exec, clang);

@@ -10,11 +10,16 @@ import type { Credential } from "./credential.js";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { withFileLock } from "../store/lock.js";
+import { symlinkTarget } from "../store/atomic.js";
 
-/** Read-modify-write of the auth file under an exclusive flock on its folder (no extra file), so concurrent logins never drop each other's entries. */
+/**
+ * Read-modify-write of the auth file under an exclusive flock on the folder of the file really
+ * written (a symlink's target; no extra file), so concurrent logins never drop each other's entries.
+ */
 async function withAuthFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  return withFileLock(dirname(path), fn, { directory: true });
+  const dir = dirname(await symlinkTarget(path));
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return withFileLock(dir, fn, { directory: true });
 }
 
 export type { Credential } from "./credential.js";

@@ -6,7 +6,7 @@
 import { chmod, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { GadgetError, describeSystemError } from "../errors.js";
-import { writeFileAtomic } from "../store/atomic.js";
+import { symlinkTarget, writeFileAtomic } from "../store/atomic.js";
 import type { Credential } from "./credential.js";
 
 export interface AuthEntry {
@@ -77,12 +77,17 @@ export async function readAuthConfig(path: string, opts: { mustExist?: boolean }
   return cfg;
 }
 
+/**
+ * Write the file atomically, mode 0600. A symlinked auth file (dotfile managers) is updated
+ * through the link: the temp file goes next to the link's target, which is replaced — the link
+ * stays, as with the docker CLI.
+ */
 export async function writeAuthConfig(path: string, cfg: AuthConfig): Promise<void> {
-  const dir = dirname(path);
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(path, JSON.stringify(cfg, null, "\t") + "\n", { mode: 0o600 });
-    await chmod(path, 0o600);
+    const target = await symlinkTarget(path);
+    await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(target, JSON.stringify(cfg, null, "\t") + "\n", { mode: 0o600 });
+    await chmod(target, 0o600);
   } catch (e) {
     throw new GadgetError({ what: "writing auth file", which: path, why: describeSystemError(e), code: "AUTH_CONFIG", cause: e });
   }

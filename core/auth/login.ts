@@ -2,8 +2,9 @@
  * `login`: check the credentials against the registry (GET /v2/ through the real basic or
  * bearer flow), then save them; `logout`; `--get-login`. Passwords never reach any output.
  */
-import { GadgetError } from "../errors.js";
+import { GadgetError, withoutUserinfo } from "../errors.js";
 import { RegistryClient } from "../registry/client.js";
+import { registryTimeouts, type RegistryTimeouts } from "../registry/timeouts.js";
 import { getCredential, notLoggedIn, removeAllCredentials, removeCredential, saveCredential } from "./credentials.js";
 import { keyToHost } from "./docker-config.js";
 
@@ -15,12 +16,24 @@ export interface LoginOptions {
   tlsVerify?: boolean;
   plainHttp?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Deadline and idle timeout of the /v2/ check (default: GADGET_REGISTRY_TIMEOUT, else 10 min / 30 s). */
+  timeouts?: RegistryTimeouts;
   onDebug?: (line: string) => void;
 }
 
 /** `https://host/v2/` or `host/path` → `host`; docker.io stays docker.io. */
 export function normalizeRegistryArg(registry: string): string {
   const h = keyToHost(registry);
+  if (h.includes("@")) {
+    throw new GadgetError({
+      what: "invalid registry",
+      which: JSON.stringify(withoutUserinfo(registry)),
+      why: "a user name or password does not belong in the registry address",
+      hint: "pass the user with -u USER and the password with --password-stdin",
+      exitCode: 2,
+      code: "USAGE",
+    });
+  }
   if (!h || !/^[a-z0-9.-]+(:\d+)?$|^\[[0-9a-f:]+\](:\d+)?$/i.test(h)) {
     throw new GadgetError({ what: "invalid registry", which: JSON.stringify(registry), why: "expected host[:port]", exitCode: 2, code: "USAGE" });
   }
@@ -39,6 +52,7 @@ export async function login(registry: string, opts: LoginOptions): Promise<{ reg
     tlsVerify: opts.tlsVerify,
     credential,
     retry: { retries: 1 },
+    timeouts: opts.timeouts ?? registryTimeouts(undefined, opts.env ?? process.env),
     onDebug: opts.onDebug,
   });
   try {

@@ -27,12 +27,26 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
 
 const JSON_FLAG: FlagSpec = { name: "json", type: "boolean", description: "print the result as one JSON document" };
 
+const TIMEOUT_FLAG: FlagSpec = {
+  name: "timeout",
+  type: "string",
+  value: "DURATION",
+  description: "deadline for the whole registry operation, e.g. 90s, 30m (default 10m; 0 = none; env GADGET_REGISTRY_TIMEOUT); a request with no data for 30 s (or the deadline, when shorter) fails",
+};
+
+const ALLOW_UNSAFE_CFLAGS_FLAG: FlagSpec = {
+  name: "allow-unsafe-cflags",
+  type: "boolean",
+  description: "allow cflags that load code into clang (-fplugin, -fpass-plugin, -Xclang -load, -B, --ld-path, @file; env GADGET_ALLOW_UNSAFE_CFLAGS=1): only for gadget folders you trust",
+};
+
 const REGISTRY_FLAGS: FlagSpec[] = [
   { name: "authfile", type: "string", value: "FILE", description: "auth file (default /var/lib/ig/config.json as root, ~/.ig/config.json; env REGISTRY_AUTH_FILE)" },
   { name: "insecure-registries", type: "list", value: "HOSTS", description: "comma-separated registries to reach over plain HTTP" },
   { name: "insecure", type: "boolean", description: "use plain HTTP for this reference's registry (older ig flag)", hidden: true },
   { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key (docker certs.d layout)" },
   { name: "concurrency", type: "string", value: "N", description: "parallel blob transfers per registry (default 4)" },
+  TIMEOUT_FLAG,
 ];
 
 /** `gadget image check` and `gadget check`. */
@@ -86,7 +100,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["image", "build"],
     summary: "Build a gadget folder into the local store (ig-compatible)",
-    usage: "gadget image build PATH [-f FILE] [-t TAG] [-o DIR] [--local] [--update-metadata] [--validate-metadata=false] [--btfgen --btfhub-archive DIR] [--arch amd64,arm64] [--json]",
+    usage: "gadget image build PATH [-f FILE] [-t TAG] [-o DIR] [--local] [--update-metadata] [--validate-metadata=false] [--btfgen --btfhub-archive DIR] [--arch amd64,arm64] [--allow-unsafe-cflags] [--json]",
     flags: [
       { name: "file", short: "f", type: "string", value: "FILE", description: "build file (default PATH/build.yaml)" },
       { name: "tag", short: "t", type: "string", value: "TAG", description: "name and tag for the image" },
@@ -98,6 +112,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "btfgen", type: "boolean", description: "generate minimal BTF for the kernels of --btfhub-archive" },
       { name: "btfhub-archive", type: "string", value: "DIR", description: "btfhub-archive directory for --btfgen" },
       { name: "arch", type: "list", value: "ARCHS", description: "architectures (default amd64,arm64)" },
+      ALLOW_UNSAFE_CFLAGS_FLAG,
       JSON_FLAG,
     ],
     args: { min: 0, max: 1 },
@@ -180,7 +195,7 @@ export const COMMANDS: CommandSpec[] = [
     words: ["image", "fsck"],
     summary: "Check (and with --repair, clean) the local store",
     usage: "gadget image fsck [--repair]",
-    flags: [{ name: "repair", type: "boolean", description: "remove unreachable blobs and stale temp files" }, JSON_FLAG],
+    flags: [{ name: "repair", type: "boolean", description: "remove unreachable blobs and stale temp files; move corrupt blobs aside to .corrupt/ (pull again to restore them)" }, JSON_FLAG],
     args: { min: 0, max: 0 },
     load: () => import("./commands/image-fsck.js"),
   },
@@ -197,6 +212,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key" },
       { name: "tls-verify", type: "boolean", description: "verify TLS certificates", default: true },
       { name: "plain-http", type: "boolean", description: "use plain HTTP" },
+      TIMEOUT_FLAG,
     ],
     args: { min: 0, max: 1 },
     load: () => import("./commands/login.js"),
@@ -215,7 +231,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["run"],
     summary: "Run tasks from ./gadgetfile.ts (default task: build)",
-    usage: "gadget run [TASK…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch] [-f FILE] [--json]",
+    usage: "gadget run [TASK…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch] [-f FILE] [--allow-unsafe-cflags] [--json]",
     flags: [
       { name: "jobs", short: "j", type: "string", value: "N", description: "steps run at once (default: CPU count)" },
       { name: "dry", type: "boolean", description: "print the plan, run nothing" },
@@ -223,6 +239,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "no-cache", type: "boolean", description: "ignore the cache" },
       { name: "watch", short: "w", type: "boolean", description: "rebuild on change" },
       { name: "file", short: "f", type: "string", value: "FILE", description: "gadgetfile (default ./gadgetfile.ts)" },
+      ALLOW_UNSAFE_CFLAGS_FLAG,
       JSON_FLAG,
     ],
     args: { min: 0, max: Number.POSITIVE_INFINITY },

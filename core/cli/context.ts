@@ -27,6 +27,14 @@ export interface CommandContext {
   flagList(name: string): string[];
 }
 
+/**
+ * The environment a build runs with: `--allow-unsafe-cflags` becomes GADGET_ALLOW_UNSAFE_CFLAGS=1,
+ * which the clang stage reads (plugins/unsafe-cflags.ts) — also when the user sets it directly.
+ */
+export function buildEnv(ctx: Pick<CommandContext, "env" | "flagBool">): NodeJS.ProcessEnv {
+  return ctx.flagBool("allow-unsafe-cflags") ? { ...ctx.env, GADGET_ALLOW_UNSAFE_CFLAGS: "1" } : ctx.env;
+}
+
 /** ig's default store location (DESIGN §5). */
 export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.GADGET_OCI_STORE) return env.GADGET_OCI_STORE;

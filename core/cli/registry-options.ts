@@ -1,10 +1,12 @@
 /**
  * The registry flags every transfer command shares (--authfile, --insecure-registries, --insecure,
- * --cert-dir, --concurrency). GADGET_REGISTRY_RETRIES overrides the number of retries (default 4).
+ * --cert-dir, --concurrency, --timeout). GADGET_REGISTRY_RETRIES overrides the number of retries
+ * (default 4); GADGET_REGISTRY_TIMEOUT is --timeout's default.
  */
 import { usageError } from "../errors.js";
 import type { CommandContext } from "./context.js";
 import { parseConcurrency, type TransferOptions } from "../registry/open.js";
+import { registryTimeouts } from "../registry/timeouts.js";
 
 export function transferOptionsFromFlags(ctx: CommandContext, reference: string): TransferOptions {
   const c = parseConcurrency(ctx.flagString("concurrency"));
@@ -21,6 +23,7 @@ export function transferOptionsFromFlags(ctx: CommandContext, reference: string)
   const certDir = ctx.flagString("cert-dir");
   if (certDir) opts.certDir = certDir;
   if (c !== undefined) opts.concurrency = c;
+  opts.timeouts = registryTimeouts(ctx.flagString("timeout"), ctx.env);
   if (ctx.verbose) opts.onDebug = (line) => ctx.warn(line);
   const retries = ctx.env.GADGET_REGISTRY_RETRIES;
   if (retries !== undefined && /^\d+$/.test(retries)) opts.retry = { retries: Number(retries) };

@@ -7,8 +7,8 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, readFileSync, statSync } from "node:fs";
-import { open, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { open, realpath, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import type { Writable } from "node:stream";
 import { GadgetError, describeSystemError, systemErrorCode, type ErrorCode } from "../errors.js";
 import { digestAlgorithm, digestHex, digestMismatch, sizeMismatch, type Digest } from "../oci/digest.js";
@@ -263,6 +263,7 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
   }
 
   const target = resolve(opts.file);
+  await refuseInsideStore(target, store.root, opts.file);
   const tmp = join(dirname(target), tempName(`.${basename(target)}`));
   let fh;
   try {
@@ -285,6 +286,26 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
   // temp files of exports to this same file that were killed mid-write
   await sweepDeadTemps(dirname(target), `.${basename(target)}`).catch(() => 0);
   return { file: opts.file, images: plan.images };
+}
+
+/** The path with its folder's symlinks and `..` resolved (as far as the folders exist). */
+async function realLocation(path: string): Promise<string> {
+  const dir = dirname(path);
+  if (dir === path) return path;
+  try {
+    return join(await realpath(dir), basename(path));
+  } catch {
+    return join(await realLocation(dir), basename(path));
+  }
+}
+
+/** An archive written into the store would replace its files (`export IMG $STORE/index.json` drops every tag). */
+async function refuseInsideStore(target: string, storeRoot: string, which: string): Promise<void> {
+  const store = await realpath(storeRoot).catch(() => resolve(storeRoot));
+  const dest = await realLocation(target);
+  if (dest === store || dest.startsWith(store.endsWith(sep) ? store : store + sep)) {
+    throw exportError(which, `the destination is inside the OCI store ${storeRoot}: writing there would damage the store`, "write the archive somewhere outside the store");
+  }
 }
 
 function wrapWriteError(e: unknown, which: string): GadgetError {

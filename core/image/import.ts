@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, readFileSync, statSync, writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { mkdtemp, open, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { writevAll } from "../io.js";
@@ -21,6 +21,8 @@ import { Annotation } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor } from "../oci/model.js";
 import { formatReference, isSignatureTag, isValidTag, parseReference } from "../oci/reference.js";
 import { LayoutStore, TEMP_DIR, refNameOf } from "../store/layout-store.js";
+import { ensureDir } from "../store/temp-dir.js";
+import { fileMatches } from "../store/hash-file.js";
 import { GzipBombError, GzipDataError, gunzipBounded, sniffGzip, type GunzipLimits } from "../tar/gzip.js";
 import { TarFormatError, readTar, type TarEntry, type TarReadLimits } from "../tar/reader.js";
 import type { TransferProgress } from "./export.js";
@@ -110,11 +112,12 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
   );
   let staging: string | undefined;
   try {
-    await mkdir(tmpRoot, { recursive: true });
-    // a writer: fsck --repair must not delete our staging dir while we run
-    await store.holdWriterLock();
-    staging = await mkdtemp(join(tmpRoot, "import-"));
+    // a writer: fsck --repair must not delete our staging dir while we run (the name carries our
+    // pid, so a later cleanup knows when its writer is gone)
+    const tmpDir = await store.holdWriterLock();
+    staging = await mkdtemp(join(tmpDir, `import-${process.pid}-`));
   } catch (e) {
+    if (isGadgetError(e)) throw e;
     throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e });
   }
 
@@ -305,13 +308,17 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
     try {
       await store.updateIndex(async (current) => {
         const present = new Map<Digest, number | undefined>([...needed.keys()].map((d) => [d, storedSize(store, d)]));
+        // the store's copies are trusted only when intact (hashed once per process): a corrupt
+        // blob of the right size is replaced by the archive's
+        const intact = new Map<Digest, boolean>();
+        for (const [digest, blob] of needed) intact.set(digest, present.get(digest) === blob.size && (await fileMatches(store.blobPath(digest), digest, blob.size)));
         for (const [digest, blob] of needed) {
-          if (!blob.file && present.get(digest) !== blob.size) {
-            fail(`blobs/${digestAlgorithm(digest)}/${digestHex(digest)}`, "the store's copy of this blob disappeared during the import (a concurrent remove?)", "run the import again");
+          if (!blob.file && !intact.get(digest)) {
+            fail(`blobs/${digestAlgorithm(digest)}/${digestHex(digest)}`, "the store's copy of this blob disappeared or is corrupt, and the archive does not have it", "run the import again; `gadget image fsck` checks the store");
           }
         }
-        const moves = [...needed].filter(([digest, blob]) => blob.file && present.get(digest) !== blob.size);
-        for (const algo of new Set(moves.map(([d]) => digestAlgorithm(d)))) await mkdir(join(store.root, "blobs", algo), { recursive: true });
+        const moves = [...needed].filter(([digest, blob]) => blob.file && !intact.get(digest));
+        for (const algo of new Set(moves.map(([d]) => digestAlgorithm(d)))) await ensureDir(join(store.root, "blobs", algo));
         await forEachLimit(moves, 16, async ([digest, blob]) => {
           const final = store.blobPath(digest);
           await rename(blob.file!, final);
@@ -368,8 +375,8 @@ class Stager {
       if (got !== digest) this.fail(entry.path, `content does not match its digest (got ${got})`, "the archive is corrupt or was tampered with", "DIGEST_MISMATCH");
     };
     const prior = this.staged.get(digest);
-    // already staged (a duplicate entry) or already in the store: verify only, write nothing
-    if (prior || storedSize(this.store, digest) === entry.size) {
+    // already staged (a duplicate entry) or already in the store, intact: verify only, write nothing
+    if (prior || (storedSize(this.store, digest) === entry.size && (await fileMatches(this.store.blobPath(digest), digest, entry.size)))) {
       for await (const c of body) hash.update(c);
       check();
       if (!prior) this.staged.set(digest, { size: entry.size });

@@ -11,8 +11,11 @@ import { GadgetError } from "../errors.js";
 import type { Credential } from "../auth/credential.js";
 import { isEmptyCredential } from "../auth/credential.js";
 import { parseChallenge, type Challenge } from "./challenge.js";
+import { MAX_ERROR_BODY, drain, readBodyCapped } from "./body.js";
 import { isRetryableNetworkError, markExhausted, networkError } from "./errors.js";
+import { downgradeError, isDowngrade, sameOrigin } from "./origin.js";
 import { mergeScopes } from "./scope.js";
+import { deadlineError, registryTimeouts, type RegistryTimeouts } from "./timeouts.js";
 import { loadTlsMaterial } from "./tls.js";
 import { basicAuthorization, fetchToken, type TokenResult } from "./token.js";
 import { packageVersion } from "../version.js";
@@ -40,6 +43,8 @@ export interface RegistryClientOptions {
   /** Parallel connections to the registry (default 4). */
   concurrency?: number;
   retry?: Partial<RetryPolicy>;
+  /** Overall deadline and per-request idle timeout (default: registryTimeouts' defaults). */
+  timeouts?: RegistryTimeouts;
   /** One line per HTTP exchange (method, URL, status) — never headers or bodies. */
   onDebug?: (line: string) => void;
 }
@@ -76,19 +81,7 @@ export function header(res: { headers: Record<string, string | string[] | undefi
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** The response body as text, or "" when it was already consumed or dumped (undici throws then). */
-export async function bodyText(res: { body: Dispatcher.ResponseData["body"] }): Promise<string> {
-  const b = res.body as Dispatcher.ResponseData["body"] & { bodyUsed?: boolean; destroyed?: boolean; readableEnded?: boolean };
-  if (b.bodyUsed || b.destroyed || b.readableEnded) return "";
-  return b.text().catch(() => "");
-}
-
-/** Discard a response body (safe to call twice). */
-export async function drain(res: { body: Dispatcher.ResponseData["body"] }): Promise<void> {
-  const b = res.body as Dispatcher.ResponseData["body"] & { bodyUsed?: boolean; destroyed?: boolean; readableEnded?: boolean };
-  if (b.bodyUsed || b.destroyed || b.readableEnded) return;
-  await b.dump().catch(() => {});
-}
+export { bodyText, drain } from "./body.js";
 
 /** docker.io names are served by registry-1.docker.io. */
 export function apiHost(registry: string): string {
@@ -107,8 +100,17 @@ function userAgent(): string {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** Wait ms, or less when the signal aborts first (the next request then fails at once). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((r) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      r();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 function retryAfterMs(v: string | undefined): number | undefined {
@@ -125,6 +127,8 @@ function replayable(body: Body | undefined): boolean {
 export class RegistryClient {
   readonly registry: string;
   readonly origin: string;
+  /** `origin` parsed: credentials go only to this exact scheme, host and port. */
+  private readonly originUrl: URL;
   readonly plainHttp: boolean;
   readonly concurrency: number;
   private readonly agent: Agent;
@@ -136,6 +140,10 @@ export class RegistryClient {
   private readonly tokens = new Map<string, TokenResult>();
   private readonly pendingTokens = new Map<string, Promise<TokenResult>>();
   private closed = false;
+  private readonly timeouts: RegistryTimeouts;
+  /** Aborts every request (and the body being read) when the overall deadline passes. */
+  private readonly deadline = new AbortController();
+  private readonly deadlineTimer: NodeJS.Timeout | undefined;
   /** Counters for tests and benchmarks. */
   readonly stats = { requests: 0, retries: 0, tokenFetches: 0 };
 
@@ -143,11 +151,17 @@ export class RegistryClient {
     this.registry = opts.registry;
     this.plainHttp = Boolean(opts.plainHttp);
     this.origin = `${this.plainHttp ? "http" : "https"}://${apiHost(opts.registry)}`;
+    this.originUrl = new URL(this.origin);
     this.concurrency = opts.concurrency ?? 4;
     this.agent = agent;
     this.credential = isEmptyCredential(opts.credential) ? undefined : opts.credential;
     this.retry = { ...DEFAULT_RETRY, ...(opts.retry ?? {}) };
     this.onDebug = opts.onDebug;
+    this.timeouts = opts.timeouts ?? registryTimeouts(undefined, {});
+    if (this.timeouts.deadlineMs > 0) {
+      this.deadlineTimer = setTimeout(() => this.deadline.abort(deadlineError(this.registry, this.timeouts.deadlineMs)), this.timeouts.deadlineMs);
+      this.deadlineTimer.unref();
+    }
   }
 
   static async create(opts: RegistryClientOptions): Promise<RegistryClient> {
@@ -160,11 +174,14 @@ export class RegistryClient {
       connect.key = tls.key;
     }
     const concurrency = opts.concurrency ?? 4;
+    const idleMs = (opts.timeouts ?? registryTimeouts(undefined, {})).idleMs;
+    connect.timeout = idleMs;
     const agent = new Agent({
       connections: concurrency + 2,
       keepAliveTimeout: 10_000,
-      headersTimeout: 120_000,
-      bodyTimeout: 120_000,
+      // idle timeouts: no headers, or no body bytes, for this long fails the request
+      headersTimeout: idleMs,
+      bodyTimeout: idleMs,
       connect,
     });
     if (opts.onDebug && tls.dirs.length > 0) opts.onDebug(`TLS material from ${tls.dirs.join(", ")}`);
@@ -179,6 +196,7 @@ export class RegistryClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.deadlineTimer);
     await this.agent.close().catch(() => {});
   }
 
@@ -223,6 +241,7 @@ export class RegistryClient {
       credential: this.credential,
       sendCredentials: this.mayUseRealm(realm),
       userAgent: this.userAgent,
+      signal: this.deadline.signal,
       onDebug: this.onDebug,
     });
     this.pendingTokens.set(key, p);
@@ -253,10 +272,29 @@ export class RegistryClient {
   }
 
   /**
+   * A failure while talking to the registry (also while reading a response body) → a
+   * GadgetError: the deadline's error once it has passed, else the network error.
+   */
+  networkFailure(e: unknown): GadgetError {
+    if (this.deadline.signal.aborted) return markExhausted(this.deadline.signal.reason as GadgetError);
+    return networkError(this.registry, e, this.plainHttp);
+  }
+
+  /**
    * Send a request with auth and retries. HTTP error statuses are returned (the caller maps
-   * them); connection failures throw a GadgetError after the retries.
+   * them); connection failures throw a GadgetError after the retries. Every request (token
+   * fetches included) ends when the overall deadline passes; the response body too.
    */
   async request(req: RegistryRequest): Promise<RegistryResponse> {
+    try {
+      return await this.send(req);
+    } catch (e) {
+      if (this.deadline.signal.aborted) throw this.networkFailure(e);
+      throw e;
+    }
+  }
+
+  private async send(req: RegistryRequest): Promise<RegistryResponse> {
     if (this.closed) throw new GadgetError({ what: "registry client", which: this.registry, why: "used after close" });
     const scopes = [...(req.scopes ?? [])];
     const canRetry = req.retry ?? replayable(req.body);
@@ -267,9 +305,12 @@ export class RegistryClient {
     let redirects = 0;
     let withAuth = true;
     for (;;) {
+      if (this.deadline.signal.aborted) throw this.networkFailure(undefined);
+      // a TLS registry is never followed to plain HTTP (upload locations, redirects)
+      if (isDowngrade(this.originUrl, url)) throw downgradeError(this.registry, url);
       const headers: Record<string, string> = { "user-agent": this.userAgent, ...(req.headers ?? {}) };
-      const sameHost = url.host === new URL(this.origin).host;
-      if (withAuth && sameHost) {
+      const ownOrigin = sameOrigin(url, this.originUrl);
+      if (withAuth && ownOrigin) {
         const a = await this.authorization(scopes);
         if (a) headers.authorization = a;
       }
@@ -282,23 +323,24 @@ export class RegistryClient {
           method: req.method,
           headers,
           body: req.body as Dispatcher.DispatchOptions["body"],
+          signal: this.deadline.signal,
         });
       } catch (e) {
         this.onDebug?.(`${req.method} ${url.origin}${url.pathname} → ${(e as { code?: string }).code ?? (e as Error).message}`);
         if (canRetry && attempt < this.retry.retries && isRetryableNetworkError(e)) {
           attempt++;
           this.stats.retries++;
-          await sleep(this.backoff(attempt));
+          await sleep(this.backoff(attempt), this.deadline.signal);
           continue;
         }
-        const err = networkError(this.registry, e, this.plainHttp);
+        const err = this.networkFailure(e);
         throw canRetry && isRetryableNetworkError(e) ? markExhausted(err) : err;
       }
       const status = res.statusCode;
       this.onDebug?.(`${req.method} ${url.origin}${url.pathname} → ${status}`);
       const out: RegistryResponse = { status, headers: res.headers as RegistryResponse["headers"], body: res.body, url: url.toString() };
 
-      if (status === 401 && sameHost && !authRetried && replayable(req.body)) {
+      if (status === 401 && ownOrigin && !authRetried && replayable(req.body)) {
         const ch = parseChallenge(res.headers["www-authenticate"]);
         const hadAuth = headers.authorization !== undefined;
         const changed = !this.challenge || this.challenge.scheme !== ch?.scheme || this.challenge.params.realm !== ch?.params.realm;
@@ -332,7 +374,7 @@ export class RegistryClient {
         await drain(res);
         attempt++;
         this.stats.retries++;
-        await sleep(Math.min(wait ?? this.backoff(attempt), this.retry.maxDelayMs));
+        await sleep(Math.min(wait ?? this.backoff(attempt), this.retry.maxDelayMs), this.deadline.signal);
         continue;
       }
       return out;
@@ -350,7 +392,12 @@ export class RegistryClient {
    */
   async ping(): Promise<{ status: number; scheme: string | undefined }> {
     const res = await this.request({ method: "GET", path: "/v2/" });
-    const text = await bodyText(res);
+    const text = await readBodyCapped(res.body, MAX_ERROR_BODY).then(
+      (b) => b.bytes.toString("utf8"),
+      (e: unknown) => {
+        throw this.networkFailure(e);
+      },
+    );
     if (res.status === 200) return { status: 200, scheme: this.challenge?.scheme };
     const { httpError } = await import("./errors.js");
     if (res.status === 401) {

@@ -98,6 +98,10 @@ export function networkError(registry: string, e: unknown, plainHttp: boolean): 
       cause: e,
     });
   }
+  if (c === "UND_ERR_HEADERS_TIMEOUT" || c === "UND_ERR_BODY_TIMEOUT" || c === "UND_ERR_CONNECT_TIMEOUT") {
+    const why = `the registry stopped answering (${c === "UND_ERR_BODY_TIMEOUT" ? "no data" : c === "UND_ERR_CONNECT_TIMEOUT" ? "no connection" : "no answer"} within the idle timeout)`;
+    return new GadgetError({ what: "cannot reach registry", which: registry, why, hint: "the idle timeout is 30 s, or --timeout / GADGET_REGISTRY_TIMEOUT when shorter", code: "NETWORK", cause: e });
+  }
   const reset = c === "ECONNRESET" || c === "UND_ERR_SOCKET";
   const why = c === "ECONNREFUSED" ? "connection refused" : reset ? `connection reset (${msg})` : c ? `${c}: ${msg}` : msg;
   const hint = reset && !plainHttp ? "if the registry requires a client certificate, put client.cert and client.key in --cert-dir DIR" : undefined;

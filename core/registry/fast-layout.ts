@@ -8,16 +8,17 @@
  * Small blobs and anything else go through LayoutStore.push/fetch unchanged.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, mkdir, open, rename, stat, unlink } from "node:fs/promises";
+import { chmod, open, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GadgetError, describeSystemError, systemErrorCode } from "../errors.js";
-import { VerifyingStream, isDigest } from "../oci/digest.js";
+import { VerifyingStream, isDigest, type Digest } from "../oci/digest.js";
 import type { Content, ReadOnlyStorage, Storage } from "../oci/content.js";
 import type { Descriptor } from "../oci/model.js";
 import { tempName } from "../store/atomic.js";
 import type { LayoutStore } from "../store/layout-store.js";
+import { ensureDir } from "../store/temp-dir.js";
 import { isVerifiedStream } from "./repository.js";
 
 /** Blobs at least this large take the fast paths. */
@@ -26,8 +27,11 @@ const CHUNK = 1024 * 1024;
 
 /** A destination that lands verified download streams directly (others via store.push). */
 export function fastLayoutDestination(store: LayoutStore): Storage {
+  // a present index or manifest counts only with its whole graph present and intact: the copy
+  // skips a present node's subtree, and a repaired store may miss a child (moved aside as corrupt)
+  const seen = new Map<Digest, Promise<boolean>>();
   return {
-    exists: (d) => store.exists(d),
+    exists: (d) => store.existsWithGraph(d, seen),
     fetch: (d) => store.fetch(d),
     async push(desc: Descriptor, content: Content): Promise<void> {
       if (!(content instanceof Readable) || !isVerifiedStream(content) || desc.size < FAST_PATH_MIN || !isDigest(desc.digest)) {
@@ -55,7 +59,7 @@ export function fastLayoutDestination(store: LayoutStore): Storage {
           throw new GadgetError({ what: "content verification failed", which: desc.digest, why: `size mismatch: expected ${desc.size} bytes, got ${st.size}`, code: "SIZE_MISMATCH" });
         }
         await chmod(tmp, 0o444);
-        await mkdir(dirname(final), { recursive: true });
+        await ensureDir(dirname(final));
         await rename(tmp, final);
       } catch (e) {
         await unlink(tmp).catch(() => {});

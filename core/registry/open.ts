@@ -8,6 +8,7 @@ import { keyToHost } from "../auth/docker-config.js";
 import type { Reference } from "../oci/reference.js";
 import { RegistryClient, type RetryPolicy } from "./client.js";
 import { RemoteRepository } from "./repository.js";
+import { registryTimeouts, type RegistryTimeouts } from "./timeouts.js";
 
 export interface TransferOptions {
   /** Local OCI store directory. */
@@ -30,6 +31,8 @@ export interface TransferOptions {
   /** One line per HTTP exchange, without secrets (for -v). */
   onDebug?: (line: string) => void;
   retry?: Partial<RetryPolicy>;
+  /** Overall deadline and idle timeout (default: GADGET_REGISTRY_TIMEOUT from env, else 10 min / 30 s). */
+  timeouts?: RegistryTimeouts;
 }
 
 export function isInsecureRegistry(registry: string, list: string[] | undefined): boolean {
@@ -52,6 +55,7 @@ export async function openRemoteRepository(
     credential,
     concurrency: opts.concurrency,
     retry: opts.retry,
+    timeouts: opts.timeouts ?? registryTimeouts(undefined, env),
     onDebug: opts.onDebug,
   });
   return new RemoteRepository(client, ref.repository);

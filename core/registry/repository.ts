@@ -11,8 +11,9 @@ import { readAll, type Content, type Target } from "../oci/content.js";
 import { MediaType, isIndexType, isManifestType } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, parseIndex, sniffKind, type Descriptor } from "../oci/model.js";
 import { parseReference } from "../oci/reference.js";
-import { bodyText, drain, header, type RegistryClient, type RegistryResponse } from "./client.js";
-import { httpError, networkError } from "./errors.js";
+import { bodyText, drain, readBodyCapped } from "./body.js";
+import { header, type RegistryClient, type RegistryResponse } from "./client.js";
+import { httpError } from "./errors.js";
 import { repositoryScope } from "./scope.js";
 
 /** Everything a manifest GET/HEAD accepts (distribution answers 404 for OCI types otherwise). */
@@ -36,6 +37,9 @@ export function markVerified(s: Readable): Readable {
   verifiedStreams.add(s);
   return s;
 }
+
+/** One page of a tag list (`/tags/list?n=1000`) is far smaller than this. */
+const MAX_TAGS_PAGE = 4 * 1024 * 1024;
 
 /** Blobs up to this size go up in one PUT; larger ones as a streamed PATCH. */
 export const MONOLITHIC_MAX = 8 * 1024 * 1024;
@@ -134,7 +138,9 @@ export class RemoteRepository implements Target {
     if (res.status !== 200) {
       const get = await this.client.request({ method: "GET", path: this.path("manifests", ref), scopes: this.pullScope(), headers: { accept: MANIFEST_ACCEPT } });
       if (get.status !== 200) return this.fail("resolving image", which, get);
-      const bytes = await readAll(get.body, MAX_MANIFEST_BYTES);
+      const bytes = await readAll(get.body, MAX_MANIFEST_BYTES).catch((e) => {
+        throw this.client.networkFailure(e);
+      });
       return this.describeManifest(bytes, header(get, "content-type"), ref);
     }
     const digest = header(res, "docker-content-digest");
@@ -171,7 +177,7 @@ export class RemoteRepository implements Target {
     }
     if (res.status !== 200) return this.fail("fetching manifest", which, res);
     const bytes = await readAll(res.body, MAX_MANIFEST_BYTES).catch((e) => {
-      throw networkError(this.client.registry, e, this.client.plainHttp);
+      throw this.client.networkFailure(e);
     });
     const descriptor = this.describeManifest(bytes, header(res, "content-type"), ref);
     return { descriptor, bytes, mediaType: descriptor.mediaType };
@@ -216,7 +222,7 @@ export class RemoteRepository implements Target {
     }
     const verify = new VerifyingStream(desc.digest, desc.size, which as Digest);
     const body = res.body;
-    body.on("error", (e) => verify.destroy(networkError(this.client.registry, e, this.client.plainHttp)));
+    body.on("error", (e) => verify.destroy(this.client.networkFailure(e)));
     const out = this.batcher((n) => (this.stats.bytesDownloaded += n));
     verify.on("error", (e) => out.destroy(e));
     // the consumer may attach later (e.g. after taking a lock): it still sees the error then,
@@ -277,7 +283,9 @@ export class RemoteRepository implements Target {
       await drain(res);
       return undefined; // not the referrers API (e.g. a registry answering some other page)
     }
-    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES);
+    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES).catch((e) => {
+      throw this.client.networkFailure(e);
+    });
     return parseIndex(bytes, `referrers of ${subject.digest}`).manifests;
   }
 
@@ -292,7 +300,14 @@ export class RemoteRepository implements Target {
         return out;
       }
       if (res.status !== 200) return this.fail("listing tags", this.name, res);
-      const doc = (await res.body.json()) as { tags?: string[] | null };
+      const page = await readBodyCapped(res.body, MAX_TAGS_PAGE);
+      if (page.truncated) throw new GadgetError({ what: "listing tags", which: this.name, why: `a page of the tag list is larger than ${MAX_TAGS_PAGE / 1024 / 1024} MiB`, code: "TOO_LARGE" });
+      let doc: { tags?: string[] | null };
+      try {
+        doc = JSON.parse(page.bytes.toString("utf8")) as typeof doc;
+      } catch {
+        throw new GadgetError({ what: "listing tags", which: this.name, why: "the registry did not answer JSON", code: "PROTOCOL" });
+      }
       out.push(...(doc.tags ?? []));
       const link = header(res, "link");
       const m = link ? /<([^>]+)>/.exec(link) : null;

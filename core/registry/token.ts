@@ -6,6 +6,7 @@
 import type { Dispatcher } from "undici";
 import { GadgetError } from "../errors.js";
 import type { Credential } from "../auth/credential.js";
+import { MAX_TOKEN_BODY, readBodyCapped } from "./body.js";
 import { describeErrorBody } from "./errors.js";
 
 export interface TokenResult {
@@ -30,6 +31,8 @@ export async function fetchToken(args: {
   /** May credentials travel to this realm? (false: an http realm for a TLS registry) */
   sendCredentials: boolean;
   userAgent: string;
+  /** Aborts the request and the body read (the client's overall deadline). */
+  signal?: AbortSignal;
   onDebug?: (line: string) => void;
 }): Promise<TokenResult> {
   let url: URL;
@@ -59,11 +62,20 @@ export async function fetchToken(args: {
   }
   let res: Dispatcher.ResponseData;
   try {
-    res = await args.dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, body });
+    res = await args.dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, body, ...(args.signal ? { signal: args.signal } : {}) });
   } catch (e) {
     throw new GadgetError({ what: "authenticating to registry", which: args.registry, why: `token server ${url.origin}: ${(e as Error).message}`, code: "NETWORK", cause: e });
   }
-  const text = await res.body.text();
+  let answer: { bytes: Buffer; truncated: boolean };
+  try {
+    answer = await readBodyCapped(res.body, MAX_TOKEN_BODY);
+  } catch (e) {
+    throw new GadgetError({ what: "authenticating to registry", which: args.registry, why: `token server ${url.origin}: ${(e as Error).message}`, code: "NETWORK", cause: e });
+  }
+  if (answer.truncated) {
+    throw new GadgetError({ what: "authenticating to registry", which: args.registry, why: `the token server's answer is larger than ${MAX_TOKEN_BODY / 1024 / 1024} MiB (${url.origin}${url.pathname})`, code: "AUTH" });
+  }
+  const text = answer.bytes.toString("utf8");
   args.onDebug?.(`${method} ${url.origin}${url.pathname} (token, scopes: ${args.scopes.join(" ") || "none"}) → ${res.statusCode}`);
   if ((res.statusCode === 401 || res.statusCode === 403) && args.credential && !args.sendCredentials) {
     throw new GadgetError({

@@ -1,7 +1,7 @@
 /** Crash-safe file writes: temp file in the same directory (or a given temp dir), fsync, rename. */
 import { randomBytes } from "node:crypto";
-import { open, rename, unlink, mkdir, chmod, readdir } from "node:fs/promises";
-import { dirname, join, basename } from "node:path";
+import { open, rename, unlink, mkdir, chmod, readdir, readlink } from "node:fs/promises";
+import { dirname, join, basename, resolve } from "node:path";
 
 export function tempName(prefix: string): string {
   return `${prefix}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
@@ -26,13 +26,35 @@ export async function sweepDeadTemps(dir: string, prefix: string): Promise<numbe
   return n;
 }
 
-function processAlive(pid: number): boolean {
+/** Is a process with this pid running (EPERM: yes, another user's)? */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/**
+ * The file a path names after following symlinks (also a dangling link's would-be target), so
+ * an atomic write through a link replaces the target, not the link. Not a link: the path itself.
+ */
+export async function symlinkTarget(path: string): Promise<string> {
+  let p = resolve(path);
+  for (let hops = 0; hops < 40; hops++) {
+    let link: string;
+    try {
+      link = await readlink(p);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EINVAL" || (e as NodeJS.ErrnoException).code === "ENOENT") return p;
+      throw e;
+    }
+    p = resolve(dirname(p), link);
+  }
+  const err = new Error(`too many levels of symbolic links: ${path}`) as NodeJS.ErrnoException;
+  err.code = "ELOOP";
+  throw err;
 }
 
 export interface AtomicWriteOptions {

@@ -2,14 +2,21 @@
  * `image fsck`: checks a store against the OCI layout rules and what gadget promises — every
  * referenced blob present with the right size and digest, manifests and indexes parse — and
  * finds garbage (unreachable blobs, temp files left by killed writers). `repair` removes the
- * garbage only; it never touches referenced content.
+ * garbage and moves corrupt blobs aside to `.corrupt/` (a pull or import then fetches them
+ * again); it never deletes referenced content. When a referenced index or manifest fails
+ * verification, what it references is unknown: no blob is then swept as unreachable.
  */
-import { readdir, stat, rm } from "node:fs/promises";
+import { lstat, readdir, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { digestAlgorithm, digestHex, hashFile, type Digest } from "../oci/digest.js";
 import { MAX_MANIFEST_BYTES, successors, sniffKind, nodeKind, type Descriptor } from "../oci/model.js";
 import { acquireFileLock, withFileLock } from "./lock.js";
 import { LayoutStore, LOCK_FILE, TEMP_DIR, WRITERS_LOCK, refNameOf } from "./layout-store.js";
+import { classifyTemps, ensureDir, removeTemps, tempDirProblem } from "./temp-dir.js";
+import { fileMatches } from "./hash-file.js";
+
+/** Where `fsck --repair` moves corrupt blobs (outside blobs/, so OCI tools never see them). */
+export const CORRUPT_DIR = ".corrupt";
 
 export interface FsckFinding {
   kind: "problem" | "garbage";
@@ -21,11 +28,16 @@ export interface FsckReport {
   problems: string[];
   garbage: string[];
   repaired: string[];
+  /** Things fsck saw and deliberately left alone (e.g. files in .tmp that are not gadget's). */
+  notes: string[];
   checkedBlobs: number;
 }
 
+const emptyReport = (store: string): FsckReport => ({ store, problems: [], garbage: [], repaired: [], notes: [], checkedBlobs: 0 });
+
+
 export async function fsck(root: string, opts: { repair?: boolean } = {}): Promise<FsckReport> {
-  const report: FsckReport = { store: root, problems: [], garbage: [], repaired: [], checkedBlobs: 0 };
+  const report = emptyReport(root);
   let store: LayoutStore;
   try {
     store = await LayoutStore.open(root, { create: false });
@@ -33,40 +45,57 @@ export async function fsck(root: string, opts: { repair?: boolean } = {}): Promi
     report.problems.push((e as Error).message);
     return report;
   }
-  let { unreachable, temps, failed } = await examine(store, root, report);
-  if (failed) return report;
+  let found = await examine(store, root, report);
+  if (found.failed) return report;
   if (report.problems.length > 0) {
     // a concurrent rm may have untagged and collected between our index read and the blob reads:
     // problems count only if they are still there in a consistent view (under the index lock)
-    const again: FsckReport = { store: root, problems: [], garbage: [], repaired: [], checkedBlobs: 0 };
+    const again = emptyReport(root);
     const second = await withFileLock(join(root, LOCK_FILE), () => examine(store, root, again)).catch(() => undefined);
     if (second) {
-      ({ unreachable, temps, failed } = second);
+      found = second;
       Object.assign(report, again);
-      if (failed) return report;
+      if (found.failed) return report;
     }
   }
 
-  if (opts.repair && (unreachable.length > 0 || temps.length > 0)) {
+  const { unreachable, temps, corrupt } = found;
+  if (opts.repair && found.unsafeTemp) {
+    // the writers lock lives in .tmp: taking it would go wherever an unsafe .tmp points
+    report.problems.push(`repair skipped: fix ${TEMP_DIR} first`);
+    return report;
+  }
+  if (opts.repair && (unreachable.length > 0 || temps.length > 0 || corrupt.length > 0)) {
     // Writers hold the writers lock shared while they may add blobs not yet in index.json.
     let writers;
     try {
-      writers = await acquireFileLock(join(root, TEMP_DIR, WRITERS_LOCK), { timeoutSeconds: 0 });
+      writers = await acquireFileLock(join(await store.tempDir(), WRITERS_LOCK), { timeoutSeconds: 0 });
     } catch {
       report.problems.push("repair skipped: another gadget process is writing to the store; run fsck --repair again when it finishes");
       return report;
     }
     try {
       await withFileLock(join(root, LOCK_FILE), async () => {
-        // re-check reachability under the lock: a writer may have tagged since
-        const fresh = await store.reachable(await store.entries());
-        for (const d of unreachable) {
-          if (fresh.has(d)) continue;
-          await store.deleteBlob(d);
-          report.repaired.push(`removed unreachable blob ${d}`);
+        // corrupt blobs go aside, still corrupt now that no writer runs (one may have healed it)
+        for (const { desc, from } of corrupt) {
+          if (await fileMatches(store.blobPath(desc.digest), desc.digest, desc.size)) continue;
+          const name = await moveAside(store, desc.digest);
+          report.repaired.push(`moved corrupt blob ${desc.digest} aside to ${CORRUPT_DIR}/${name} (referenced by ${from}): pull or import the image again to restore it`);
         }
+        // re-check reachability under the lock: a writer may have tagged since
+        const fresh = await reachFrom(store, await store.entries());
+        if (fresh.unknown.length === 0) {
+          for (const d of unreachable) {
+            if (fresh.reached.has(d)) continue;
+            await store.deleteBlob(d);
+            report.repaired.push(`removed unreachable blob ${d}`);
+          }
+        }
+        // only our own temp names whose writer is gone (re-checked now that we hold the locks)
+        const stale = new Set((await classifyTemps(join(root, TEMP_DIR), [WRITERS_LOCK])).stale);
         for (const t of temps) {
-          await rm(join(root, TEMP_DIR, t), { recursive: true, force: true });
+          if (!stale.has(t)) continue;
+          await removeTemps(join(root, TEMP_DIR), [t]);
           report.repaired.push(`removed stale temp file ${TEMP_DIR}/${t}`);
         }
       });
@@ -75,22 +104,76 @@ export async function fsck(root: string, opts: { repair?: boolean } = {}): Promi
     }
     report.garbage = [];
   }
-  void digestHex;
   return report;
 }
 
+/** Move a blob to `.corrupt/<algo>-<hex>.<ms>` (kept for inspection; a pull then fetches a good copy). */
+async function moveAside(store: LayoutStore, digest: Digest): Promise<string> {
+  const dir = join(store.root, CORRUPT_DIR);
+  await ensureDir(dir);
+  const name = `${digestAlgorithm(digest)}-${digestHex(digest)}.${Date.now()}`;
+  await rename(store.blobPath(digest), join(dir, name));
+  return name;
+}
 
-async function examine(store: LayoutStore, root: string, report: FsckReport): Promise<{ unreachable: Digest[]; temps: string[]; failed: boolean }> {
+/** May this node have children (an index, a manifest, or an untyped small blob)? */
+function mayHaveChildren(d: Descriptor): boolean {
+  return nodeKind(d.mediaType) !== "blob" || (!d.mediaType && d.size <= MAX_MANIFEST_BYTES);
+}
+
+/**
+ * Every digest reachable from the roots, and the nodes whose children could not be read (missing,
+ * corrupt, unparseable): with any of those, "unreachable" means nothing.
+ */
+async function reachFrom(store: LayoutStore, roots: Descriptor[]): Promise<{ reached: Set<Digest>; unknown: Digest[] }> {
+  const reached = new Set<Digest>();
+  const unknown: Digest[] = [];
+  const stack = roots.map((d) => ({ d, depth: 0 }));
+  while (stack.length > 0) {
+    const { d, depth } = stack.pop()!;
+    if (reached.has(d.digest)) continue;
+    reached.add(d.digest);
+    if (!mayHaveChildren(d)) continue;
+    if (depth > 16 || !(await fileMatches(store.blobPath(d.digest), d.digest, d.size))) {
+      unknown.push(d.digest);
+      continue;
+    }
+    const kind = await store.kindOf(d);
+    if (kind === "blob") continue;
+    try {
+      for (const c of successors(kind, await store.fetchBytes(d), d.digest)) stack.push({ d: c, depth: depth + 1 });
+    } catch {
+      unknown.push(d.digest);
+    }
+  }
+  return { reached, unknown };
+}
+
+interface Examined {
+  unreachable: Digest[];
+  /** Stale temp entries (ours, writer gone). */
+  temps: string[];
+  /** Referenced blobs that are there but fail verification (wrong size or digest). */
+  corrupt: { desc: Descriptor; from: string }[];
+  failed: boolean;
+  /** `.tmp` is a symlink, not a folder, or someone else's. */
+  unsafeTemp: boolean;
+}
+
+async function examine(store: LayoutStore, root: string, report: FsckReport): Promise<Examined> {
   let entries: Descriptor[];
   try {
     entries = await store.entries();
   } catch (e) {
     report.problems.push((e as Error).message);
-    return { unreachable: [], temps: [], failed: true };
+    return { unreachable: [], temps: [], corrupt: [], failed: true, unsafeTemp: false };
   }
 
   const reachable = new Set<Digest>();
   const verified = new Map<Digest, boolean>();
+  const corrupt: Examined["corrupt"] = [];
+  /** Referenced nodes whose children are unknown: "digest (from)". */
+  const unknownBelow: string[] = [];
   const verifyBlob = async (d: Descriptor, from: string): Promise<boolean> => {
     const known = verified.get(d.digest);
     if (known !== undefined) return known;
@@ -102,6 +185,7 @@ async function examine(store: LayoutStore, root: string, report: FsckReport): Pr
       if (size !== d.size) report.problems.push(`size mismatch: blob ${d.digest} is ${size} bytes, ${from} says ${d.size}`);
       else if (digest !== d.digest) report.problems.push(`corrupt blob: ${d.digest} hashes to ${digest}`);
       else ok = true;
+      if (!ok) corrupt.push({ desc: d, from });
     } catch {
       report.problems.push(`missing blob: ${d.digest} (referenced by ${from})`);
     }
@@ -114,20 +198,24 @@ async function examine(store: LayoutStore, root: string, report: FsckReport): Pr
       report.problems.push(`cycle: ${d.digest} reaches itself`);
       return;
     }
+    const unknown = () => unknownBelow.push(`${d.digest} (${from})`);
     if (depth > 16) {
       report.problems.push(`too deep: ${d.digest} nested more than 16 levels`);
-      return;
+      return void unknown();
     }
     reachable.add(d.digest);
-    if (!(await verifyBlob(d, from))) return;
+    if (!(await verifyBlob(d, from))) {
+      if (mayHaveChildren(d)) unknown();
+      return;
+    }
     let kind = nodeKind(d.mediaType);
     if (kind === "blob" && (d.mediaType || d.size > MAX_MANIFEST_BYTES)) return;
     if (kind !== "blob" && d.size > MAX_MANIFEST_BYTES) {
       report.problems.push(`unreadable ${kind}: ${d.digest} (${from}) is ${d.size} bytes, larger than the ${MAX_MANIFEST_BYTES}-byte limit`);
-      return;
+      return void unknown();
     }
     const bytes = await store.fetchBytes(d).catch(() => undefined);
-    if (!bytes) return;
+    if (!bytes) return void unknown();
     if (kind === "blob") kind = sniffKind(bytes);
     if (kind === "blob") return;
     let children: Descriptor[];
@@ -135,17 +223,23 @@ async function examine(store: LayoutStore, root: string, report: FsckReport): Pr
       children = successors(kind, bytes, d.digest);
     } catch (e) {
       report.problems.push(`unparseable ${kind}: ${(e as Error).message}`);
-      return;
+      return void unknown();
     }
     for (const c of children) await walk(c, `${kind} ${d.digest}`, depth + 1, [...path, d.digest]);
   };
 
   for (const e of entries) await walk(e, refNameOf(e) ? `tag ${refNameOf(e)}` : "index.json", 0, []);
 
-  // garbage: blobs nothing reaches, temp files
+  // garbage: blobs nothing reaches (unless what some node references is unknown), temp files
   const unreachable: Digest[] = [];
-  for (const d of await store.listBlobs()) {
-    if (!reachable.has(d)) {
+  const notReached: Digest[] = [];
+  for (const d of await store.listBlobs()) if (!reachable.has(d)) notReached.push(d);
+  if (notReached.length > 0 && unknownBelow.length > 0) {
+    report.notes.push(
+      `kept ${notReached.length} blob(s) no tag reaches: ${unknownBelow.join(", ")} failed verification, so what it references is unknown and they may be its children; pull or import that image again, then run fsck --repair`,
+    );
+  } else {
+    for (const d of notReached) {
       unreachable.push(d);
       const size = await stat(store.blobPath(d)).then((s) => s.size).catch(() => 0);
       report.garbage.push(`unreachable blob: ${d} (${size} bytes)`);
@@ -155,8 +249,20 @@ async function examine(store: LayoutStore, root: string, report: FsckReport): Pr
     const names = await readdir(join(root, "blobs", algo)).catch(() => [] as string[]);
     for (const n of names) if (!/^[a-f0-9]+$/.test(n)) report.garbage.push(`stray file: blobs/${algo}/${n}`);
   }
-  const temps = (await readdir(join(root, TEMP_DIR)).catch(() => [] as string[])).filter((n) => n !== WRITERS_LOCK);
-  for (const t of temps) report.garbage.push(`stale temp file: ${TEMP_DIR}/${t}`);
+  // .tmp: lstat'ed, never followed; only our own temp names whose writer is gone are garbage
+  const tmpDir = join(root, TEMP_DIR);
+  const tmpStat = await lstat(tmpDir).catch(() => undefined);
+  const unsafe = tmpStat ? tempDirProblem(tmpStat) : undefined;
+  let temps: string[] = [];
+  if (unsafe) report.problems.push(`unsafe temp folder ${TEMP_DIR}: ${unsafe}; gadget will not use it (remove it)`);
+  else if (tmpStat) {
+    const c = await classifyTemps(tmpDir, [WRITERS_LOCK]);
+    temps = c.stale;
+    for (const t of c.stale) report.garbage.push(`stale temp file: ${TEMP_DIR}/${t}`);
+    for (const t of c.foreign) report.notes.push(`${TEMP_DIR}/${t} is not a gadget temp file: left alone`);
+  }
+  const aside = await readdir(join(root, CORRUPT_DIR)).catch(() => [] as string[]);
+  if (aside.length > 0) report.notes.push(`${aside.length} corrupt blob(s) set aside in ${CORRUPT_DIR}/ (delete them when no longer needed)`);
 
-  return { unreachable, temps, failed: false };
+  return { unreachable, temps, corrupt, failed: false, unsafeTemp: unsafe !== undefined };
 }

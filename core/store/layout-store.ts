@@ -5,8 +5,8 @@
  * writers never lose each other's tags.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, readdir, rename, stat, unlink, chmod, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { open, readFile, readdir, rename, stat, unlink, chmod } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GadgetError, describeSystemError, systemErrorCode } from "../errors.js";
@@ -18,6 +18,8 @@ import { Annotation } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor, type Index } from "../oci/model.js";
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
 import { tempName, writeFileAtomic } from "./atomic.js";
+import { classifyTemps, ensureDir, openTempDir, removeTemps } from "./temp-dir.js";
+import { fileMatches } from "./hash-file.js";
 import { acquireFileLock, withFileLock } from "./lock.js";
 import type { FileHandle } from "node:fs/promises";
 
@@ -37,6 +39,8 @@ export async function releaseWriterLock(root: string): Promise<void> {
   if (p) await (await p.catch(() => undefined))?.close();
 }
 const LAYOUT_JSON = '{"imageLayoutVersion":"1.0.0"}';
+/** index.json and oci-layout (explicit: the umask does not decide who may write the store). */
+const FILE_MODE = 0o644;
 
 export interface OpenOptions {
   /** Create the layout when missing (default true). */
@@ -66,8 +70,8 @@ export class LayoutStore implements Target {
     if (layout === undefined) {
       if (opts.create === false) throw storeError(root, "not an OCI layout (no oci-layout file)");
       try {
-        await mkdir(join(root, "blobs", "sha256"), { recursive: true });
-        await writeFileAtomic(join(root, LAYOUT_FILE), LAYOUT_JSON, { fsync: false });
+        await ensureDir(join(root, "blobs", "sha256"));
+        await writeFileAtomic(join(root, LAYOUT_FILE), LAYOUT_JSON, { fsync: false, mode: FILE_MODE });
       } catch (e) {
         throw storeError(root, describeSystemError(e), "pass a writable directory with --oci-store or GADGET_OCI_STORE", e);
       }
@@ -91,18 +95,34 @@ export class LayoutStore implements Target {
   }
 
   /**
-   * Is the blob here, complete? Asked by writers deciding whether to copy, so it first declares
-   * this process a writer (the shared writers lock): from then on `remove` and `fsck --repair`
-   * do not delete blobs this process may be counting on. (A read-only store just answers.)
+   * Is the blob here, complete and intact? Asked by writers deciding whether to copy, so it
+   * first declares this process a writer (the shared writers lock): from then on `remove` and
+   * `fsck --repair` do not delete blobs this process may be counting on. (A read-only store
+   * just answers.) A file of the right size is also hashed (once per process, see fileMatches):
+   * a corrupt blob is "not here", so pull, import and build write a good copy over it.
    */
   async exists(desc: Descriptor): Promise<boolean> {
     await this.holdWriterLock().catch(() => undefined);
-    try {
-      const st = await stat(this.blobPath(desc.digest));
-      return st.isFile() && st.size === desc.size;
-    } catch {
-      return false;
-    }
+    if (!isDigest(desc.digest)) return false;
+    return fileMatches(this.blobPath(desc.digest), desc.digest, desc.size);
+  }
+
+  /**
+   * exists(), and for an index or manifest, the same for everything below it. A pull asks this
+   * before skipping a present node: a store repaired by `fsck --repair` (a corrupt layer moved
+   * aside) has a root whose children are missing, and copying skips a present node's subtree.
+   */
+  async existsWithGraph(desc: Descriptor, seen = new Map<Digest, Promise<boolean>>(), depth = 0): Promise<boolean> {
+    const known = seen.get(desc.digest);
+    if (known) return known;
+    const p = (async () => {
+      if (!(await this.exists(desc))) return false;
+      if (depth > 16 || (await this.kindOf(desc)) === "blob") return true;
+      for (const c of await this.children(desc)) if (!(await this.existsWithGraph(c, seen, depth + 1))) return false;
+      return true;
+    })();
+    seen.set(desc.digest, p);
+    return p;
   }
 
   async hasBlob(digest: Digest): Promise<boolean> {
@@ -162,10 +182,9 @@ export class LayoutStore implements Target {
     return tmpDir;
   }
 
+  /** `<root>/.tmp`, created 0700 when missing; refused when it is a symlink or another user's (see temp-dir.ts). */
   async tempDir(): Promise<string> {
-    const dir = join(this.root, TEMP_DIR);
-    await mkdir(dir, { recursive: true });
-    return dir;
+    return openTempDir(join(this.root, TEMP_DIR));
   }
 
   /**
@@ -194,7 +213,7 @@ export class LayoutStore implements Target {
         await fh.close();
       }
       await chmod(tmp, 0o444);
-      await mkdir(join(final, ".."), { recursive: true });
+      await ensureDir(dirname(final));
       await rename(tmp, final);
     } catch (e) {
       await unlink(tmp).catch(() => {});
@@ -260,7 +279,7 @@ export class LayoutStore implements Target {
         if (index.mediaType) out.mediaType = index.mediaType;
         if (index.annotations) out.annotations = index.annotations;
         try {
-          await writeFileAtomic(join(this.root, INDEX_FILE), encodeIndex(out), { tempDir: await this.tempDir() });
+          await writeFileAtomic(join(this.root, INDEX_FILE), encodeIndex(out), { tempDir: await this.tempDir(), mode: FILE_MODE });
         } catch (e) {
           throw new GadgetError({ what: "writing index.json", which: this.root, why: describeSystemError(e), cause: e, code: systemErrorCode(e) });
         }
@@ -286,22 +305,29 @@ export class LayoutStore implements Target {
 
   /** Tag with a ref name stored verbatim (e.g. a signature tag `sha256-<hex>.sig`). */
   async tagExact(desc: Descriptor, refName: string, annotations?: Record<string, string>): Promise<void> {
-    const entry: Descriptor = {
-      mediaType: desc.mediaType,
-      digest: desc.digest,
-      size: desc.size,
-      annotations: { ...(annotations ?? {}), [Annotation.RefName]: refName },
-    };
-    if (desc.platform) entry.platform = desc.platform;
-    if (desc.artifactType) entry.artifactType = desc.artifactType;
+    const entry = tagEntry(desc, refName, annotations);
     // Re-tagging with the same entry (a no-op rebuild) needs no lock and no write.
     const current = (await this.entries()).find((e) => refNameOf(e) === refName);
     if (current && sameDescriptor(current, entry)) return;
-    await this.updateIndex((entries) => {
-      const i = entries.findIndex((e) => refNameOf(e) === refName);
-      if (i >= 0) entries[i] = entry;
-      else entries.push(entry);
-      return { entries, result: undefined };
+    await this.updateIndex((entries) => ({ entries: withEntry(entries, entry), result: undefined }));
+  }
+
+  /**
+   * `image tag SOURCE REFERENCE`: resolve the source and write the tag in one step under the
+   * index lock, as a declared writer — a concurrent `rm` either finishes first (the source is
+   * then "not found") or sees the new tag and keeps the blobs. The source's annotations are
+   * kept, except its ref name. Returns the source's descriptor.
+   */
+  async tagReference(source: string, reference: string): Promise<Descriptor> {
+    const ref = parseReference(reference);
+    if (!ref.tag) throw new GadgetError({ what: "tagging image", which: reference, why: "the destination needs a tag, not only a digest" });
+    const name = formatReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag });
+    await this.holdWriterLock();
+    return this.updateIndex(async (entries) => {
+      const desc = await resolveIn(entries, source, this);
+      const annotations = { ...(desc.annotations ?? {}) };
+      delete annotations[Annotation.RefName];
+      return { entries: withEntry(entries, tagEntry(desc, name, annotations)), result: desc };
     });
   }
 
@@ -436,57 +462,48 @@ export class LayoutStore implements Target {
   }
 
   /**
-   * Startup cleanup: temp files and staging dirs left in `.tmp/` by killed writers. Only when no
-   * writer is active (the writers lock, exclusively, without waiting) and under the index lock
-   * (index saves stage there too) — the same rule as `fsck --repair`. Returns the number removed.
+   * Startup cleanup: temp files and staging dirs left in `.tmp/` by killed writers — only
+   * gadget's own temp names whose writer process is gone (anything else there is left alone).
+   * Only when no writer is active (the writers lock, exclusively, without waiting) and under the
+   * index lock (index saves stage there too) — the same rule as `fsck --repair`. Returns the
+   * number removed.
    */
   async removeStaleTemp(tmpDir?: string): Promise<number> {
-    const dir = tmpDir ?? join(this.root, TEMP_DIR);
-    const stale = (await readdir(dir).catch(() => [] as string[])).filter((n) => n !== WRITERS_LOCK);
-    if (stale.length === 0) return 0;
+    const dir = tmpDir ?? (await this.tempDir());
+    if ((await classifyTemps(dir, [WRITERS_LOCK])).stale.length === 0) return 0;
     const writers = await acquireFileLock(join(dir, WRITERS_LOCK), { timeoutSeconds: 0 }).catch(() => undefined);
     if (!writers) return 0;
     try {
       // never wait for the index lock here (this process may hold it): busy → a later writer cleans up
-      return await withFileLock(join(this.root, LOCK_FILE), async () => {
-        let n = 0;
-        for (const name of (await readdir(dir).catch(() => [] as string[])).filter((x) => x !== WRITERS_LOCK)) {
-          await rm(join(dir, name), { recursive: true, force: true }).catch(() => {});
-          n++;
-        }
-        return n;
-      }, { timeoutSeconds: 0 });
+      return await withFileLock(join(this.root, LOCK_FILE), async () => removeTemps(dir, (await classifyTemps(dir, [WRITERS_LOCK])).stale), { timeoutSeconds: 0 });
     } catch {
       return 0;
     } finally {
       await writers.close();
     }
   }
+}
 
-  /** Remove temp files older than maxAgeMs left by crashed writers. */
-  async cleanTemp(maxAgeMs = 60 * 60 * 1000): Promise<number> {
-    const dir = join(this.root, TEMP_DIR);
-    let n = 0;
-    let names: string[] = [];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return 0;
-    }
-    const now = Date.now();
-    for (const name of names) {
-      try {
-        const st = await stat(join(dir, name));
-        if (now - st.mtimeMs >= maxAgeMs) {
-          await rm(join(dir, name), { force: true, recursive: true });
-          n++;
-        }
-      } catch {
-        /* raced with another cleaner */
-      }
-    }
-    return n;
-  }
+/** The index.json entry tagging desc as refName. */
+function tagEntry(desc: Descriptor, refName: string, annotations?: Record<string, string>): Descriptor {
+  const entry: Descriptor = {
+    mediaType: desc.mediaType,
+    digest: desc.digest,
+    size: desc.size,
+    annotations: { ...(annotations ?? {}), [Annotation.RefName]: refName },
+  };
+  if (desc.platform) entry.platform = desc.platform;
+  if (desc.artifactType) entry.artifactType = desc.artifactType;
+  return entry;
+}
+
+/** entries with `entry` replacing the one of the same ref name, or added. */
+function withEntry(entries: Descriptor[], entry: Descriptor): Descriptor[] {
+  const name = refNameOf(entry);
+  const i = entries.findIndex((e) => refNameOf(e) === name);
+  if (i >= 0) entries[i] = entry;
+  else entries.push(entry);
+  return entries;
 }
 
 export function refNameOf(d: Descriptor): string | undefined {

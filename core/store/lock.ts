@@ -24,6 +24,11 @@ export interface LockOptions {
 
 export async function acquireFileLock(path: string, opts: LockOptions = {}): Promise<FileHandle> {
   const fh = opts.directory ? await open(path, "r") : await open(path, "a", opts.mode ?? 0o644);
+  if (!opts.directory) {
+    // created under a permissive umask: others must not be able to write (or truncate) it
+    const st = await fh.stat().catch(() => undefined);
+    if (st && (st.mode & 0o022) !== 0 && st.uid === process.geteuid?.()) await fh.chmod(st.mode & 0o755).catch(() => {});
+  }
   const timeout = String(opts.timeoutSeconds ?? 120);
   const mode = opts.shared ? "-s" : "-x";
   const wait = opts.timeoutSeconds === 0 ? ["-n"] : ["-w", timeout];

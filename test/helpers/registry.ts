@@ -90,7 +90,7 @@ function requireTool(name: string): Promise<void> {
   );
 }
 
-async function makeCerts(dir: string, clientCert = false): Promise<{ caFile: string; certFile: string; keyFile: string; certDir: string }> {
+export async function makeCerts(dir: string, clientCert = false): Promise<{ caFile: string; certFile: string; keyFile: string; certDir: string }> {
   await requireTool("openssl");
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   const ca = join(dir, "ca.crt");

@@ -2,19 +2,26 @@
  * A deliberately hostile registry for fault injection: serves whatever bytes the test put under
  * a tag or digest (no verification), records every request, and lets a test override any
  * route. Only for cases a real registry cannot produce (oversized or lying content).
+ *
+ * With `tls`, one port speaks both TLS and plain HTTP (the first byte of each connection
+ * decides), as a TLS-terminating proxy in front of a registry does; each recorded request says
+ * which one it came over.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { connect, createServer as createNetServer, type Socket } from "node:net";
 import { createHash } from "node:crypto";
 
 export interface FakeRequest {
   method: string;
   url: string;
   authorization?: string;
+  /** Came over TLS (always false without the `tls` option). */
+  tls: boolean;
 }
 
 export interface FakeRegistry {
   host: string;
-  server: Server;
   requests: FakeRequest[];
   /** name → (tag or digest → bytes + media type) */
   manifests: Map<string, { bytes: Buffer | (() => AsyncIterable<Buffer>); mediaType: string; length?: number }>;
@@ -24,20 +31,29 @@ export interface FakeRegistry {
   close(): Promise<void>;
 }
 
+export interface FakeRegistryOptions {
+  /** Serve TLS (with this certificate) and plain HTTP on the same port. */
+  tls?: { cert: Buffer | string; key: Buffer | string };
+}
+
 export const sha = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
-export async function startFakeRegistry(host = "127.0.0.1"): Promise<FakeRegistry> {
+export async function startFakeRegistry(host = "127.0.0.1", opts: FakeRegistryOptions = {}): Promise<FakeRegistry> {
+  const sockets = new Set<Socket>();
   const reg: FakeRegistry = {
     host: "",
-    server: undefined as unknown as Server,
     requests: [],
     manifests: new Map(),
     blobs: new Map(),
-    close: () => new Promise<void>((r) => reg.server.close(() => r())),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => front.close(() => r()));
+      for (const s of inner.keys()) await new Promise<void>((r) => s.close(() => r()));
+    },
   };
-  reg.server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void (async () => {
-      reg.requests.push({ method: req.method ?? "", url: req.url ?? "", authorization: req.headers.authorization });
+      reg.requests.push({ method: req.method ?? "", url: req.url ?? "", authorization: req.headers.authorization, tls: Boolean((req.socket as { encrypted?: boolean }).encrypted) });
       if (reg.override && (await reg.override(req, res))) return;
       const url = req.url ?? "/";
       if (url === "/v2/" || url === "/v2") {
@@ -66,8 +82,32 @@ export async function startFakeRegistry(host = "127.0.0.1"): Promise<FakeRegistr
       }
       res.end();
     })().catch(() => res.destroy());
+  };
+  const plain: Server = createServer(handler);
+  const secure = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : undefined;
+  // With TLS, each connection is piped to an internal TLS or plain server (the first byte
+  // decides: 0x16 starts a TLS handshake record), as a TLS-terminating proxy would.
+  const inner = new Map<Server | ReturnType<typeof createHttpsServer>, number>();
+  for (const s of secure ? [plain, secure] : []) {
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+    inner.set(s, (s.address() as { port: number }).port);
+  }
+  const front = createNetServer((sock) => {
+    sockets.add(sock);
+    sock.on("close", () => sockets.delete(sock));
+    sock.on("error", () => {});
+    if (!secure) return void plain.emit("connection", sock);
+    sock.once("data", (first: Buffer) => {
+      const up = connect(inner.get(first[0] === 0x16 ? secure : plain)!, "127.0.0.1");
+      sockets.add(up);
+      up.on("close", () => sockets.delete(up));
+      up.on("error", () => sock.destroy());
+      sock.on("close", () => up.destroy());
+      up.write(first);
+      sock.pipe(up).pipe(sock);
+    });
   });
-  await new Promise<void>((r) => reg.server.listen(0, host, r));
-  reg.host = `${host}:${(reg.server.address() as { port: number }).port}`;
+  await new Promise<void>((r) => front.listen(0, host, r));
+  reg.host = `${host}:${(front.address() as { port: number }).port}`;
   return reg;
 }

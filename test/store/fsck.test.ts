@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { appendFileSync, chmodSync, mkdirSync, writeFileSync, readFileSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -47,11 +47,13 @@ describe("gadget image fsck", () => {
   it("garbage (unreachable blobs, stale temp files) is reported and --repair removes only it", async () => {
     writeFileSync(join(dir, "blobs", "sha256", "b".repeat(64)), "junk");
     mkdirSync(join(dir, ".tmp"), { recursive: true });
-    writeFileSync(join(dir, ".tmp", "blob.tmp-1-aa"), "partial");
+    // a temp name of gadget's whose writer is gone (a child that has exited)
+    const dead = spawnSync("true").pid;
+    writeFileSync(join(dir, ".tmp", `blob.tmp-${dead}-aa`), "partial");
     const r = await fsckRun();
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`garbage: unreachable blob: sha256:${"b".repeat(64)}`);
-    expect(r.stdout).toContain("garbage: stale temp file: .tmp/blob.tmp-1-aa");
+    expect(r.stdout).toContain(`garbage: stale temp file: .tmp/blob.tmp-${dead}-aa`);
     expect(r.stdout).not.toContain("problem:");
     const fix = await fsckRun("--repair");
     expect(fix.code).toBe(0);

@@ -6,7 +6,7 @@ import { GadgetError, usageError } from "../../errors.js";
 import { buildImage, loadIgRecipe } from "../../image/build.js";
 import { parseReference, referenceName } from "../../oci/reference.js";
 import type { Logger } from "../../types.js";
-import type { CommandContext } from "../context.js";
+import { buildEnv, type CommandContext } from "../context.js";
 
 /** ig's output line: `<repository>:<tag>@<digest>`, or `@<digest>` when untagged. */
 export function builtLine(reference: string | undefined, digest: string): string {
@@ -58,7 +58,7 @@ export async function run(ctx: CommandContext): Promise<void> {
     validateMetadata: ctx.flags["validate-metadata"] !== false,
     btfgen: ctx.flagBool("btfgen"),
     ...(str("btfhub-archive") !== undefined ? { btfhubArchive: str("btfhub-archive")! } : {}),
-    env: ctx.env,
+    env: buildEnv(ctx),
     logger,
     ...(ctx.stderrIsTTY && !json
       ? { onEvent: (e: { type: string; stage: string; arch?: string; ms?: number }) => void (e.type === "done" && ctx.warn(`  ${e.stage}${e.arch ? ` (${e.arch})` : ""} ${Math.round(e.ms ?? 0)} ms`)) }

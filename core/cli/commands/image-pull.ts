@@ -1,4 +1,5 @@
 import { pullImage, pullResultLine } from "../../image/pull.js";
+import { withoutUserinfo } from "../../errors.js";
 import { transferOptionsFromFlags } from "../registry-options.js";
 import { createProgress } from "../progress.js";
 import type { CommandContext } from "../context.js";
@@ -10,7 +11,7 @@ export async function run(ctx: CommandContext): Promise<void> {
   const progress = ctx.stderrIsTTY && !json ? createProgress(ctx.stderr, "Pulling") : undefined;
   if (progress) opts.onProgress = progress.onProgress;
   // ig prints the name as given first
-  if (!json) ctx.out(`Pulling ${image}...`);
+  if (!json) ctx.out(`Pulling ${withoutUserinfo(image)}...`);
   try {
     const r = await pullImage({ ...opts, onWarning: (m) => ctx.warn(`warning: ${m}`) });
     progress?.finish();

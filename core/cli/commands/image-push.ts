@@ -1,4 +1,5 @@
 import { pushImage, pushResultLine } from "../../image/push.js";
+import { withoutUserinfo } from "../../errors.js";
 import { transferOptionsFromFlags } from "../registry-options.js";
 import { createProgress } from "../progress.js";
 import type { CommandContext } from "../context.js";
@@ -10,7 +11,7 @@ export async function run(ctx: CommandContext): Promise<void> {
   const progress = ctx.stderrIsTTY && !json ? createProgress(ctx.stderr, "Pushing") : undefined;
   if (progress) opts.onProgress = progress.onProgress;
   // ig prints the name as given first
-  if (!json) ctx.out(`Pushing ${image}...`);
+  if (!json) ctx.out(`Pushing ${withoutUserinfo(image)}...`);
   try {
     const r = await pushImage({ ...opts, skipSignatures: ctx.flagBool("skip-signatures") });
     progress?.finish();

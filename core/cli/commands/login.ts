@@ -1,5 +1,6 @@
 import { usageError } from "../../errors.js";
 import { getLogin, login, normalizeRegistryArg } from "../../auth/login.js";
+import { registryTimeouts } from "../../registry/timeouts.js";
 import type { CommandContext } from "../context.js";
 
 async function readStdin(ctx: CommandContext): Promise<string> {
@@ -48,6 +49,7 @@ export async function run(ctx: CommandContext): Promise<void> {
     ctx.out(await getLogin(registry, { authfile, env: ctx.env }));
     return;
   }
+  const timeouts = registryTimeouts(ctx.flagString("timeout"), ctx.env);
   const passwordFlag = ctx.flagString("password");
   const fromStdin = ctx.flagBool("password-stdin");
   if (passwordFlag !== undefined && fromStdin) throw usageError("--password and --password-stdin are mutually exclusive");
@@ -76,6 +78,7 @@ export async function run(ctx: CommandContext): Promise<void> {
   const certDir = ctx.flagString("cert-dir");
   if (certDir) opts.certDir = certDir;
   if (ctx.verbose) opts.onDebug = (line) => ctx.warn(line);
+  opts.timeouts = timeouts;
   await login(registry, opts);
   ctx.out("Login Succeeded!");
 }

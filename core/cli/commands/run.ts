@@ -1,6 +1,6 @@
 /** `gadget run [TASK…]`: run gadgetfile tasks over every gadget (DESIGN §7). */
 import { GadgetError, usageError } from "../../errors.js";
-import type { CommandContext } from "../context.js";
+import { buildEnv, type CommandContext } from "../context.js";
 import { formatError, toJson } from "../output.js";
 import { relative } from "node:path";
 import type { Logger } from "../../types.js";
@@ -147,7 +147,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       storeDir: ctx.storeDir(),
       ...(jobs ? { jobs } : {}),
       cache: !ctx.flagBool("no-cache"),
-      env: ctx.env,
+      env: buildEnv(ctx),
       signal: ac.signal,
       logger: runLogger(ctx),
       onEvent: (e) => {
@@ -205,7 +205,7 @@ async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: s
       storeDir: ctx.storeDir(),
       ...(o.jobs ? { jobs: o.jobs } : {}),
       cache: !ctx.flagBool("no-cache"),
-      env: ctx.env,
+      env: buildEnv(ctx),
       logger: runLogger(ctx),
       signal: ac.signal,
       handlers: {
