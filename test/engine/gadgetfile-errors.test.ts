@@ -64,7 +64,7 @@ describe("bad gadgetfiles give a one-line error with file:line, exit 1", () => {
   it("unknown task on the command line", async () => {
     const r = await runWith(`import { defineGadgetfile } from "gadget";\nexport default defineGadgetfile({ gadgets: ["gadgets/*"], tasks: { lint: { steps: [] } } });\n`, ["run", "nope", "--dry"]);
     expectOneLineError(r, /^Error: unknown task \(nope\): gadgetfile\.ts defines no task "nope"$/);
-    expect(r.stderr).toMatch(/hint: known tasks: build, lint, publish/);
+    expect(r.stderr).toMatch(/hint: known tasks: build, check, lint, publish/);
   });
 
   it("unknown task in deps", async () => {
