@@ -270,6 +270,18 @@ export interface Gadgetfile {
   publish?: PublishTarget[];
   /** Stage plugins: local files ("./stages/lint.ts") or npm packages ("@acme/gadget-lint"). */
   plugins?: string[];
+  /** `gadget run --watch` settings. */
+  watch?: WatchSettings;
+}
+
+/** `gadget run --watch` settings of a gadgetfile. */
+export interface WatchSettings {
+  /**
+   * Commands (re)started for each gadget after every build that changes its image, as
+   * `--exec` does (the flag replaces these): `["ig run {ref}"]`. Placeholders `{ref}`,
+   * `{digest}`, `{name}`, `{dir}`; no shell unless the command is `sh -c '…'`.
+   */
+  exec?: string[];
 }
 
 export function defineGadgetfile(config: Gadgetfile): Gadgetfile {

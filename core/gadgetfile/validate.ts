@@ -35,6 +35,7 @@ export const GADGETFILE_SCHEMA = t.object({
   tasks: t.record(t.object({ deps: strs, steps: t.array(t.union("a stage name or { stage, options, archs }", (v) => (typeof v === "string" ? str : stepObject))), description: str })),
   publish: t.array(publishTarget),
   plugins: strs,
+  watch: t.object({ exec: strs }),
 });
 
 /**
