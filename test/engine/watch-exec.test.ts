@@ -322,3 +322,51 @@ describe("gadget run --watch with watch.exec in the gadgetfile, on a terminal", 
     expect(alive(s.pid)).toBe(false);
   });
 });
+
+describe("gadget run --exec: mistakes", () => {
+  let repo: Repo;
+  beforeAll(async () => {
+    requireTool("clang");
+    repo = await copyFixture("repo3");
+  });
+  afterAll(async () => {
+    await repo?.cleanup();
+  });
+
+  it("usage errors exit 2 with one line: --exec without --watch, shell syntax, a bad grace, an --only that selects nothing", async () => {
+    const cases: [string[], RegExp][] = [
+      [["--exec", "ig run {ref}"], /^Error: invalid usage: --exec needs --watch\nhint: gadget run --watch --exec 'ig run \{ref\}'\n$/],
+      [["--watch", "--exec", "ig run {ref} | less"], /^Error: invalid usage: invalid --exec "ig run \{ref\} \| less": \| is shell syntax, and the command runs without a shell\nhint: run it through a shell: sh -c/],
+      [["--watch", "--exec", "ig run {ref}", "--exec-grace", "soon"], /^Error: invalid usage: invalid --exec-grace "soon": expected a duration/],
+      [["--watch", "--only", "exce_count"], /^Error: no such gadget \(--only exce_count\): gadgetfile\.ts has the gadgets exec_count, open_count, tcp_count\n$/],
+    ];
+    for (const [args, err] of cases) {
+      const r = await repo.run(["run", ...args]);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr, args.join(" ")).toMatch(err);
+      expect(r.stdout).toBe("");
+    }
+  });
+
+  it("a command in gadgetfile watch.exec with shell syntax names the gadgetfile line; a missing program and a store ig will not read are reported", async () => {
+    const gf = join(repo.dir, "gadgetfile.ts");
+    const good = await readFile(gf, "utf8");
+    await writeFile(gf, good.replace("defaults:", `watch: { exec: ["ig run {ref} && echo done"] },\n  defaults:`));
+    const w = startWatch(repo, ["--only", "exec_count"]);
+    try {
+      await w.waitFor(() => w.stderr.includes("watching"), "the watcher");
+      expect(w.stderr).toMatch(/^Error: invalid gadgetfile \(gadgetfile\.ts:5: watch\.exec\[0\]\): & is shell syntax, and the command runs without a shell$/m);
+      // the fix is picked up: a program that does not exist, run as ig would be
+      await writeFile(gf, good.replace("defaults:", `watch: { exec: ["/nonexistent/bin/ig run {ref}"] },\n  defaults:`));
+      await w.waitFor(() => w.stderr.includes("Error: cannot start /nonexistent/bin/ig"), "the spawn error");
+      expect(w.stderr).toMatch(/^Error: cannot start \/nonexistent\/bin\/ig \(--exec, \[exec_count\]\): not found\nhint: is it installed and on PATH\?/m);
+      const igStore = process.getuid!() === 0 ? "/var/lib/ig/oci-store" : join(process.env.HOME!, ".ig", "oci-store");
+      expect(w.stderr).toContain(`warning: "/nonexistent/bin/ig run {ref}" runs ig, which reads the store ${igStore}; gadget writes to ${repo.store}\nhint: `);
+      w.child.kill("SIGINT");
+      expect(await w.exit).toBe(0);
+    } finally {
+      if (w.child.exitCode === null) w.child.kill("SIGKILL");
+      await writeFile(gf, good);
+    }
+  });
+});
