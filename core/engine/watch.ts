@@ -28,7 +28,7 @@ export interface WatchHandlers {
   onError(e: unknown): void;
   /** The first build is done and the watcher is ready: `files` inputs are watched. */
   onWatching?(files: number): void;
-  /** The gadgetfile was loaded (first, then after each reload), before its build. */
+  /** The gadgetfile was loaded (first, then after each reload), before its build; throwing makes it a load error. */
   onLoad?(project: Project): void;
 }
 

@@ -100,7 +100,7 @@ describe("gadget run --watch --exec: three gadgets, one command each", () => {
 
   it("starts one instance per gadget after the first build, with {name} {ref} {digest}, GADGET_* variables and [name]-prefixed output", async () => {
     await w.waitFor(() => w.stderr.includes("watching") && starts(log).length === 3, "three instances");
-    await w.waitFor(() => (w.stdout.match(/^\[\w+\] hi$/gm) ?? []).length === 3, "their output");
+    await w.waitFor(() => (w.stdout.match(/^\[\w+\] hi$/gm) ?? []).length === 3 && (w.stderr.match(/^\[\w+\] err hi$/gm) ?? []).length === 3, "their output");
     for (const name of ["exec_count", "open_count", "tcp_count"]) {
       const [s] = starts(log, name);
       const ref = `localhost:5000/test/${name}:dev`;
@@ -191,8 +191,7 @@ describe("gadget run --watch --exec: one gadget (--only) whose command ignores S
     expect(lines(w.stdout).filter((l) => l.startsWith("✓ ")).map((l) => l.split(" ")[1])).toEqual(["open_count"]);
     expect(starts(log)).toHaveLength(1);
     expect(starts(log)[0]!.env!.GADGET_NAME).toBe("open_count");
-    await w.waitFor(() => lines(w.stdout).includes("hi"), "the instance's own output line");
-    expect(w.stderr).toMatch(/^err hi$/m);
+    await w.waitFor(() => lines(w.stdout).includes("hi") && lines(w.stderr).includes("err hi"), "the instance's own output lines, unprefixed");
   });
 
   it("edit → the old group is SIGINTed, SIGTERMed after the grace period, then SIGKILLed with its child, before the new instance starts", async () => {
@@ -313,8 +312,11 @@ describe("gadget run --watch with watch.exec in the gadgetfile, on a terminal", 
     const s = starts(log)[0]!;
     expect(s.argv!.at(-1)).toBe("exec_count");
     expect(s.stdinTTY).toBe(true);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(out).toMatch(/^hi\r?$/m); // unprefixed, straight to the terminal
+    while (!/^hi\r?$/m.test(out)) {
+      // unprefixed, straight to the terminal
+      if (Date.now() - t0 > 30_000) throw new Error(`timed out waiting for the instance's output; output:\n${out}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     child.stdin!.write("\x03");
     const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.on("exit", (c) => r(c))));
     expect(code).toBe(0);
