@@ -129,18 +129,6 @@ export function execEnv(base: NodeJS.ProcessEnv, vars: ExecVars, storeDir: strin
 }
 
 /**
- * `3s`, `500ms`, `1.5s`, `1m`, or a bare number of seconds → milliseconds; undefined when the
- * text is not a duration.
- */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!m) return undefined;
-  const v = Number(m[1]);
-  const unit = m[2] ?? "s";
-  return Math.round(unit === "ms" ? v : unit === "s" ? v * 1000 : v * 60_000);
-}
-
-/**
  * Where `ig` reads its local store for a command, when the command runs ig (found by its
  * program name, also behind `sudo`/`env`): ig has no flag or variable for the store's path; it
  * uses `$HOME/.ig/oci-store` when not root, `/var/lib/ig/oci-store` as root, or with

@@ -6,7 +6,8 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ExecCommandError, execEnv, expandPlaceholders, igStoreFor, parseDuration, placeholdersIn, splitCommand } from "../../core/engine/exec-command.js";
+import { ExecCommandError, execEnv, expandPlaceholders, igStoreFor, placeholdersIn, splitCommand } from "../../core/engine/exec-command.js";
+import { parseDuration } from "../../core/duration.js";
 import { afterExit, CRASH_LOOP_LIMIT, decideExec, QUICK_EXIT_MS } from "../../core/engine/exec-policy.js";
 import { ExecSupervisor, groupAlive, splitLines, type ExitInfo } from "../../core/engine/exec-supervisor.js";
 import { parseExecFlags, parseExecGrace, showArgv } from "../../core/cli/exec-loop.js";
