@@ -284,6 +284,18 @@ export interface Gadgetfile {
    * against the check stage's schema.
    */
   check?: Record<string, unknown>;
+  /** `gadget run --watch` settings. */
+  watch?: WatchSettings;
+}
+
+/** `gadget run --watch` settings of a gadgetfile. */
+export interface WatchSettings {
+  /**
+   * Commands (re)started for each gadget after every build that changes its image, as
+   * `--exec` does (the flag replaces these): `["ig run {ref}"]`. Placeholders `{ref}`,
+   * `{digest}`, `{name}`, `{dir}`; no shell unless the command is `sh -c '…'`.
+   */
+  exec?: string[];
 }
 
 export function defineGadgetfile(config: Gadgetfile): Gadgetfile {

@@ -15,6 +15,8 @@ export interface FlagSpec {
   value?: string;
   default?: string | boolean;
   hidden?: boolean;
+  /** A string flag given several times keeps every value, in order (not split on commas). */
+  repeatable?: boolean;
 }
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;
@@ -40,7 +42,10 @@ export function parseFlags(argv: string[], specs: FlagSpec[]): ParsedArgs {
   const positionals: string[] = [];
   for (const s of specs) if (s.default !== undefined) flags[s.name] = s.default;
   const set = (spec: FlagSpec, value: string | boolean) => {
-    if (spec.type === "list") {
+    if (spec.type === "string" && spec.repeatable) {
+      const prev = flags[spec.name];
+      flags[spec.name] = [...(Array.isArray(prev) ? prev : []), String(value)];
+    } else if (spec.type === "list") {
       const prev = (flags[spec.name] as string[] | undefined) ?? [];
       flags[spec.name] = [...(Array.isArray(prev) ? prev : []), ...String(value).split(",").filter((x) => x !== "")];
     } else flags[spec.name] = value;

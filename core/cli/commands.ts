@@ -231,13 +231,16 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["run"],
     summary: "Run tasks from ./gadgetfile.ts (default task: build)",
-    usage: "gadget run [TASK…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch] [-f FILE] [--allow-unsafe-cflags] [--json]",
+    usage: "gadget run [TASK…] [--jobs N] [--dry] [--explain] [--no-cache] [--only NAME,…] [--watch [--exec CMD…] [--exec-grace 3s]] [-f FILE] [--allow-unsafe-cflags] [--json]",
     flags: [
       { name: "jobs", short: "j", type: "string", value: "N", description: "steps run at once (default: CPU count)" },
       { name: "dry", type: "boolean", description: "print the plan, run nothing" },
       { name: "explain", type: "boolean", description: "say why each step hit or missed the cache" },
       { name: "no-cache", type: "boolean", description: "ignore the cache" },
       { name: "watch", short: "w", type: "boolean", description: "rebuild on change" },
+      { name: "exec", type: "string", value: "CMD", description: "with --watch: (re)start CMD for each gadget whose image changed, e.g. 'ig run {ref}' (repeatable; placeholders {ref} {digest} {name} {dir}; no shell unless sh -c '…')", repeatable: true },
+      { name: "exec-grace", type: "string", value: "DURATION", description: "how long an --exec instance gets after SIGINT, then after SIGTERM, before SIGKILL (default 3s)" },
+      { name: "only", type: "list", value: "NAMES", description: "only these gadgets (comma-separated names or globs)" },
       { name: "file", short: "f", type: "string", value: "FILE", description: "gadgetfile (default ./gadgetfile.ts)" },
       ALLOW_UNSAFE_CFLAGS_FLAG,
       JSON_FLAG,

@@ -28,6 +28,8 @@ export interface WatchHandlers {
   onError(e: unknown): void;
   /** The first build is done and the watcher is ready: `files` inputs are watched. */
   onWatching?(files: number): void;
+  /** The gadgetfile was loaded (first, then after each reload), before its build; throwing makes it a load error. */
+  onLoad?(project: Project): void;
 }
 
 export interface WatchOptions extends Omit<RunProjectOptions, "only" | "signal" | "onEvent"> {
@@ -38,6 +40,8 @@ export interface WatchOptions extends Omit<RunProjectOptions, "only" | "signal" 
   debounceMs?: number;
   /** Aborting it stops watching; watchProject resolves once everything is closed. */
   signal: AbortSignal;
+  /** Build only the gadgets this accepts (`--only`); default all. */
+  only?: (gadget: string) => boolean;
   handlers: WatchHandlers;
 }
 
@@ -48,7 +52,7 @@ export async function watchProject(o: WatchOptions): Promise<void> {
   const chokidar = await import("chokidar");
   const debounceMs = o.debounceMs ?? 50;
   const h = o.handlers;
-  const { cwd: _cwd, file: _file, tasks: _tasks, debounceMs: _d, signal: _s, handlers: _h, ...runOptions } = o;
+  const { cwd: _cwd, file: _file, tasks: _tasks, debounceMs: _d, signal: _s, handlers: _h, only: accept, ...runOptions } = o;
 
   let project: Project | undefined;
   let configInputs = new Set<string>([findGadgetfile(o.cwd, o.file)]);
@@ -68,6 +72,7 @@ export async function watchProject(o: WatchOptions): Promise<void> {
         if (g.wasm) s.add(g.wasm);
         gadgetInputs.set(g.name, s);
       }
+      h.onLoad?.(project);
       return true;
     } catch (e) {
       project = undefined;
@@ -78,8 +83,10 @@ export async function watchProject(o: WatchOptions): Promise<void> {
 
   /** Aborts a running build when watching stops. */
   const ac = new AbortController();
-  const build = async (only?: Set<string>, all = !only): Promise<void> => {
+  const build = async (affected?: Set<string>, all = !affected): Promise<void> => {
     if (!project) return;
+    const only = accept ? new Set([...(affected ?? project.gadgets.map((g) => g.name))].filter(accept)) : affected;
+    if (only && only.size === 0) return;
     let results: GadgetRunResult[];
     try {
       results = await runProject(project, { ...runOptions, signal: ac.signal, ...(only ? { only } : {}), ...(h.onEvent ? { onEvent: h.onEvent } : {}) });

@@ -37,6 +37,7 @@ export const GADGETFILE_SCHEMA = t.object({
   plugins: strs,
   /** The check stage's options: their keys are checked against its schema once stages are loaded. */
   check: t.anyObject(),
+  watch: t.object({ exec: strs }),
 });
 
 /**

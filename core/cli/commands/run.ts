@@ -6,6 +6,8 @@ import { relative } from "node:path";
 import type { Logger } from "../../types.js";
 import type { GadgetRunResult, StepEvent } from "../../engine/run-graph.js";
 import type { Project } from "../../engine/project.js";
+import { checkOnly, onlyMatcher } from "../only.js";
+import { displayPath } from "../../gadgetfile/bundle.js";
 
 export function parseJobs(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -111,12 +113,16 @@ export async function run(ctx: CommandContext): Promise<number> {
   const jobs = parseJobs(ctx.flagString("jobs"));
   const json = ctx.flagBool("json");
   const file = ctx.flagString("file");
+  const only = ctx.flagList("only");
   if (ctx.flagBool("watch")) {
     if (ctx.flagBool("dry")) throw usageError("--watch and --dry cannot be combined");
-    return watch(ctx, { jobs, file });
+    return watch(ctx, { jobs, file, only });
   }
+  for (const f of ["exec", "exec-grace"]) if (ctx.flags[f] !== undefined) throw usageError(`--${f} needs --watch`, "gadget run --watch --exec 'ig run {ref}'");
   const { loadProject, runProject, imageDigest, imageReference } = await import("../../engine/project.js");
   const project = await loadProject({ cwd: ctx.cwd, ...(file ? { file } : {}), tasks: ctx.args });
+  const accept = onlyMatcher(only);
+  if (accept) checkOnly(only, project.gadgets.map((g) => g.name), displayPath(project.gadgetfile.file));
   if (ctx.flagBool("dry")) {
     if (json) {
       ctx.out(
@@ -145,6 +151,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   try {
     results = await runProject(project, {
       storeDir: ctx.storeDir(),
+      ...(accept ? { only: new Set(project.gadgets.map((g) => g.name).filter(accept)) } : {}),
       ...(jobs ? { jobs } : {}),
       cache: !ctx.flagBool("no-cache"),
       env: buildEnv(ctx),
@@ -185,18 +192,31 @@ export function runLogger(ctx: CommandContext): Logger {
 /**
  * `gadget run --watch`: the engine watches and rebuilds; this prints. After the first build (and
  * a reload) every gadget gets its line; after that, a gadget gets a line only when something was
- * rebuilt: it failed, its digest changed, or a cacheable step missed. SIGINT/SIGTERM stop it (exit 0).
+ * rebuilt: it failed, its digest changed, or a cacheable step missed. With --exec (or the
+ * gadgetfile's watch.exec) each build then (re)starts the gadgets' commands (exec-loop.ts).
+ * SIGINT/SIGTERM stop the commands, then the watcher (exit 0); a second one kills the commands.
  */
-async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: string | undefined }): Promise<number> {
-  const [{ watchProject }, { imageDigest }] = await Promise.all([import("../../engine/watch.js"), import("../../engine/project.js")]);
+async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: string | undefined; only: string[] }): Promise<number> {
+  const [{ watchProject }, { imageDigest, imageReference }, { ExecLoop, parseExecFlags, parseExecGrace }] = await Promise.all([import("../../engine/watch.js"), import("../../engine/project.js"), import("../exec-loop.js")]);
   const explain = ctx.flagBool("explain");
+  const accept = onlyMatcher(o.only);
+  const exec = new ExecLoop(ctx, { templates: parseExecFlags(ctx.flagList("exec")), graceMs: parseExecGrace(ctx.flagString("exec-grace")), storeDir: ctx.storeDir(), accept: accept ?? (() => true) });
   const ac = new AbortController();
-  const stop = () => ac.abort();
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return exec.killNow(); // a second Ctrl-C: no more grace
+    stopping = true;
+    void exec.shutdown().finally(() => ac.abort());
+  };
+  const winch = () => exec.forward("SIGWINCH");
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  process.on("SIGWINCH", winch);
   let timer = new GadgetTimer();
   const cacheMisses = new Map<string, number>();
   const lastDigest = new Map<string, string | undefined>();
+  let loaded = false;
+  let usage: unknown;
   try {
     await watchProject({
       cwd: ctx.cwd,
@@ -204,11 +224,26 @@ async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: s
       tasks: ctx.args,
       storeDir: ctx.storeDir(),
       ...(o.jobs ? { jobs: o.jobs } : {}),
+      ...(accept ? { only: accept } : {}),
       cache: !ctx.flagBool("no-cache"),
       env: buildEnv(ctx),
       logger: runLogger(ctx),
       signal: ac.signal,
       handlers: {
+        onLoad: (project) => {
+          if (accept) {
+            try {
+              checkOnly(o.only, project.gadgets.map((g) => g.name), displayPath(project.gadgetfile.file));
+            } catch (e) {
+              if (loaded) throw e; // after a reload: reported, and watching goes on
+              usage = e; // at start: a usage error, as without --watch
+              stop();
+              return;
+            }
+          }
+          loaded = true;
+          exec.onLoad(project);
+        },
         onEvent: (e) => {
           timer.onEvent(e);
           if (e.type === "miss" && e.cacheable) cacheMisses.set(e.gadget, (cacheMisses.get(e.gadget) ?? 0) + 1);
@@ -232,6 +267,7 @@ async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: s
           }
           timer = new GadgetTimer();
           cacheMisses.clear();
+          exec.onResults(results, build, imageDigest, imageReference);
         },
         onReload: (file, ms) => ctx.warn(`reloaded ${relative(ctx.cwd, file) || file} (${fmtMs(ms)})`),
         onError: (e) => ctx.warn(formatError(e, ctx.verbose)),
@@ -239,8 +275,11 @@ async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: s
       },
     });
   } finally {
+    await exec.shutdown();
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
+    process.off("SIGWINCH", winch);
   }
+  if (usage) throw usage;
   return 0;
 }
