@@ -14,7 +14,8 @@ import { GadgetError, describeSystemError, systemErrorCode, type ErrorCode } fro
 import { digestAlgorithm, digestHex, digestMismatch, sizeMismatch, type Digest } from "../oci/digest.js";
 import { encodeIndex, compareGoStrings } from "../oci/gojson.js";
 import { Annotation } from "../oci/media-types.js";
-import { successors, type Descriptor, type Index } from "../oci/model.js";
+import type { Descriptor, Index } from "../oci/model.js";
+import { walkGraph } from "../oci/walk.js";
 import { formatReference, isSignatureTag, parseReference } from "../oci/reference.js";
 import { sweepDeadTemps, tempName } from "../store/atomic.js";
 import { LayoutStore, refNameOf } from "../store/layout-store.js";
@@ -108,40 +109,45 @@ export async function planExport(store: LayoutStore, references: string[]): Prom
   const untagged = new Map<Digest, Descriptor>();
 
   const seen = new Set<Digest>();
-  const walk = async (desc: Descriptor, owner: string, path: Digest[]): Promise<void> => {
-    if (path.includes(desc.digest)) throw exportError(owner, `the image graph has a cycle at ${desc.digest}`);
-    if (seen.has(desc.digest)) return;
-    seen.add(desc.digest);
-    if (path.length > 8) throw exportError(owner, `nested deeper than 8 levels at ${desc.digest}`);
-    if (desc.digest.startsWith("sha512:")) throw exportError(owner, `${desc.digest}: sha512 blobs do not fit a USTAR path; only sha256 is exported`);
-    const st = statSync(store.blobPath(desc.digest), { throwIfNoEntry: false });
-    const present = st !== undefined && st.isFile() && st.size === desc.size;
-    if (!present) {
-      const inline = desc.data ? Buffer.from(desc.data, "base64") : undefined;
-      if (inline && inline.length === desc.size && `sha256:${createHash("sha256").update(inline).digest("hex")}` === desc.digest) {
-        nodes.set(desc.digest, { desc, inline });
-        return;
-      }
-      const onDisk = st !== undefined;
-      throw exportError(
-        owner,
-        onDisk ? `blob ${desc.digest} in the store does not have the ${desc.size} bytes its descriptor says` : `blob ${desc.digest} is missing from the store`,
-        "run `gadget image fsck`, then pull or build the image again",
-        undefined,
-        "NOT_FOUND",
-      );
-    }
-    nodes.set(desc.digest, { desc });
-    const kind = await store.kindOf(desc);
-    if (kind === "blob") return;
-    manifests.add(desc.digest);
-    const bytes = await readVerified(store, desc);
-    const children = successors(kind, bytes, desc.digest);
-    for (const child of children) if (kind === "index" && !untagged.has(child.digest)) untagged.set(child.digest, child);
-    await Promise.all(children.map((child) => walk(child, owner, [...path, desc.digest])));
-  };
+  /** Plan one image (or signature) and what it references; `owner` names it in errors. */
+  const walk = (root: Descriptor, owner: string): Promise<void> =>
+    walkGraph(store, [root], {
+      read: async (desc) => readVerified(store, desc),
+      enter(desc) {
+        if (seen.has(desc.digest)) return false;
+        seen.add(desc.digest);
+        if (desc.digest.startsWith("sha512:")) throw exportError(owner, `${desc.digest}: sha512 blobs do not fit a USTAR path; only sha256 is exported`);
+        const st = statSync(store.blobPath(desc.digest), { throwIfNoEntry: false });
+        if (st !== undefined && st.isFile() && st.size === desc.size) {
+          nodes.set(desc.digest, { desc });
+          return true;
+        }
+        const inline = desc.data ? Buffer.from(desc.data, "base64") : undefined;
+        if (inline && inline.length === desc.size && `sha256:${createHash("sha256").update(inline).digest("hex")}` === desc.digest) {
+          nodes.set(desc.digest, { desc, inline });
+          return false;
+        }
+        throw exportError(
+          owner,
+          st !== undefined ? `blob ${desc.digest} in the store does not have the ${desc.size} bytes its descriptor says` : `blob ${desc.digest} is missing from the store`,
+          "run `gadget image fsck`, then pull or build the image again",
+          undefined,
+          "NOT_FOUND",
+        );
+      },
+      leave(node) {
+        if (node.kind === "blob") return;
+        manifests.add(node.desc.digest);
+        if (node.kind === "index") for (const child of node.children) if (!untagged.has(child.digest)) untagged.set(child.digest, child);
+      },
+    }).catch((e: unknown) => {
+      // the walker's own refusals, named by the image being exported
+      const g = e as GadgetError;
+      if (g instanceof GadgetError && (g.code === "CYCLE" || g.code === "TOO_DEEP")) throw exportError(owner, `${g.why} at ${g.which}`);
+      throw e;
+    });
 
-  await Promise.all([...tagged].map(([name, desc]) => walk(desc, name, [])));
+  await Promise.all([...tagged].map(([name, desc]) => walk(desc, name)));
 
   // signature tags (cosign's sha256-<hex>.sig) of anything exported, then OCI referrers
   for (let round = 0; round < 8; round++) {
@@ -152,7 +158,7 @@ export async function planExport(store: LayoutStore, references: string[]): Prom
       const m = SIG_TAG_RE.exec(name);
       if (m && manifests.has(`sha256:${m[1]}` as Digest)) {
         tagged.set(name, e);
-        await walk(e, name, []);
+        await walk(e, name);
         added = true;
       }
     }
@@ -164,7 +170,7 @@ export async function planExport(store: LayoutStore, references: string[]): Prom
       const name = refNameOf(r);
       if (name) tagged.set(name, r);
       else untagged.set(r.digest, r);
-      await walk(r, name ?? r.digest, []);
+      await walk(r, name ?? r.digest);
       added = true;
     }
     if (!added) break;

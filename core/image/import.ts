@@ -18,7 +18,8 @@ import { forEachLimit } from "../limit.js";
 import { GadgetError, describeSystemError, isGadgetError, systemErrorCode, type ErrorCode } from "../errors.js";
 import { digestAlgorithm, digestHex, isDigest, type Digest } from "../oci/digest.js";
 import { Annotation } from "../oci/media-types.js";
-import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor } from "../oci/model.js";
+import { MAX_GRAPH_DEPTH, MAX_MANIFEST_BYTES, parseIndex, type Descriptor } from "../oci/model.js";
+import { walkGraph } from "../oci/walk.js";
 import { formatReference, isSignatureTag, isValidTag, parseReference } from "../oci/reference.js";
 import { LayoutStore, TEMP_DIR, refNameOf } from "../store/layout-store.js";
 import { ensureDir } from "../store/temp-dir.js";
@@ -56,7 +57,7 @@ export interface ImportResult {
 }
 
 const MAX_LAYOUT_BYTES = 64 * 1024;
-const MAX_DEPTH = 8;
+const MAX_DEPTH = MAX_GRAPH_DEPTH;
 
 interface StagedBlob {
   size: number;
@@ -240,43 +241,46 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
       if (blob.file) return readFileSync(blob.file); // small (≤ 4 MiB), ours, in the page cache
       return store.fetchBytes(d);
     };
-    const walk = async (d: Descriptor, from: string, path: Digest[]): Promise<void> => {
-      if (path.includes(d.digest)) fail(from, `the image graph has a cycle at ${d.digest}`);
-      if (path.length > MAX_DEPTH) fail(from, `nested deeper than ${MAX_DEPTH} levels at ${d.digest}`);
-      if (needed.has(d.digest)) {
-        if (needed.get(d.digest)!.size !== d.size) fail(from, `${d.digest} is ${needed.get(d.digest)!.size} bytes, but a descriptor says ${d.size}`);
-        return;
-      }
-      let blob = staged.get(d.digest);
-      if (blob) {
-        if (blob.size !== d.size) fail(from, `${d.digest} is ${blob.size} bytes in the archive, but the descriptor says ${d.size}`);
-      } else if (await store.exists(d)) {
-        blob = { size: d.size };
-      } else {
-        fail(from, `references ${d.digest}, which is not in the archive (blobs/${digestAlgorithm(d.digest)}/${digestHex(d.digest)} is missing)`, undefined, "MISSING_BLOB");
-      }
-      needed.set(d.digest, blob!);
-      let kind = nodeKind(d.mediaType);
-      let bytes: Buffer | undefined;
-      if (kind === "blob" && !d.mediaType && d.size <= MAX_MANIFEST_BYTES) {
-        bytes = await readNode(d, blob!);
-        kind = sniffKind(bytes);
-      }
-      if (kind === "blob") return;
-      if (d.size > MAX_MANIFEST_BYTES) fail(from, `manifest ${d.digest} of ${d.size} bytes is larger than the ${MAX_MANIFEST_BYTES}-byte limit`);
-      bytes ??= await readNode(d, blob!);
-      const where = `blobs/${digestAlgorithm(d.digest)}/${digestHex(d.digest)}`;
-      let children: Descriptor[];
-      try {
-        children = successors(kind, bytes, where);
-      } catch (e) {
+    const where = (d: Descriptor) => `blobs/${digestAlgorithm(d.digest)}/${digestHex(d.digest)}`;
+    /** Walk one imported graph (`root` named `from` in errors): every node staged or intact in the store. */
+    const walk = (root: Descriptor, from: string): Promise<void> =>
+      walkGraph(store, [root], {
+        maxDepth: MAX_DEPTH,
+        concurrency: 1,
+        read: (d) => readNode(d, needed.get(d.digest)!),
+        async enter(d, _depth, parent) {
+          const at = parent ? where(parent.desc) : from;
+          const known = needed.get(d.digest);
+          if (known) {
+            if (known.size !== d.size) fail(at, `${d.digest} is ${known.size} bytes, but a descriptor says ${d.size}`);
+            return false;
+          }
+          let blob = staged.get(d.digest);
+          if (blob) {
+            if (blob.size !== d.size) fail(at, `${d.digest} is ${blob.size} bytes in the archive, but the descriptor says ${d.size}`);
+          } else if (await store.exists(d)) {
+            blob = { size: d.size };
+          } else {
+            fail(at, `references ${d.digest}, which is not in the archive (${where(d)} is missing)`, undefined, "MISSING_BLOB");
+          }
+          needed.set(d.digest, blob!);
+          return true;
+        },
+        unreadable(d, e, _depth, parent) {
+          const g = e as GadgetError;
+          if (g.code === "TOO_LARGE") fail(parent ? where(parent.desc) : from, `manifest ${d.digest} of ${d.size} bytes is larger than the ${MAX_MANIFEST_BYTES}-byte limit`);
+          if (e instanceof ImportFailure || !(e instanceof GadgetError)) throw e;
+          fail(g.which === undefined || g.which === d.digest ? where(d) : g.which, g.why ?? g.message);
+        },
+        leave(node) {
+          if (node.kind !== "blob") manifests.add(node.desc.digest);
+        },
+      }).catch((e: unknown) => {
         const g = e as GadgetError;
-        fail(g.which ?? where, g.why ?? g.message);
-      }
-      manifests.add(d.digest);
-      for (const c of children!) await walk(c, where, [...path, d.digest]);
-    };
-    for (const t of tags) await walk(t.desc, `index.json manifests[${t.position}] (${t.name})`, []);
+        if (g instanceof GadgetError && (g.code === "CYCLE" || g.code === "TOO_DEEP")) fail(from, `${g.why} at ${g.which}`);
+        throw e;
+      });
+    for (const t of tags) await walk(t.desc, `index.json manifests[${t.position}] (${t.name})`);
 
     // untagged entries that are OCI referrers (subject) of an imported manifest come along
     const untagged: Descriptor[] = [];
@@ -293,7 +297,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
           continue;
         }
         if (typeof subject === "string" && manifests.has(subject as Digest)) {
-          await walk(d, `index.json manifests[${entries.indexOf(d)}]`, []);
+          await walk(d, `index.json manifests[${entries.indexOf(d)}]`);
           untagged.push(d);
           added = true;
         }

@@ -6,13 +6,14 @@
  */
 import { GadgetError } from "../errors.js";
 import { copyGraph } from "../oci/copy.js";
+import type { Content, TransferIo } from "../oci/content.js";
+import type { Descriptor } from "../oci/model.js";
 import type { Digest } from "../oci/digest.js";
 import { formatReference, parseReference, referenceName } from "../oci/reference.js";
 import { LayoutStore } from "../store/layout-store.js";
 import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
 import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
 import { retryingDestination } from "../registry/retrying-storage.js";
-import { fastLayoutDestination } from "../registry/fast-layout.js";
 import { pullSignatures } from "../sign/transfer.js";
 
 export type PullOptions = TransferOptions & {
@@ -44,7 +45,11 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     })).descriptor;
     const src = progressSource(repo, emit);
     try {
-      await copyGraph(src, retryingDestination(src, fastLayoutDestination(store)), root, {
+      // a present index or manifest counts only with its whole graph present and intact: the copy
+      // skips a present node's subtree, and a repaired store may miss a child (moved aside as corrupt)
+      const seen = new Map<Digest, Promise<boolean>>();
+      const dst = { exists: (d: Descriptor) => store.existsWithGraph(d, seen), fetch: (d: Descriptor, io?: TransferIo) => store.fetch(d, io), push: (d: Descriptor, c: Content, io?: TransferIo) => store.push(d, c, io) };
+      await copyGraph(src, retryingDestination(src, dst), root, {
         concurrency,
         preCopy: (d) => emit?.({ type: "start", digest: d.digest, size: d.size, mediaType: d.mediaType }),
         postCopy: (d) => {

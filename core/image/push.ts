@@ -11,7 +11,6 @@ import { LayoutStore, refNameOf } from "../store/layout-store.js";
 import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
 import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
 import { retryingDestination } from "../registry/retrying-storage.js";
-import { fastLayoutSource } from "../registry/fast-layout.js";
 import type { Descriptor } from "../oci/model.js";
 import type { Content } from "../oci/content.js";
 import { pushSignatures } from "../sign/transfer.js";
@@ -40,11 +39,10 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
   const byBlob = explicit ? undefined : await mountCandidates(store, ref.registry, ref.repository);
   const candidatesFor = (d: Descriptor): string[] => (explicit ?? byBlob?.get(d.digest) ?? []).slice(0, 3);
   const anyCandidates = explicit ? explicit.length > 0 : (byBlob?.size ?? 0) > 0;
-  const repo = await openRemoteRepository(ref, { ...opts, concurrency });
-  repo.pushing = true;
+  const repo = await openRemoteRepository(ref, { ...opts, concurrency, intent: "push" });
   const emit = opts.onProgress as ((e: ProgressEvent) => void) | undefined;
   try {
-    const src = progressSource(fastLayoutSource(store), emit);
+    const src = progressSource(store, emit);
     // the root goes up under its tag directly (one request instead of digest + tag)
     let taggedRoot = false;
     const dst = retryingDestination(src, repo);

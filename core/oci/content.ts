@@ -1,22 +1,42 @@
 /**
- * The store interface every location implements (oras-go style): a local OCI layout, a remote
- * repository, a tar being read or written. push/pull/export/import are copyGraph between two.
+ * The store interface every location implements (oras-go style): the local OCI layout
+ * (LayoutStore) and a remote repository (RemoteRepository). Push, pull and signature transfers
+ * are copyGraph between two of them; export and import walk the same graphs (walk.ts).
  */
 import type { Readable } from "node:stream";
 import type { Descriptor } from "./model.js";
 
 export type Content = Uint8Array | Readable | AsyncIterable<Uint8Array>;
 
+/** Per-call options of a transfer. */
+export interface TransferIo {
+  /** Aborts the transfer (a fetch's stream, a push's upload) at once. */
+  signal?: AbortSignal;
+}
+
 export interface ReadOnlyStorage {
   /** True when the blob/manifest is present (and complete). */
   exists(desc: Descriptor): Promise<boolean>;
   /** A stream of the content's bytes. Implementations verify size and digest while streaming. */
-  fetch(desc: Descriptor): Promise<Readable>;
+  fetch(desc: Descriptor, io?: TransferIo): Promise<Readable>;
 }
 
 export interface Storage extends ReadOnlyStorage {
   /** Store content; must verify it matches desc (digest and size) before it becomes visible. */
-  push(desc: Descriptor, content: Content): Promise<void>;
+  push(desc: Descriptor, content: Content, io?: TransferIo): Promise<void>;
+}
+
+/** Streams whose producer checks digest and size as they flow (a registry download): a destination need not hash them again. */
+const verifiedStreams = new WeakSet<object>();
+
+/** Mark a stream as checked by its producer (it errors on a digest or size mismatch). */
+export function markVerified<T extends object>(stream: T): T {
+  verifiedStreams.add(stream);
+  return stream;
+}
+
+export function isVerified(content: unknown): boolean {
+  return typeof content === "object" && content !== null && verifiedStreams.has(content);
 }
 
 export interface ReadOnlyTarget extends ReadOnlyStorage {

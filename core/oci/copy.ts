@@ -1,14 +1,13 @@
 /**
- * One copy engine for push, pull, export and import (oras-go's copyGraph): walks the DAG from
- * a root, copies children before parents (so a destination never holds a manifest whose blobs
- * are missing), skips what the destination already has, bounds concurrency, and refuses cycles
- * and absurd depth.
+ * The copy engine of push, pull and signature transfers (oras-go's copyGraph), on the one graph
+ * walker: copies children before parents (so a destination never holds a manifest whose blobs are
+ * missing), skips what the destination already has, bounds concurrency; cycles and absurd depth
+ * are refused by the walker.
  */
-import { GadgetError } from "../errors.js";
 import { Semaphore } from "../limit.js";
-import type { Digest } from "./digest.js";
 import { readAll, type ReadOnlyStorage, type Storage } from "./content.js";
-import { MAX_MANIFEST_BYTES, nodeKind, sniffKind, successors, type Descriptor } from "./model.js";
+import { MAX_MANIFEST_BYTES, type Descriptor } from "./model.js";
+import { walkGraph } from "./walk.js";
 
 export interface CopyHooks {
   /** Before a node is copied. */
@@ -27,10 +26,12 @@ export interface CopyHooks {
 export interface CopyOptions extends CopyHooks {
   /** Parallel node copies (default 4). */
   concurrency?: number;
-  /** Deepest index nesting accepted (default 8). */
+  /** Deepest index nesting accepted (default MAX_GRAPH_DEPTH). */
   maxDepth?: number;
   /** Skip the existence check in the destination (always copy). */
   force?: boolean;
+  /** Aborts the walk and every transfer in flight. */
+  signal?: AbortSignal;
 }
 
 export interface CopyStats {
@@ -40,80 +41,47 @@ export interface CopyStats {
   bytes: number;
 }
 
-async function kindOf(src: ReadOnlyStorage, desc: Descriptor): Promise<{ kind: "index" | "manifest" | "blob"; bytes?: Buffer }> {
-  const kind = nodeKind(desc.mediaType);
-  if (kind !== "blob") return { kind };
-  if (desc.mediaType || desc.size > MAX_MANIFEST_BYTES) return { kind: "blob" };
-  const bytes = await readAll(await src.fetch(desc), MAX_MANIFEST_BYTES);
-  return { kind: sniffKind(bytes), bytes };
-}
-
+/**
+ * Copy the graph below `root` from `src` to `dst`: walkGraph in post-order, skipping what the
+ * destination has (and so everything below it), blobs pushed (or mounted) and manifests after
+ * their children, at most `concurrency` transfers at once.
+ */
 export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descriptor, opts: CopyOptions = {}): Promise<CopyStats> {
-  const limiter = new Semaphore(opts.concurrency ?? 4);
-  const maxDepth = opts.maxDepth ?? 8;
+  const transfers = new Semaphore(opts.concurrency ?? 4);
   const stats: CopyStats = { copied: 0, skipped: 0, mounted: 0, bytes: 0 };
-  const done = new Map<Digest, Promise<void>>();
-  let failed: unknown;
-
-  const copyNode = (desc: Descriptor, path: Digest[]): Promise<void> => {
-    if (path.includes(desc.digest)) {
-      return Promise.reject(new GadgetError({ what: "copying image", which: desc.digest, why: "the image graph has a cycle", code: "CYCLE" }));
-    }
-    if (path.length > maxDepth) {
-      return Promise.reject(new GadgetError({ what: "copying image", which: desc.digest, why: `nested deeper than ${maxDepth} levels`, code: "TOO_DEEP" }));
-    }
-    const existing = done.get(desc.digest);
-    if (existing) return existing;
-    const p = (async () => {
-      if (failed) throw failed;
-      if (!opts.force && (await dst.exists(desc))) {
-        stats.skipped++;
-        await opts.onCopySkipped?.(desc);
-        return;
-      }
-      const { kind, bytes: sniffed } = await kindOf(src, desc);
-      if (kind === "blob") {
-        await limiter.run(async () => {
-          if (failed) throw failed;
-          if (opts.mountFrom && (await opts.mountFrom(desc))) {
-            stats.mounted++;
-            await opts.postCopy?.(desc);
-            return;
-          }
-          await opts.preCopy?.(desc);
-          await dst.push(desc, sniffed ?? (await src.fetch(desc)));
-          stats.copied++;
-          stats.bytes += desc.size;
-          await opts.postCopy?.(desc);
-        });
-        return;
-      }
-      if (desc.size > MAX_MANIFEST_BYTES) {
-        throw new GadgetError({ what: "copying image", which: desc.digest, why: `manifest of ${desc.size} bytes is larger than the ${MAX_MANIFEST_BYTES}-byte limit`, code: "TOO_LARGE" });
-      }
-      const bytes = sniffed ?? (await limiter.run(async () => readAll(await src.fetch(desc), MAX_MANIFEST_BYTES)));
-      const children = successors(kind, bytes, desc.digest);
-      // Wait for every child, even after one failed: a failed copy returns only when no
-      // sibling is still writing (their temp files are cleaned up by then). Children not yet
-      // started are skipped once something failed.
-      const settled = await Promise.allSettled(children.map((c) => copyNode(c, [...path, desc.digest])));
-      const failure = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
-      if (failure) throw failure.reason;
-      await limiter.run(async () => {
-        await opts.preCopy?.(desc);
-        await dst.push(desc, bytes);
-        stats.copied++;
-        stats.bytes += desc.size;
-        await opts.postCopy?.(desc);
-      });
-    })();
-    p.catch((e: unknown) => {
-      failed ??= e;
-    });
-    done.set(desc.digest, p);
-    return p;
+  const io = opts.signal ? { signal: opts.signal } : {};
+  const copied = async (desc: Descriptor) => {
+    stats.copied++;
+    stats.bytes += desc.size;
+    await opts.postCopy?.(desc);
   };
-
-  await copyNode(root, []);
+  await walkGraph(src, [root], {
+    concurrency: opts.concurrency ?? 4,
+    ...(opts.maxDepth !== undefined ? { maxDepth: opts.maxDepth } : {}),
+    ...io,
+    read: (desc) => transfers.run(async () => readAll(await src.fetch(desc, io), MAX_MANIFEST_BYTES)),
+    async enter(desc) {
+      if (opts.force || !(await dst.exists(desc))) return true;
+      stats.skipped++;
+      await opts.onCopySkipped?.(desc);
+      return false;
+    },
+    async leave(node) {
+      const { desc } = node;
+      if (node.kind === "blob" && opts.mountFrom) {
+        const mounted = await transfers.run(() => opts.mountFrom!(desc));
+        if (mounted) {
+          stats.mounted++;
+          await opts.postCopy?.(desc);
+          return;
+        }
+      }
+      await transfers.run(async () => {
+        await opts.preCopy?.(desc);
+        await dst.push(desc, node.bytes ?? (await src.fetch(desc, io)), io);
+      });
+      await copied(desc);
+    },
+  });
   return stats;
 }

@@ -50,6 +50,15 @@ export interface Index {
 /** Largest manifest/index we accept (same bound as containerd and distribution). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
+/** The deepest nesting of indexes a copy, import or export accepts (an image is index → manifest → blobs; referrers add a level or two). */
+export const MAX_GRAPH_DEPTH = 8;
+
+/**
+ * What garbage collection walks to: what the store holds is never deleted because it sits deeper
+ * than copies accept (such a graph is refused when read, but its blobs stay until it is removed).
+ */
+export const KEEP_GRAPH_DEPTH = 1024;
+
 type Json = unknown;
 
 function fail(which: string, why: string): never {

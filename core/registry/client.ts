@@ -1,9 +1,9 @@
 /**
  * An OCI distribution client for one registry, on undici: TLS from --cert-dir, plain HTTP for
- * insecure registries, basic and bearer auth (challenge learned once, tokens cached per scope
- * set, refreshed on 401), retries with backoff on 408/429/5xx and connection errors (honouring
- * Retry-After), redirects followed without credentials, bounded sockets. `close()` ends the
- * keep-alive sockets so the process exits promptly.
+ * insecure registries, auth through the authenticator the registry's challenge picks (auth.ts),
+ * retries as a wrapper around each exchange (retry.ts), redirects followed without credentials,
+ * credentials only to the registry's own origin, an overall deadline, bounded sockets. `close()`
+ * ends the keep-alive sockets so the process exits promptly.
  */
 import type { Readable } from "node:stream";
 import type { Agent, Dispatcher } from "undici";
@@ -12,22 +12,15 @@ import type { Credential } from "../auth/credential.js";
 import { isEmptyCredential } from "../auth/credential.js";
 import { parseChallenge, type Challenge } from "./challenge.js";
 import { MAX_ERROR_BODY, drain, readBodyCapped } from "./body.js";
-import { isRetryableNetworkError, markExhausted, networkError } from "./errors.js";
+import { markExhausted, networkError } from "./errors.js";
 import { downgradeError, isDowngrade, sameOrigin } from "./origin.js";
-import { mergeScopes } from "./scope.js";
 import { deadlineError, registryTimeouts, type RegistryTimeouts } from "./timeouts.js";
 import { loadTlsMaterial } from "./tls.js";
-import { basicAuthorization, fetchToken, type TokenResult } from "./token.js";
+import { authenticatorFor, initialAuthenticator, type AuthContext, type Authenticator } from "./auth.js";
+import { DEFAULT_RETRY, withRetries, type RetryPolicy } from "./retry.js";
 import { packageVersion } from "../version.js";
 
-export interface RetryPolicy {
-  /** Extra attempts after the first (default 4). */
-  retries: number;
-  /** First backoff delay in ms (default 200), doubled each time, with jitter. */
-  baseDelayMs: number;
-  /** Longest single wait, including Retry-After (default 10 000). */
-  maxDelayMs: number;
-}
+export type { RetryPolicy };
 
 export interface RegistryClientOptions {
   /** The registry as written in the reference: host[:port] (docker.io is served by registry-1.docker.io). */
@@ -63,6 +56,8 @@ export interface RegistryRequest {
   followRedirects?: boolean;
   /** Retry on 5xx/408/429/connection errors (default: when the body can be replayed). */
   retry?: boolean;
+  /** Aborts this request (and its body) at once, besides the client's overall deadline. */
+  signal?: AbortSignal;
 }
 
 export interface RegistryResponse {
@@ -73,8 +68,6 @@ export interface RegistryResponse {
   url: string;
 }
 
-const DEFAULT_RETRY: RetryPolicy = { retries: 4, baseDelayMs: 200, maxDelayMs: 10_000 };
-const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 export function header(res: { headers: Record<string, string | string[] | undefined> }, name: string): string | undefined {
   const v = res.headers[name.toLowerCase()];
@@ -100,24 +93,9 @@ function userAgent(): string {
   }
 }
 
-/** Wait ms, or less when the signal aborts first (the next request then fails at once). */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((r) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      r();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
-function retryAfterMs(v: string | undefined): number | undefined {
-  if (!v) return undefined;
-  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
+/** A transfer stopped by its caller (Ctrl-C, SIGTERM): not a network failure, never retried. */
+function interrupted(registry: string): GadgetError {
+  return markExhausted(new GadgetError({ what: "interrupted", which: registry, why: "the transfer was cancelled", code: "ABORTED" }));
 }
 
 function replayable(body: Body | undefined): boolean {
@@ -136,9 +114,10 @@ export class RegistryClient {
   private readonly retry: RetryPolicy;
   private readonly onDebug: ((line: string) => void) | undefined;
   private readonly userAgent = userAgent();
+  /** The challenge the registry answered with, and the authenticator it picked. */
   private challenge: Challenge | undefined;
-  private readonly tokens = new Map<string, TokenResult>();
-  private readonly pendingTokens = new Map<string, Promise<TokenResult>>();
+  private auth: Authenticator | undefined;
+  private readonly authContext: AuthContext;
   private closed = false;
   private readonly timeouts: RegistryTimeouts;
   /** Aborts every request (and the body being read) when the overall deadline passes. */
@@ -162,6 +141,17 @@ export class RegistryClient {
       this.deadlineTimer = setTimeout(() => this.deadline.abort(deadlineError(this.registry, this.timeouts.deadlineMs)), this.timeouts.deadlineMs);
       this.deadlineTimer.unref();
     }
+    this.authContext = {
+      registry: this.registry,
+      credential: this.credential,
+      dispatcher: agent,
+      userAgent: this.userAgent,
+      signal: this.deadline.signal,
+      mayUseRealm: (realm) => this.mayUseRealm(realm),
+      ...(this.onDebug ? { onDebug: this.onDebug } : {}),
+      onTokenFetch: () => void this.stats.tokenFetches++,
+    };
+    this.auth = initialAuthenticator(this.authContext);
   }
 
   static async create(opts: RegistryClientOptions): Promise<RegistryClient> {
@@ -202,10 +192,6 @@ export class RegistryClient {
 
   // ---- auth ---------------------------------------------------------------------------------
 
-  private tokenKey(scopes: string[]): string {
-    return mergeScopes(scopes).join(" ");
-  }
-
   private mayUseRealm(realm: string): boolean {
     try {
       const u = new URL(realm);
@@ -218,51 +204,6 @@ export class RegistryClient {
     } catch {
       return false;
     }
-  }
-
-  /**
-   * A token for the scope set: cached, or shared with a fetch already in flight. `stale` is the
-   * token a request was refused with: anything else cached is good; that one is refetched.
-   */
-  private async token(scopes: string[], stale?: string | null): Promise<string> {
-    const key = this.tokenKey(scopes);
-    const pending = this.pendingTokens.get(key);
-    if (pending) return (await pending).token;
-    const cached = this.tokens.get(key);
-    if (cached && cached.expiresAt > Date.now() && (stale === undefined || cached.token !== stale)) return cached.token;
-    const ch = this.challenge!;
-    const realm = ch.params.realm ?? "";
-    const p = fetchToken({
-      dispatcher: this.agent,
-      registry: this.registry,
-      realm,
-      service: ch.params.service,
-      scopes: mergeScopes(scopes),
-      credential: this.credential,
-      sendCredentials: this.mayUseRealm(realm),
-      userAgent: this.userAgent,
-      signal: this.deadline.signal,
-      onDebug: this.onDebug,
-    });
-    this.pendingTokens.set(key, p);
-    try {
-      const t = await p;
-      this.stats.tokenFetches++;
-      this.tokens.set(key, t);
-      return t.token;
-    } finally {
-      this.pendingTokens.delete(key);
-    }
-  }
-
-  /** The Authorization header for a request, when the registry's scheme is known. */
-  private async authorization(scopes: string[]): Promise<string | undefined> {
-    if (this.credential?.registryToken) return `Bearer ${this.credential.registryToken}`;
-    const ch = this.challenge;
-    if (!ch) return undefined;
-    if (ch.scheme === "basic") return this.credential?.username !== undefined ? basicAuthorization(this.credential) : undefined;
-    if (ch.scheme === "bearer") return `Bearer ${await this.token(scopes)}`;
-    return undefined;
   }
 
   // ---- requests -----------------------------------------------------------------------------
@@ -294,28 +235,43 @@ export class RegistryClient {
     }
   }
 
-  private async send(req: RegistryRequest): Promise<RegistryResponse> {
+  private send(req: RegistryRequest): Promise<RegistryResponse> {
     if (this.closed) throw new GadgetError({ what: "registry client", which: this.registry, why: "used after close" });
     const scopes = [...(req.scopes ?? [])];
-    const canRetry = req.retry ?? replayable(req.body);
+    return withRetries(() => this.exchange(req, scopes), {
+      policy: this.retry,
+      enabled: req.retry ?? replayable(req.body),
+      signal: this.deadline.signal,
+      onRetry: () => void this.stats.retries++,
+      fail: (e, exhausted) => (req.signal?.aborted ? interrupted(this.registry) : exhausted ? markExhausted(this.networkFailure(e)) : this.networkFailure(e)),
+    });
+  }
+
+  /**
+   * One exchange: the request with the authenticator's header, again once after a 401 when the
+   * challenge makes a better header possible, and along redirects (without credentials).
+   * Connection errors are thrown as they are (withRetries decides).
+   */
+  private async exchange(req: RegistryRequest, scopes: string[]): Promise<RegistryResponse> {
     const follow = req.followRedirects ?? (req.method === "GET" || req.method === "HEAD");
     let url = this.resolveUrl(req.path);
-    let attempt = 0;
     let authRetried = false;
     let redirects = 0;
     let withAuth = true;
     for (;;) {
       if (this.deadline.signal.aborted) throw this.networkFailure(undefined);
+      if (req.signal?.aborted) throw interrupted(this.registry);
       // a TLS registry is never followed to plain HTTP (upload locations, redirects)
       if (isDowngrade(this.originUrl, url)) throw downgradeError(this.registry, url);
       const headers: Record<string, string> = { "user-agent": this.userAgent, ...(req.headers ?? {}) };
+      // credentials only to the registry's exact origin (scheme, host, port)
       const ownOrigin = sameOrigin(url, this.originUrl);
-      if (withAuth && ownOrigin) {
-        const a = await this.authorization(scopes);
+      if (withAuth && ownOrigin && this.auth) {
+        const a = await this.auth.header(scopes);
         if (a) headers.authorization = a;
       }
-      let res: Dispatcher.ResponseData;
       this.stats.requests++;
+      let res: Dispatcher.ResponseData;
       try {
         res = await this.agent.request({
           origin: url.origin,
@@ -323,67 +279,47 @@ export class RegistryClient {
           method: req.method,
           headers,
           body: req.body as Dispatcher.DispatchOptions["body"],
-          signal: this.deadline.signal,
+          signal: req.signal ? AbortSignal.any([this.deadline.signal, req.signal]) : this.deadline.signal,
         });
       } catch (e) {
         this.onDebug?.(`${req.method} ${url.origin}${url.pathname} → ${(e as { code?: string }).code ?? (e as Error).message}`);
-        if (canRetry && attempt < this.retry.retries && isRetryableNetworkError(e)) {
-          attempt++;
-          this.stats.retries++;
-          await sleep(this.backoff(attempt), this.deadline.signal);
-          continue;
-        }
-        const err = this.networkFailure(e);
-        throw canRetry && isRetryableNetworkError(e) ? markExhausted(err) : err;
+        throw e;
       }
       const status = res.statusCode;
       this.onDebug?.(`${req.method} ${url.origin}${url.pathname} → ${status}`);
       const out: RegistryResponse = { status, headers: res.headers as RegistryResponse["headers"], body: res.body, url: url.toString() };
 
-      if (status === 401 && ownOrigin && !authRetried && replayable(req.body)) {
-        const ch = parseChallenge(res.headers["www-authenticate"]);
-        const hadAuth = headers.authorization !== undefined;
-        const changed = !this.challenge || this.challenge.scheme !== ch?.scheme || this.challenge.params.realm !== ch?.params.realm;
-        const retryBearer = ch?.scheme === "bearer";
-        const retryBasic = ch?.scheme === "basic" && this.credential?.username !== undefined && (!hadAuth || changed);
-        if (ch) this.challenge = ch;
-        if (retryBearer || retryBasic) {
-          await drain(res);
-          authRetried = true;
-          if (retryBearer) {
-            const extra = ch!.params.scope ? ch!.params.scope.split(" ") : [];
-            for (const s of extra) if (!scopes.includes(s)) scopes.push(s);
-            const sent = headers.authorization?.startsWith("Bearer ") ? headers.authorization.slice(7) : null;
-            await this.token(scopes, sent);
-          }
-          continue;
-        }
-        return out;
+      if (status === 401 && ownOrigin && !authRetried && replayable(req.body) && (await this.authenticate(res.headers["www-authenticate"], scopes, headers.authorization))) {
+        await drain(res);
+        authRetried = true;
+        continue;
       }
       if (follow && status >= 300 && status < 400 && res.headers.location && redirects < 5) {
         await drain(res);
-        const next = new URL(String(header(out, "location")), url);
+        url = new URL(String(header(out, "location")), url);
         // credentials never follow a redirect to blob storage
         withAuth = false;
-        url = next;
         redirects++;
-        continue;
-      }
-      if (canRetry && RETRY_STATUS.has(status) && attempt < this.retry.retries) {
-        const wait = retryAfterMs(header(out, "retry-after"));
-        await drain(res);
-        attempt++;
-        this.stats.retries++;
-        await sleep(Math.min(wait ?? this.backoff(attempt), this.retry.maxDelayMs), this.deadline.signal);
         continue;
       }
       return out;
     }
   }
 
-  private backoff(attempt: number): number {
-    const d = this.retry.baseDelayMs * 2 ** (attempt - 1);
-    return Math.min(this.retry.maxDelayMs, d * (0.75 + Math.random() * 0.5));
+  /**
+   * A 401: learn the challenge (a new or changed one picks a new authenticator) and prepare a
+   * better header. Returns whether sending the request again can succeed.
+   */
+  private async authenticate(wwwAuthenticate: string | string[] | undefined, scopes: string[], sent: string | undefined): Promise<boolean> {
+    const ch = parseChallenge(wwwAuthenticate);
+    if (!ch) return false;
+    const changed = !this.challenge || this.challenge.scheme !== ch.scheme || this.challenge.params.realm !== ch.params.realm;
+    this.challenge = ch;
+    if (changed || !this.auth) {
+      this.auth = authenticatorFor(ch, this.authContext);
+      return this.auth !== undefined && (await this.auth.header(scopes)) !== undefined;
+    }
+    return this.auth.refused(scopes, sent, ch);
   }
 
   /**

@@ -43,9 +43,12 @@ const RETRYABLE_NET = new Set([
   "UND_ERR_REQ_RETRY",
 ]);
 
+/** The first error code along the cause chain (undici and stream errors wrap the socket's). */
 function codeOf(e: unknown): string | undefined {
-  const err = e as { code?: string; cause?: { code?: string } };
-  return err?.code ?? err?.cause?.code;
+  for (let err = e as { code?: unknown; cause?: unknown } | undefined, depth = 0; err && depth < 5; err = err.cause as typeof err, depth++) {
+    if (typeof err.code === "string") return err.code;
+  }
+  return undefined;
 }
 
 /** Errors the client already retried to exhaustion (callers should not retry them again). */
@@ -63,7 +66,7 @@ export function isTransientTransferError(e: unknown): boolean {
   if (isExhausted(e)) return false;
   if (e instanceof GadgetError) return e.code === "NETWORK" || /^HTTP_(408|429|5\d\d)$/.test(e.code ?? "");
   const c = codeOf(e);
-  return (c !== undefined && (RETRYABLE_NET.has(c) || c === "ERR_STREAM_PREMATURE_CLOSE")) || /premature close|socket hang up|other side closed/i.test(String((e as Error)?.message));
+  return c !== undefined && (RETRYABLE_NET.has(c) || c === "ERR_STREAM_PREMATURE_CLOSE");
 }
 
 export function isRetryableNetworkError(e: unknown): boolean {

@@ -42,7 +42,7 @@ export function isInsecureRegistry(registry: string, list: string[] | undefined)
 
 export async function openRemoteRepository(
   ref: Reference,
-  opts: Omit<TransferOptions, "storeDir" | "reference"> & { credential?: Credential },
+  opts: Omit<TransferOptions, "storeDir" | "reference"> & { credential?: Credential; intent?: "pull" | "push" },
 ): Promise<RemoteRepository> {
   const env = opts.env ?? process.env;
   const plainHttp = Boolean(opts.insecure) || isInsecureRegistry(ref.registry, opts.insecureRegistries);
@@ -58,7 +58,7 @@ export async function openRemoteRepository(
     timeouts: opts.timeouts ?? registryTimeouts(undefined, env),
     onDebug: opts.onDebug,
   });
-  return new RemoteRepository(client, ref.repository);
+  return new RemoteRepository(client, ref.repository, { intent: opts.intent ?? "pull" });
 }
 
 export function parseConcurrency(v: string | number | undefined): number | undefined {

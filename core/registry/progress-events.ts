@@ -1,8 +1,7 @@
 /** Transfer progress as data: what push/pull report through `onProgress`. */
 import { Transform, type Readable } from "node:stream";
-import type { ReadOnlyStorage } from "../oci/content.js";
+import { isVerified, markVerified, type ReadOnlyStorage } from "../oci/content.js";
 import type { Descriptor } from "../oci/model.js";
-import { isVerifiedStream, markVerified } from "./repository.js";
 
 export type ProgressEvent =
   | { type: "start"; digest: string; size: number; mediaType: string }
@@ -16,8 +15,8 @@ export function progressSource(src: ReadOnlyStorage, emit: ((e: ProgressEvent) =
   if (!emit) return src;
   return {
     exists: (d) => src.exists(d),
-    async fetch(desc: Descriptor): Promise<Readable> {
-      const s = await src.fetch(desc);
+    async fetch(desc: Descriptor, io): Promise<Readable> {
+      const s = await src.fetch(desc, io);
       let bytes = 0;
       const t = new Transform({
         transform(chunk: Buffer, _enc, cb) {
@@ -29,7 +28,7 @@ export function progressSource(src: ReadOnlyStorage, emit: ((e: ProgressEvent) =
       s.on("error", (e) => t.destroy(e));
       t.on("error", () => {}); // seen by the consumer; never an unhandled event
       const out = s.pipe(t);
-      return isVerifiedStream(s) ? markVerified(out) : out;
+      return isVerified(s) ? markVerified(out) : out;
     },
   };
 }

@@ -7,7 +7,7 @@
 import { Readable, Transform } from "node:stream";
 import { GadgetError } from "../errors.js";
 import { VerifyingStream, digestOf, isDigest, type Digest } from "../oci/digest.js";
-import { readAll, type Content, type Target } from "../oci/content.js";
+import { markVerified, readAll, type Content, type Target, type TransferIo } from "../oci/content.js";
 import { MediaType, isIndexType, isManifestType } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, parseIndex, sniffKind, type Descriptor } from "../oci/model.js";
 import { parseReference } from "../oci/reference.js";
@@ -25,18 +25,6 @@ export const MANIFEST_ACCEPT = [
   "application/vnd.oci.artifact.manifest.v1+json",
 ].join(", ");
 
-const verifiedStreams = new WeakSet<Readable>();
-
-/** True for streams from RemoteRepository.fetch: they fail unless size and digest match. */
-export function isVerifiedStream(s: Readable): boolean {
-  return verifiedStreams.has(s);
-}
-
-/** Mark a stream piped from a verified one, that forwards its errors, as verified too. */
-export function markVerified(s: Readable): Readable {
-  verifiedStreams.add(s);
-  return s;
-}
 
 /** One page of a tag list (`/tags/list?n=1000`) is far smaller than this. */
 const MAX_TAGS_PAGE = 4 * 1024 * 1024;
@@ -77,14 +65,16 @@ export class RemoteRepository implements Target {
   readonly stats = { blobUploads: 0, blobMounts: 0, manifestPuts: 0, bytesUploaded: 0, bytesDownloaded: 0 };
 
   /**
-   * Ask for pull+push tokens even for reads (set while pushing): one token covers the whole
-   * push instead of one for the HEADs and another for the uploads.
+   * What this session will do to the repository, fixed when it is opened: a session that pushes
+   * asks for pull+push tokens even for its reads, so one token covers the whole push instead of
+   * one for the HEADs and another for the uploads.
    */
-  pushing = false;
+  readonly intent: "pull" | "push";
 
-  constructor(client: RegistryClient, repository: string) {
+  constructor(client: RegistryClient, repository: string, opts: { intent?: "pull" | "push" } = {}) {
     this.client = client;
     this.repository = repository;
+    this.intent = opts.intent ?? "pull";
   }
 
   get registry(): string {
@@ -96,7 +86,7 @@ export class RemoteRepository implements Target {
   }
 
   private pullScope(): string[] {
-    return [repositoryScope(this.repository, this.pushing ? ["pull", "push"] : ["pull"])];
+    return [repositoryScope(this.repository, this.intent === "push" ? ["pull", "push"] : ["pull"])];
   }
 
   private pushScope(): string[] {
@@ -183,9 +173,10 @@ export class RemoteRepository implements Target {
     return { descriptor, bytes, mediaType: descriptor.mediaType };
   }
 
-  async exists(desc: Descriptor): Promise<boolean> {
+  async exists(desc: Descriptor, io: TransferIo = {}): Promise<boolean> {
     const kind = isManifestDesc(desc) ? "manifests" : "blobs";
     const res = await this.client.request({
+      ...io,
       method: "HEAD",
       path: this.path(kind, desc.digest),
       scopes: this.pullScope(),
@@ -199,12 +190,13 @@ export class RemoteRepository implements Target {
   }
 
   /** A verified stream of the content (manifests from /manifests, everything else from /blobs). */
-  async fetch(desc: Descriptor): Promise<Readable> {
+  async fetch(desc: Descriptor, io: TransferIo = {}): Promise<Readable> {
     const which = `${this.name}@${desc.digest}`;
     const cached = this.manifestCache.get(desc.digest);
     if (cached && cached.bytes.byteLength === desc.size) return Readable.from([cached.bytes]);
     const kind = isManifestDesc(desc) ? "manifests" : "blobs";
     const res = await this.client.request({
+      ...io,
       method: "GET",
       path: this.path(kind, desc.digest),
       scopes: this.pullScope(),
@@ -228,17 +220,16 @@ export class RemoteRepository implements Target {
     // the consumer may attach later (e.g. after taking a lock): it still sees the error then,
     // but an early failure must not be an unhandled 'error' event
     out.on("error", () => {});
-    verifiedStreams.add(out);
-    return body.pipe(verify).pipe(out);
+    return markVerified(body.pipe(verify).pipe(out));
   }
 
-  async push(desc: Descriptor, content: Content): Promise<void> {
+  async push(desc: Descriptor, content: Content, io: TransferIo = {}): Promise<void> {
     if (isManifestDesc(desc) || (desc.size <= MAX_MANIFEST_BYTES && content instanceof Uint8Array && !desc.mediaType && sniffKind(content) !== "blob")) {
       const bytes = content instanceof Uint8Array ? Buffer.from(content.buffer, content.byteOffset, content.byteLength) : await readAll(toReadable(content), MAX_MANIFEST_BYTES);
-      await this.putManifest(desc, bytes, desc.digest);
+      await this.putManifest(desc, bytes, desc.digest, io);
       return;
     }
-    await this.uploadBlob(desc, content);
+    await this.uploadBlob(desc, content, io);
   }
 
   /** Tag a manifest already in the repository (PUT its bytes under the tag). */
@@ -357,13 +348,14 @@ export class RemoteRepository implements Target {
 
   // ---- internals ----------------------------------------------------------------------------
 
-  private async putManifest(desc: Descriptor, bytes: Buffer, ref: string): Promise<void> {
+  private async putManifest(desc: Descriptor, bytes: Buffer, ref: string, io: TransferIo = {}): Promise<void> {
     const actual = digestOf(bytes);
     if (actual !== desc.digest || bytes.byteLength !== desc.size) {
       throw new GadgetError({ what: "pushing manifest", which: `${this.name}@${desc.digest}`, why: `the bytes have digest ${actual} (${bytes.byteLength} bytes)`, code: "DIGEST_MISMATCH" });
     }
     const mediaType = manifestMediaType(bytes, desc.mediaType || undefined);
     const res = await this.client.request({
+      ...io,
       method: "PUT",
       path: this.path("manifests", ref),
       scopes: this.pushScope(),
@@ -428,9 +420,10 @@ export class RemoteRepository implements Target {
     return u.toString();
   }
 
-  private async uploadBlob(desc: Descriptor, content: Content): Promise<void> {
+  private async uploadBlob(desc: Descriptor, content: Content, io: TransferIo = {}): Promise<void> {
     const which = `${this.name}@${desc.digest}`;
     const start = await this.client.request({
+      ...io,
       method: "POST",
       path: this.path("blobs", "uploads/"),
       scopes: this.pushScope(),
@@ -465,6 +458,7 @@ export class RemoteRepository implements Target {
       const body = content instanceof Uint8Array ? Buffer.from(content.buffer, content.byteOffset, content.byteLength) : counted(toReadable(content));
       if (body instanceof Buffer) this.stats.bytesUploaded += body.byteLength;
       const res = await this.client.request({
+      ...io,
         method: "PUT",
         path: this.withDigest(location, desc.digest),
         scopes: this.pushScope(),
@@ -475,6 +469,7 @@ export class RemoteRepository implements Target {
       await drain(res);
     } else {
       const res = await this.client.request({
+      ...io,
         method: "PATCH",
         path: this.uploadUrl(location).toString(),
         scopes: this.pushScope(),
@@ -488,6 +483,7 @@ export class RemoteRepository implements Target {
       }
       location = header(res, "location") ?? location;
       const fin = await this.client.request({
+      ...io,
         method: "PUT",
         path: this.withDigest(location, desc.digest),
         scopes: this.pushScope(),

@@ -9,7 +9,9 @@
 import { lstat, readdir, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { digestAlgorithm, digestHex, hashFile, type Digest } from "../oci/digest.js";
-import { MAX_MANIFEST_BYTES, successors, sniffKind, nodeKind, type Descriptor } from "../oci/model.js";
+import { KEEP_GRAPH_DEPTH, MAX_GRAPH_DEPTH, MAX_MANIFEST_BYTES, nodeKind, type Descriptor } from "../oci/model.js";
+import { walkGraph, type GraphNode } from "../oci/walk.js";
+import type { GadgetError } from "../errors.js";
 import { acquireFileLock, withFileLock } from "./lock.js";
 import { LayoutStore, LOCK_FILE, TEMP_DIR, WRITERS_LOCK, refNameOf } from "./layout-store.js";
 import { classifyTemps, ensureDir, removeTemps, tempDirProblem } from "./temp-dir.js";
@@ -128,24 +130,20 @@ function mayHaveChildren(d: Descriptor): boolean {
 async function reachFrom(store: LayoutStore, roots: Descriptor[]): Promise<{ reached: Set<Digest>; unknown: Digest[] }> {
   const reached = new Set<Digest>();
   const unknown: Digest[] = [];
-  const stack = roots.map((d) => ({ d, depth: 0 }));
-  while (stack.length > 0) {
-    const { d, depth } = stack.pop()!;
-    if (reached.has(d.digest)) continue;
-    reached.add(d.digest);
-    if (!mayHaveChildren(d)) continue;
-    if (depth > 16 || !(await fileMatches(store.blobPath(d.digest), d.digest, d.size))) {
+  await walkGraph(store, roots, {
+    maxDepth: KEEP_GRAPH_DEPTH,
+    read: (d) => store.fetchBytes(d),
+    async enter(d) {
+      reached.add(d.digest);
+      if (!mayHaveChildren(d)) return true;
+      if (await fileMatches(store.blobPath(d.digest), d.digest, d.size)) return true;
       unknown.push(d.digest);
-      continue;
-    }
-    const kind = await store.kindOf(d);
-    if (kind === "blob") continue;
-    try {
-      for (const c of successors(kind, await store.fetchBytes(d), d.digest)) stack.push({ d: c, depth: depth + 1 });
-    } catch {
+      return false;
+    },
+    unreadable(d) {
       unknown.push(d.digest);
-    }
-  }
+    },
+  }).catch((err: unknown) => unknown.push(((err as GadgetError).which ?? "") as Digest));
   return { reached, unknown };
 }
 
@@ -193,42 +191,31 @@ async function examine(store: LayoutStore, root: string, report: FsckReport): Pr
     return ok;
   };
 
-  const walk = async (d: Descriptor, from: string, depth: number, path: Digest[]): Promise<void> => {
-    if (path.includes(d.digest)) {
-      report.problems.push(`cycle: ${d.digest} reaches itself`);
-      return;
-    }
-    const unknown = () => unknownBelow.push(`${d.digest} (${from})`);
-    if (depth > 16) {
-      report.problems.push(`too deep: ${d.digest} nested more than 16 levels`);
-      return void unknown();
-    }
-    reachable.add(d.digest);
-    if (!(await verifyBlob(d, from))) {
-      if (mayHaveChildren(d)) unknown();
-      return;
-    }
-    let kind = nodeKind(d.mediaType);
-    if (kind === "blob" && (d.mediaType || d.size > MAX_MANIFEST_BYTES)) return;
-    if (kind !== "blob" && d.size > MAX_MANIFEST_BYTES) {
-      report.problems.push(`unreadable ${kind}: ${d.digest} (${from}) is ${d.size} bytes, larger than the ${MAX_MANIFEST_BYTES}-byte limit`);
-      return void unknown();
-    }
-    const bytes = await store.fetchBytes(d).catch(() => undefined);
-    if (!bytes) return void unknown();
-    if (kind === "blob") kind = sniffKind(bytes);
-    if (kind === "blob") return;
-    let children: Descriptor[];
-    try {
-      children = successors(kind, bytes, d.digest);
-    } catch (e) {
-      report.problems.push(`unparseable ${kind}: ${(e as Error).message}`);
-      return void unknown();
-    }
-    for (const c of children) await walk(c, `${kind} ${d.digest}`, depth + 1, [...path, d.digest]);
-  };
-
-  for (const e of entries) await walk(e, refNameOf(e) ? `tag ${refNameOf(e)}` : "index.json", 0, []);
+  for (const e of entries) {
+    const owner = refNameOf(e) ? `tag ${refNameOf(e)}` : "index.json";
+    const from = (parent: GraphNode | undefined) => (parent ? `${parent.kind} ${parent.desc.digest}` : owner);
+    await walkGraph(store, [e], {
+      read: (d) => store.fetchBytes(d),
+      async enter(d, _depth, parent) {
+        reachable.add(d.digest);
+        if (await verifyBlob(d, from(parent))) return true;
+        if (mayHaveChildren(d)) unknownBelow.push(`${d.digest} (${from(parent)})`);
+        return false;
+      },
+      unreadable(d, err, _depth, parent) {
+        const kind = nodeKind(d.mediaType) === "blob" ? "manifest" : nodeKind(d.mediaType);
+        if ((err as GadgetError).code === "TOO_LARGE") report.problems.push(`unreadable ${kind}: ${d.digest} (${from(parent)}) is ${d.size} bytes, larger than the ${MAX_MANIFEST_BYTES}-byte limit`);
+        else report.problems.push(`unparseable ${kind}: ${(err as Error).message}`);
+        unknownBelow.push(`${d.digest} (${from(parent)})`);
+      },
+    }).catch((err: unknown) => {
+      // a cycle or nesting deeper than the walker takes: what is below is unknown
+      const code = (err as GadgetError).code;
+      const which = (err as GadgetError).which ?? "";
+      report.problems.push(code === "CYCLE" ? `cycle: ${which} reaches itself` : code === "TOO_DEEP" ? `too deep: ${which} nested more than ${MAX_GRAPH_DEPTH} levels` : (err as Error).message);
+      unknownBelow.push(`${which} (${owner})`);
+    });
+  }
 
   // garbage: blobs nothing reaches (unless what some node references is unknown), temp files
   const unreachable: Digest[] = [];

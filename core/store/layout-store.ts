@@ -4,24 +4,37 @@
  * atomically under ig's flock on index.json.lock, re-read inside the lock so concurrent
  * writers never lose each other's tags.
  */
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { open, readFile, readdir, rename, stat, unlink, chmod } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GadgetError, describeSystemError, systemErrorCode } from "../errors.js";
 import { digestHex, isDigest, VerifyingStream, type Digest } from "../oci/digest.js";
-import type { Content, Target } from "../oci/content.js";
-import { readAll } from "../oci/content.js";
+import { isVerified, readAll, type Content, type Target, type TransferIo } from "../oci/content.js";
 import { encodeIndex } from "../oci/gojson.js";
 import { Annotation } from "../oci/media-types.js";
-import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor, type Index } from "../oci/model.js";
+import { KEEP_GRAPH_DEPTH, MAX_MANIFEST_BYTES, parseIndex, type Descriptor, type Index } from "../oci/model.js";
+import { classify, walkGraph } from "../oci/walk.js";
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
 import { tempName, writeFileAtomic } from "./atomic.js";
 import { classifyTemps, ensureDir, openTempDir, removeTemps } from "./temp-dir.js";
 import { fileMatches } from "./hash-file.js";
 import { acquireFileLock, withFileLock } from "./lock.js";
 import type { FileHandle } from "node:fs/promises";
+
+/** Blobs at least this big are read and written in CHUNK-sized pieces. */
+const LARGE_BLOB = 1024 * 1024;
+const CHUNK = 1024 * 1024;
+
+/** Counts the bytes of a stream that is verified elsewhere. */
+class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}
 
 export const LAYOUT_FILE = "oci-layout";
 export const INDEX_FILE = "index.json";
@@ -112,14 +125,22 @@ export class LayoutStore implements Target {
    * before skipping a present node: a store repaired by `fsck --repair` (a corrupt layer moved
    * aside) has a root whose children are missing, and copying skips a present node's subtree.
    */
-  async existsWithGraph(desc: Descriptor, seen = new Map<Digest, Promise<boolean>>(), depth = 0): Promise<boolean> {
+  async existsWithGraph(desc: Descriptor, seen = new Map<Digest, Promise<boolean>>()): Promise<boolean> {
     const known = seen.get(desc.digest);
     if (known) return known;
     const p = (async () => {
-      if (!(await this.exists(desc))) return false;
-      if (depth > 16 || (await this.kindOf(desc)) === "blob") return true;
-      for (const c of await this.children(desc)) if (!(await this.existsWithGraph(c, seen, depth + 1))) return false;
-      return true;
+      let complete = true;
+      await walkGraph(this, [desc], {
+        enter: async (d) => {
+        if (complete && (await this.exists(d))) return true;
+        complete = false;
+        return false;
+      },
+        unreadable: () => {
+          complete = false;
+        },
+      }).catch(() => (complete = false));
+      return complete;
     })();
     seen.set(desc.digest, p);
     return p;
@@ -133,8 +154,11 @@ export class LayoutStore implements Target {
     }
   }
 
-  /** A stream of the blob that errors if the bytes on disk do not match the descriptor. */
-  async fetch(desc: Descriptor): Promise<Readable> {
+  /**
+   * A stream of the blob that errors if the bytes on disk do not match the descriptor. Large
+   * blobs are read in 1 MiB chunks (fewer syscalls and stream turns on a push).
+   */
+  async fetch(desc: Descriptor, io: TransferIo = {}): Promise<Readable> {
     const path = this.blobPath(desc.digest);
     try {
       await stat(path);
@@ -142,8 +166,9 @@ export class LayoutStore implements Target {
       throw new GadgetError({ what: "reading blob", which: desc.digest, why: "not found in the store", code: "NOT_FOUND" });
     }
     const verify = new VerifyingStream(desc.digest, desc.size, desc.digest);
-    const src = createReadStream(path);
+    const src = createReadStream(path, { highWaterMark: desc.size >= LARGE_BLOB ? CHUNK : 64 * 1024, ...(io.signal ? { signal: io.signal } : {}) });
     src.on("error", (e) => verify.destroy(e));
+    verify.on("error", () => {}); // the consumer sees it; never an unhandled 'error' event
     return src.pipe(verify);
   }
 
@@ -188,10 +213,13 @@ export class LayoutStore implements Target {
   }
 
   /**
-   * Store content under desc.digest. The bytes are hashed while written to a temp file and the
-   * file is renamed into blobs/ only when digest and size match: a bad blob never enters.
+   * Store content under desc.digest: the one blob-write path (build, pull, import, signatures).
+   * The bytes are written to a temp file, fsync'ed, and renamed into blobs/ only when digest and
+   * size match: a bad blob never enters. A stream its producer already verifies (a registry
+   * download, `isVerified`) is not hashed a second time, only counted; large blobs are written in
+   * 1 MiB chunks that overlap the download.
    */
-  async push(desc: Descriptor, content: Content): Promise<void> {
+  async push(desc: Descriptor, content: Content, io: TransferIo = {}): Promise<void> {
     if (!isDigest(desc.digest)) throw new GadgetError({ what: "writing blob", which: String(desc.digest), why: "invalid digest" });
     if (await this.exists(desc)) {
       if (content instanceof Readable) content.destroy();
@@ -201,13 +229,16 @@ export class LayoutStore implements Target {
     const tmpDir = await this.holdWriterLock();
     const tmp = join(tmpDir, tempName("blob"));
     try {
-      const fh = await open(tmp, "wx", 0o644);
+      const source = content instanceof Uint8Array ? Readable.from([Buffer.from(content.buffer, content.byteOffset, content.byteLength)]) : content instanceof Readable ? content : Readable.from(content);
+      // the producer checks the digest of a verified stream; a count catches a short one
+      const check = isVerified(content) ? new ByteCounter() : new VerifyingStream(desc.digest, desc.size, desc.digest);
+      const out = createWriteStream(tmp, { flags: "wx", mode: 0o644, highWaterMark: desc.size >= LARGE_BLOB ? 2 * CHUNK : 64 * 1024 });
+      await pipeline(source, check, out, io.signal ? { signal: io.signal } : {});
+      if (check instanceof ByteCounter && check.bytes !== desc.size) {
+        throw new GadgetError({ what: "content verification failed", which: desc.digest, why: `size mismatch: expected ${desc.size} bytes, got ${check.bytes}`, code: "SIZE_MISMATCH" });
+      }
+      const fh = await open(tmp, "r");
       try {
-        const verify = new VerifyingStream(desc.digest, desc.size, desc.digest);
-        const source = content instanceof Uint8Array ? Readable.from([Buffer.from(content.buffer, content.byteOffset, content.byteLength)]) : Readable.from(content as AsyncIterable<Uint8Array>);
-        await pipeline(source, verify, async (chunks: AsyncIterable<Buffer>) => {
-          for await (const chunk of chunks) await fh.write(chunk);
-        });
         await fh.sync();
       } finally {
         await fh.close();
@@ -218,7 +249,11 @@ export class LayoutStore implements Target {
     } catch (e) {
       await unlink(tmp).catch(() => {});
       if (e instanceof GadgetError) throw e;
-      throw new GadgetError({ what: "writing blob", which: `${desc.digest} in ${this.root}`, why: describeSystemError(e), cause: e, code: systemErrorCode(e) });
+      if (io.signal?.aborted) throw new GadgetError({ what: "interrupted", which: desc.digest, why: "the transfer was cancelled", code: "ABORTED", cause: e });
+      const code = systemErrorCode(e);
+      // a failure of the source (a broken download) is the source's error; the store's own are named
+      if (!code && !(e as NodeJS.ErrnoException)?.syscall) throw e;
+      throw new GadgetError({ what: "writing blob", which: `${desc.digest} in ${this.root}`, why: describeSystemError(e), cause: e, code });
     }
   }
 
@@ -344,38 +379,17 @@ export class LayoutStore implements Target {
   // ---- graph --------------------------------------------------------------------------------
 
   /** Kind of the node a descriptor points at (media type, or sniffed when missing). */
-  async kindOf(desc: Descriptor): Promise<"index" | "manifest" | "blob"> {
-    const k = nodeKind(desc.mediaType);
-    if (k !== "blob" || desc.mediaType) return k;
-    if (desc.size > MAX_MANIFEST_BYTES) return "blob";
-    try {
-      return sniffKind(await this.fetchBytes(desc));
-    } catch {
-      return "blob";
-    }
-  }
-
-  /** Children of a node in this store (missing or unreadable nodes have none). */
-  async children(desc: Descriptor): Promise<Descriptor[]> {
-    const kind = await this.kindOf(desc);
-    if (kind === "blob") return [];
-    try {
-      return successors(kind, await this.fetchBytes(desc), desc.digest);
-    } catch {
-      return [];
-    }
-  }
-
-  /** Every digest reachable from the roots (including the roots). Tolerates missing blobs. */
+  /** Every digest reachable from the roots (including the roots). Missing or unreadable nodes end their branch. */
   async reachable(roots: Descriptor[]): Promise<Map<Digest, Descriptor>> {
     const seen = new Map<Digest, Descriptor>();
-    const stack = [...roots];
-    while (stack.length > 0) {
-      const d = stack.pop()!;
-      if (seen.has(d.digest)) continue;
-      seen.set(d.digest, d);
-      stack.push(...(await this.children(d)));
-    }
+    await walkGraph(this, roots, {
+      maxDepth: KEEP_GRAPH_DEPTH,
+      enter: (d) => {
+        seen.set(d.digest, d);
+        return true;
+      },
+      unreadable: () => {},
+    });
     return seen;
   }
 
@@ -383,7 +397,7 @@ export class LayoutStore implements Target {
   async referrersOf(entries: Descriptor[], subjects: Set<Digest>): Promise<Descriptor[]> {
     const out: Descriptor[] = [];
     for (const e of entries) {
-      const kind = await this.kindOf(e);
+      const { kind } = await classify(e, () => this.fetchBytes(e)).catch(() => ({ kind: "blob" as const }));
       if (kind === "blob") continue;
       try {
         const doc = JSON.parse((await this.fetchBytes(e)).toString("utf8")) as { subject?: { digest?: string } };
@@ -533,7 +547,7 @@ export async function resolveIn(entries: Descriptor[], reference: string, store:
     if (byEntry) return byEntry;
     if (await store.hasBlob(ref.digest)) {
       const bytes = await store.readBlob(ref.digest);
-      const kind = sniffKind(bytes);
+      const kind = (await classify({ mediaType: "", digest: ref.digest, size: bytes.byteLength }, async () => bytes)).kind;
       const mediaType = kind === "index" ? "application/vnd.oci.image.index.v1+json" : kind === "manifest" ? "application/vnd.oci.image.manifest.v1+json" : "application/octet-stream";
       return { mediaType, digest: ref.digest, size: bytes.byteLength };
     }
