@@ -34,13 +34,9 @@ interface BuildYamlLite {
 async function readBuildYaml(dir: string): Promise<BuildYamlLite> {
   const p = join(dir, "build.yaml");
   if (!existsSync(p)) return {};
-  const { parse } = await import("yaml");
-  let raw: unknown;
-  try {
-    raw = parse(readFileSync(p, "utf8"));
-  } catch (e) {
-    throw new GadgetError({ what: "invalid build file", which: p, why: (e as Error).message.split("\n")[0] });
-  }
+  const { parseYaml } = await import("../yaml.js");
+  const { displayPath } = await import("./bundle.js");
+  const raw = parseYaml(readFileSync(p, "utf8"), displayPath(p), "BAD_BUILD_FILE");
   if (!raw || typeof raw !== "object") return {};
   const o = raw as Record<string, unknown>;
   const r: BuildYamlLite = {};
