@@ -56,6 +56,7 @@ export type ErrorCode =
   | "BAD_BTF"
   | "NO_BTF"
   | "BAD_WASM"
+  | "TYPE_ERRORS"
   // registries and credentials
   | "NETWORK"
   | "TLS"

@@ -41,7 +41,8 @@ export function igSteps(opts: IgStepOptions = {}): StepSpec[] {
     { stage: "wasm", options: {} },
   ];
   if (opts.btfgen) steps.push({ stage: "btfgen", options: { enabled: true, archive: opts.btfhubArchive } });
-  steps.push({ stage: "oci-pack", options: { validateMetadata: opts.validateMetadata ?? true, updateMetadata: opts.updateMetadata ?? false } });
+  // validateMetadata unset: the gadget's setting (gadgetfile defaults.validateMetadata), else on
+  steps.push({ stage: "oci-pack", options: { ...(opts.validateMetadata !== undefined ? { validateMetadata: opts.validateMetadata } : {}), updateMetadata: opts.updateMetadata ?? false } });
   steps.push({ stage: "store-tag", options: {} });
   return steps;
 }

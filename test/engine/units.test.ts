@@ -51,7 +51,7 @@ describe("validator", () => {
 });
 
 describe("cache --explain wording", () => {
-  const base: KeyComponents = { stage: "clang@1", tools: { clang: { path: "/usr/bin/clang", version: "14" } }, args: "a", options: "o", gadget: "", env: {}, files: { "g/a.c": "d1" }, artifacts: {}, annotations: "n" };
+  const base: KeyComponents = { stage: "clang@1", code: { kind: "builtin", source: "gadget", id: "0.1.0" }, tools: { clang: { path: "/usr/bin/clang", version: "14" } }, args: "a", options: "o", gadget: "", env: {}, files: { "g/a.c": "d1" }, artifacts: {}, annotations: "n" };
   it("names the first differing component", () => {
     expect(explainDiff(base, { ...base, tools: { clang: { path: "/usr/bin/clang", version: "15" } } })).toBe("clang version changed");
     expect(explainDiff(base, { ...base, args: "b", files: { "g/a.c": "d2" } })).toBe("args changed");
