@@ -4,9 +4,10 @@ import { GadgetError } from "../../errors.js";
 import type { CommandContext } from "../context.js";
 import { toJson } from "../output.js";
 
+/** Relative to the current folder, as tsc prints paths (also `../../stages/x.ts` from a subfolder). */
 function shown(ctx: CommandContext, p: string): string {
   const r = relative(ctx.cwd, p);
-  return r && !r.startsWith("..") && !isAbsolute(r) ? r : p;
+  return r && !isAbsolute(r) ? r : p;
 }
 
 /**
