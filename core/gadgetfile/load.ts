@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { GadgetError } from "../errors.js";
 import type { Gadgetfile } from "../types.js";
 import { bundleModule, bundledUrl, displayPath, gadgetLibraryUrl, importBundled, mapPosition } from "./bundle.js";
-import { locateKeyPath, validateGadgetfile, type KeyLocator, type KeyPath } from "./validate.js";
+import { findKeyPath, locateKeyPath, validateGadgetfile, type KeyLocator, type KeyPath } from "./validate.js";
 import { siteOf } from "./site.js";
 
 export const GADGETFILE_NAMES = ["gadgetfile.ts", "gadgetfile.mts", "gadgetfile.js", "gadgetfile.mjs"];
@@ -118,9 +118,11 @@ export async function loadGadgetfile(file: string, opts: { cache?: boolean } = {
 
 /**
  * Where a key path is written. The deepest object on the path that recorded where it was made
- * (defineGadgetfile, a recipe such as monorepo(), step()) gives the starting point — its call in
- * the gadgetfile or in a local module it imports, found through the bundle's source map — and
- * the rest of the path is searched from there; without one, from `defineGadgetfile(`.
+ * (defineGadgetfile, a recipe such as monorepo(), step()) gives the starting points: its caller's
+ * frames in the gadgetfile or the local modules it imports, found through the bundle's source map.
+ * The rest of the path is searched from the innermost frame; else the offending key from each
+ * frame outwards (a recipe in a local module, called with the entry's options from the gadgetfile);
+ * else the innermost frame's line. Without a recorded place: searched from `defineGadgetfile(`.
  */
 export function keyLocator(config: unknown, file: string, source: string, code: string): KeyLocator {
   const url = bundledUrl(code);
@@ -148,19 +150,34 @@ export function keyLocator(config: unknown, file: string, source: string, code: 
         rest = path.slice(i + 1);
       }
     }
-    const pos = site && site.url === url ? mapPosition(code, site.line, site.column - 1) : undefined;
-    if (!site || !pos) {
+    const places = (site && site.url === url ? site.frames : [])
+      .map((f) => mapPosition(code, f.line, f.column - 1))
+      .filter((p): p is NonNullable<typeof p> => p !== undefined)
+      .map((p) => {
+        const where = resolve(dirname(file), p.source);
+        const text = textOf(where);
+        const offset = text === undefined ? 0 : text.split("\n").slice(0, p.line - 1).reduce((n, l) => n + l.length + 1, 0) + p.column;
+        return { where, text, offset, line: p.line, column: p.column + 1 };
+      });
+    if (places.length === 0) {
       const l = locateKeyPath(source, path);
       return l ? { file: shown, ...l } : undefined;
     }
-    const where = resolve(dirname(file), pos.source);
-    const text = textOf(where);
-    if (text === undefined) return { file: displayPath(where), line: pos.line, column: pos.column + 1 };
-    const lines = text.split("\n");
-    const offset = lines.slice(0, pos.line - 1).reduce((n, l) => n + l.length + 1, 0) + pos.column;
     // step("oci-pack", { … }): the options are the call's second argument, not an `options:` key
-    const keys = site.kind === "step" && rest[0] === "options" ? rest.slice(1) : rest;
-    const l = locateKeyPath(text, keys, offset) ?? { line: pos.line, column: pos.column + 1 };
-    return { file: displayPath(where), ...l };
+    const keys = site!.kind === "step" && rest[0] === "options" ? rest.slice(1) : rest;
+    const inner = places[0]!;
+    if (inner.text !== undefined && keys.length > 0) {
+      const l = findKeyPath(inner.text, keys, inner.offset);
+      if (l.found) return { file: displayPath(inner.where), line: l.line, column: l.column };
+    }
+    const last = [...keys].reverse().find((k) => typeof k === "string");
+    if (last !== undefined) {
+      for (const p of places) {
+        if (p.text === undefined) continue;
+        const l = findKeyPath(p.text, [last], p.offset);
+        if (l.found) return { file: displayPath(p.where), line: l.line, column: l.column };
+      }
+    }
+    return { file: displayPath(inner.where), line: inner.line, column: inner.column };
   };
 }

@@ -49,7 +49,14 @@ export type KeyLocator = (path: KeyPath) => KeyLocation | undefined;
  * `start` (an offset: where the object was made) or else from `defineGadgetfile(`.
  */
 export function locateKeyPath(source: string, path: KeyPath, start?: number): { line: number; column: number } | undefined {
+  const r = findKeyPath(source, path, start);
+  return { line: r.line, column: r.column };
+}
+
+/** locateKeyPath, saying whether the path's last key was found (not only a fallback position). */
+export function findKeyPath(source: string, path: KeyPath, start?: number): { line: number; column: number; found: boolean } {
   let pos = -1;
+  let found = false;
   let anchored = start ?? source.search(/defineGadgetfile\s*\(|export\s+default/);
   if (anchored < 0) anchored = 0;
   let from = anchored;
@@ -58,15 +65,19 @@ export function locateKeyPath(source: string, path: KeyPath, start?: number): { 
     const re = new RegExp(`(^|[\\s{,(])(["'\`]?)${seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\2\\s*:`, "gm");
     re.lastIndex = from;
     const m = re.exec(source);
-    if (!m) break;
+    if (!m) {
+      found = false;
+      break;
+    }
     pos = m.index + m[1]!.length;
     from = pos + 1;
+    found = true;
   }
   if (pos < 0) pos = anchored;
   const before = source.slice(0, pos);
   const line = before.split("\n").length;
   const column = pos - before.lastIndexOf("\n");
-  return { line, column };
+  return { line, column, found };
 }
 
 /** An error at a key of the gadgetfile: `invalid gadgetfile (<file>:<line>: <key path>): <why>`, with the location as data. */
