@@ -93,7 +93,7 @@ export class ExplainLog {
   }
 }
 
-/** `explain: 18 hits, 0 misses; cache 1.20 MB in .gadget (42 entries, bound 2.15 GB)` */
+/** `explain: 18 hits, 0 misses; cache 1.20 MB in .gadget (42 entries, bound 2.00 GB)` */
 export async function explainSummary(log: ExplainLog, projectRoot: string, env: Record<string, string | undefined>): Promise<string> {
   const [{ cacheUsage, cacheLimit }, { CACHE_DIR }, { formatBytes }, { join }] = await Promise.all([import("../../engine/cache-prune.js"), import("../../engine/cache.js"), import("../progress.js"), import("node:path")]);
   const { hits, misses } = log.counts();
