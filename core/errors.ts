@@ -68,6 +68,7 @@ export type ErrorCode =
   | "VM_TIMEOUT"
   | "VERIFIER_REFUSED"
   | "VM_FAILED"
+  | "TYPE_ERRORS"
   // registries and credentials
   | "NETWORK"
   | "TLS"

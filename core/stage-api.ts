@@ -15,7 +15,7 @@ export { parseManifest, parseIndex } from "./oci/model.js";
 export { encodeManifest, encodeIndex } from "./oci/gojson.js";
 export { pack, createdTimestamp, metadataAnnotations, ALL_ARCHS, type Arch, type PackInput, type PackedImage } from "./oci/pack.js";
 export { parseReference, normalizeReference, formatReference, type Reference } from "./oci/reference.js";
-export { defineStage, defineGadgetfile } from "./types.js";
+export { defineStage, defineGadgetfile, step } from "./types.js";
 export { t, checkSchema, formatKeyPath, type Schema, type Infer, type KeyPath, type Problem } from "./schema.js";
 export type * from "./types.js";
 export { builderVersion } from "./version.js";

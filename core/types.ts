@@ -9,6 +9,7 @@ import type { Digest } from "./oci/digest.js";
 import type { Arch } from "./oci/pack.js";
 import type { Descriptor } from "./oci/model.js";
 import type { Schema } from "./schema.js";
+import { recordSite } from "./gadgetfile/site.js";
 
 export type { Arch, Digest, Descriptor };
 export { t, type Schema, type Infer } from "./schema.js";
@@ -72,6 +73,8 @@ export interface GadgetInfo {
   /** Extra clang arguments (argv, never a shell string). */
   cflags: string[];
   archs: Arch[];
+  /** gadget.yaml is checked against the program's BTF unless false (gadgetfile `validateMetadata`; oci-pack's option wins). */
+  validateMetadata?: boolean;
   /** Free-form settings from the gadgetfile or build.yaml, for custom stages. */
   settings: Record<string, unknown>;
 }
@@ -258,6 +261,8 @@ export interface GadgetOverrides {
   wasm?: string;
   ebpfsource?: string;
   metadata?: string;
+  /** Check gadget.yaml against the program's BTF (default true; `gadget run --validate-metadata=false` overrides). */
+  validateMetadata?: boolean;
   settings?: Record<string, unknown>;
 }
 
@@ -299,5 +304,13 @@ export interface WatchSettings {
 }
 
 export function defineGadgetfile(config: Gadgetfile): Gadgetfile {
-  return config;
+  return recordSite(config);
+}
+
+/**
+ * A step entry, as `{ stage, options, archs }` — for helpers and recipes that make steps: an error
+ * in its options (an unknown or mistyped key) names the gadgetfile line of this call.
+ */
+export function step(stage: string, options?: Record<string, unknown>, archs?: Arch[]): StepSpec {
+  return recordSite({ stage, ...(options ? { options } : {}), ...(archs ? { archs } : {}) }, "step");
 }

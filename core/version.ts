@@ -5,7 +5,9 @@ let cached: string | undefined;
 
 export function packageVersion(): string {
   if (cached === undefined) {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    // dist/core/version.js, or core/version.ts when run from sources (in-process tests)
+    const rel = import.meta.url.endsWith(".ts") ? "../package.json" : "../../package.json";
+    const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { version: string };
     cached = pkg.version;
   }
   return cached;

@@ -22,13 +22,16 @@ export type BtfgenOptions = Infer<typeof options>;
 
 export const BTFHUB_ARCH: Record<Arch, string> = { amd64: "x86_64", arm64: "arm64" };
 
+/** How the archive is given, in both commands that run this stage (a hint names what works where it is printed). */
+const ARCHIVE_HOW = "`gadget image build … --btfhub-archive DIR`; in a gadgetfile, the btfgen step's option: { stage: \"btfgen\", options: { enabled: true, archive: \"DIR\" } }";
+
 /** Archive files for one arch: paths relative to the archive root, sorted. */
 export async function findKernelArchives(root: string, arch: Arch): Promise<string[]> {
   let entries: string[];
   try {
     entries = (await readdir(root, { recursive: true })) as string[];
   } catch (e) {
-    throw new GadgetError({ what: "btfhub archive not readable", which: root, why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : (e as Error).message, hint: "pass --btfhub-archive DIR with <distro>/<version>/<arch>/<kernel>.btf.tar.xz files" });
+    throw new GadgetError({ what: "btfhub archive not readable", which: root, why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : (e as Error).message, hint: `give a folder with <distro>/<version>/<arch>/<kernel>.btf.tar.xz files: ${ARCHIVE_HOW}` });
   }
   const want = BTFHUB_ARCH[arch];
   return entries
@@ -66,7 +69,7 @@ export const btfgenStage = defineStage({
     if (!ctx.options.enabled) return;
     const arch = ctx.arch;
     if (!arch) throw new GadgetError({ what: "btfgen stage", why: "runs per architecture but got none" });
-    if (!ctx.options.archive) throw new GadgetError({ what: "btfgen requires --btfhub-archive", which: "--btfgen", why: "no btfhub-archive directory given", hint: "pass --btfhub-archive DIR", exitCode: 2, code: "USAGE" });
+    if (!ctx.options.archive) throw new GadgetError({ what: "btfgen requires --btfhub-archive", which: "--btfgen", why: "no btfhub-archive directory given", hint: ARCHIVE_HOW, exitCode: 2, code: "USAGE" });
     const obj = ctx.artifacts.get("ebpf");
     if (!obj) return; // no eBPF program: nothing to minimize
     const bpftool = await findTool("bpftool", ctx.env);

@@ -12,7 +12,7 @@ import { defineStage, GadgetError, t, type Arch, type Infer } from "../core/type
 import { api } from "./api.js";
 
 const options = t.object({
-  /** ig's --validate-metadata (default true). */
+  /** ig's --validate-metadata (default: the gadget's `validateMetadata`, else true; `gadget run --validate-metadata=BOOL` sets it). */
   validateMetadata: t.boolean(),
   /** ig's --update-metadata (default false): writes gadget.yaml in the gadget folder. */
   updateMetadata: t.boolean(),
@@ -42,6 +42,11 @@ async function readOptional(path: string): Promise<Buffer | undefined> {
   return bytes;
 }
 
+/** The step's option, else the gadget's setting (gadgetfile defaults/entry), else on — as ig. */
+function validates(ctx: { options: OciPackOptions; gadget: { validateMetadata?: boolean } }): boolean {
+  return ctx.options.validateMetadata ?? ctx.gadget.validateMetadata ?? true;
+}
+
 function displayPath(p: string): string {
   const r = relative(process.cwd(), p);
   return r && !r.startsWith("..") ? r : p;
@@ -58,7 +63,7 @@ export const ociPackStage = defineStage({
   // unchanged gadget keeps its digest across runs even without SOURCE_DATE_EPOCH.
   inputs(ctx) {
     const artifacts = [...ctx.artifacts.keys()].filter((k) => /^(ebpf|btfgen)@/.test(k) || k === "wasm");
-    return { files: [ctx.gadget.metadata], artifacts, env: ["SOURCE_DATE_EPOCH"], args: { validate: ctx.options.validateMetadata ?? true, update: ctx.options.updateMetadata ?? false, archs: ctx.gadget.archs } };
+    return { files: [ctx.gadget.metadata], artifacts, env: ["SOURCE_DATE_EPOCH"], args: { validate: validates(ctx), update: ctx.options.updateMetadata ?? false, archs: ctx.gadget.archs } };
   },
   async run(ctx) {
     const { assertValid, builderVersion, createdTimestamp, EMPTY_DIGEST, EMPTY_JSON, MediaType, pack, parseMetadata, readBpfObject, sha256, unknownMetadataKeys, updateMetadata, validateMetadata } = await api();
@@ -100,7 +105,7 @@ export const ociPackStage = defineStage({
       }
       config = Buffer.from(text);
     }
-    if (config && (ctx.options.validateMetadata ?? true)) {
+    if (config && validates(ctx)) {
       const text = config.toString("utf8");
       const meta = parseMetadata(text, which);
       if (!ctx.options.updateMetadata) warnKeys(text);

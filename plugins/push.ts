@@ -27,6 +27,17 @@ const options = t.object({
 });
 export type PushStageOptions = Infer<typeof options>;
 
+/**
+ * The registry client's hints name `gadget image push` flags; in a gadgetfile the same settings
+ * are the push target's options — say that instead (a hint names what works where it is printed).
+ */
+export function targetHint(hint: string | undefined): string | undefined {
+  if (!hint) return hint;
+  return hint
+    .replace(/(?:pass |use )?--insecure-registries ([^\s,]+)/g, (_m, host: string) => `set insecureRegistries: ["${host}"] on the push target`)
+    .replace(/--cert-dir DIR/g, 'certDir: "DIR" on the push target');
+}
+
 export const pushStage = defineStage({
   name: "push",
   version: "1",
@@ -46,16 +57,22 @@ export const pushStage = defineStage({
     const desc = { mediaType: MediaType.ImageIndex, digest: sha256(bytes), size: bytes.byteLength };
     if (ctx.options.tag) await store.tag(desc, reference, { ...(parseIndex(bytes.toString("utf8"), "index").annotations ?? {}) });
     const { authfile, certDir, insecure, insecureRegistries, concurrency } = ctx.options;
-    const r = await pushImage({
-      storeDir: store.root,
-      reference,
-      ...(authfile ? { authfile: resolve(ctx.projectRoot, authfile) } : {}),
-      ...(certDir ? { certDir: resolve(ctx.projectRoot, certDir) } : {}),
-      ...(insecure ? { insecure: true } : {}),
-      ...(insecureRegistries ? { insecureRegistries } : {}),
-      ...(concurrency ? { concurrency } : {}),
-      env: ctx.env as NodeJS.ProcessEnv,
-    });
+    let r: Awaited<ReturnType<typeof pushImage>>;
+    try {
+      r = await pushImage({
+        storeDir: store.root,
+        reference,
+        ...(authfile ? { authfile: resolve(ctx.projectRoot, authfile) } : {}),
+        ...(certDir ? { certDir: resolve(ctx.projectRoot, certDir) } : {}),
+        ...(insecure ? { insecure: true } : {}),
+        ...(insecureRegistries ? { insecureRegistries } : {}),
+        ...(concurrency ? { concurrency } : {}),
+        env: ctx.env as NodeJS.ProcessEnv,
+      });
+    } catch (e) {
+      if (!(e instanceof GadgetError) || targetHint(e.hint) === e.hint) throw e;
+      throw new GadgetError({ what: e.what, which: e.which, why: e.why, hint: targetHint(e.hint), exitCode: e.exitCode, ...(e.location ? { location: e.location } : {}), ...(e.code ? { code: e.code } : {}), cause: e });
+    }
     ctx.logger.info(pushResultLine(r));
     return { result: { reference: r.reference, digest: r.digest, pushed: true } };
   },

@@ -41,7 +41,8 @@ export function igSteps(opts: IgStepOptions = {}): StepSpec[] {
     { stage: "wasm", options: {} },
   ];
   if (opts.btfgen) steps.push({ stage: "btfgen", options: { enabled: true, archive: opts.btfhubArchive } });
-  steps.push({ stage: "oci-pack", options: { validateMetadata: opts.validateMetadata ?? true, updateMetadata: opts.updateMetadata ?? false } });
+  // validateMetadata unset: the gadget's setting (gadgetfile defaults.validateMetadata), else on
+  steps.push({ stage: "oci-pack", options: { ...(opts.validateMetadata !== undefined ? { validateMetadata: opts.validateMetadata } : {}), updateMetadata: opts.updateMetadata ?? false } });
   steps.push({ stage: "store-tag", options: {} });
   return steps;
 }
@@ -82,25 +83,8 @@ async function readBuildFile(path: string, which: string): Promise<string> {
 }
 
 async function fullYaml(text: string, which: string): Promise<unknown> {
-  const { parseDocument } = await import("yaml");
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const pos = e.linePos?.[0];
-    throw await err({
-      what: "invalid build file",
-      which: pos ? `${which}:${pos.line}:${pos.col}` : which,
-      why: e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, ""),
-      hint: "fix the YAML syntax",
-      code: "BAD_BUILD_FILE",
-    });
-  }
-  try {
-    return doc.toJS({ maxAliasCount: 100 }) as unknown;
-  } catch (e) {
-    // e.g. an alias bomb: "Excessive alias count indicates a resource exhaustion attack"
-    throw await err({ what: "invalid build file", which, why: (e as Error).message, hint: "use fewer YAML aliases", code: "BAD_BUILD_FILE" });
-  }
+  const { parseYaml } = await import("../core/yaml.js");
+  return parseYaml(text, which, "BAD_BUILD_FILE");
 }
 
 // A plain scalar the YAML core schema reads as this very string: no indicators, quotes, comments,

@@ -10,6 +10,7 @@
  * in `extra` with a `name`). Everything else of a gadgetfile can be passed through.
  */
 import { defineGadgetfile } from "../core/types.js";
+import { recordSite } from "../core/gadgetfile/site.js";
 import type { Gadgetfile, GadgetOverrides, GadgetSpec, PublishTarget, TaskSpec } from "../core/types.js";
 
 export interface MonorepoOptions extends GadgetOverrides {
@@ -30,9 +31,10 @@ export function monorepoGlob(root = "."): string {
 
 export function monorepo(opts: MonorepoOptions = {}): Gadgetfile {
   const { root, extra, tasks, publish, plugins, ...defaults } = opts;
+  // Errors in what was passed in point at this call's line in the gadgetfile (keys are found from there).
   return defineGadgetfile({
     gadgets: [monorepoGlob(root), ...(extra ?? [])],
-    ...(Object.keys(defaults).length ? { defaults } : {}),
+    ...(Object.keys(defaults).length ? { defaults: recordSite(defaults) } : {}),
     ...(tasks ? { tasks } : {}),
     ...(publish ? { publish } : {}),
     ...(plugins ? { plugins } : {}),

@@ -67,7 +67,7 @@ export class ExecLoop {
 
   constructor(
     private readonly ctx: CommandContext,
-    private readonly o: { templates: ExecTemplate[]; graceMs: number; storeDir: string; accept: (name: string) => boolean },
+    private readonly o: { templates: ExecTemplate[]; graceMs: number; storeDir: string },
   ) {
     this.templates = o.templates;
     this.fromFlags = o.templates.length > 0;
@@ -121,7 +121,7 @@ export class ExecLoop {
       // commands dropped from the gadgetfile stop
       for (const [id, slot] of this.slots) if (commandIndex(id) >= this.templates.length) this.forget(id, slot);
     }
-    this.gadgetsInScope = project.gadgets.filter((g) => this.o.accept(g.name)).length;
+    this.gadgetsInScope = project.gadgets.length; // --only already narrowed the project
     this.warnStoreMismatch();
   }
 
@@ -135,7 +135,6 @@ export class ExecLoop {
     }
     const stdio = this.stdio();
     for (const r of results) {
-      if (!this.o.accept(r.gadget.name)) continue;
       const digest = r.ok ? imageDigest(r) : undefined;
       if (r.ok && digest === undefined) {
         this.ctx.warn(`[${r.gadget.name}] no image was built by this task: nothing to run`);

@@ -3,18 +3,24 @@
  *
  *   fingerprints.json  path → [size, mtimeMs, ino, digest]: files are hashed only when changed
  *   tools.json         tool path (+ probe) → [size, mtimeMs, ino, `--version` or probe output] (run once per change)
- *   actions/<key>.json what a step produced for a key: outputs (by digest), annotations, result,
- *                      and the inputs it discovered while running (clang's headers) with digests
+ *   manifests/<k1>.json  for a key of declared inputs (k1): the sets of files steps with that key
+ *                      turned out to read (clang's headers), newest first
+ *   actions/<k2>.json  what a step produced for k1 + the digests of one such set (k2): outputs (by
+ *                      digest), annotations, result, the discovered inputs with digests. Kept until
+ *                      pruned (mtime = last use), so going back to an earlier state is all hits.
  *   steps.json         the last key components of every step of every gadget (for --explain)
  *   cas/<hex>          output files by sha256 (read-only); verified every time they are restored
  *   out/               scratch output dirs of running steps
  *
- * Key = stage name+version, tool identities, args, options, declared env values, declared input
- * file digests, input artifact digests and annotations. A hit also needs every discovered input
- * unchanged (two-level lookup). Corrupt or missing outputs are detected and the step re-runs.
+ * k1 is a pure function of what the step declares: stage name+version, the stage's code (its
+ * origin: gadget's version, a local plugin's files, an npm plugin's version+integrity), the
+ * gadget's name and arch (the whole gadget description for a stage that declares nothing), tool
+ * identities, args, options, declared env values, declared input file digests, input artifact
+ * digests and the annotations the step sees. Corrupt or missing outputs are detected and the step
+ * re-runs.
  */
 import { createHash } from "node:crypto";
-import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { existsSync, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, relative, resolve } from "node:path";
 import type { Arch, Artifact, GadgetInfo, Stage, StageInputs } from "../types.js";
@@ -24,8 +30,11 @@ import type { LayoutStore } from "../store/layout-store.js";
 import { writeFileAtomic } from "../store/atomic.js";
 import { exec } from "./exec.js";
 import { hashFileOffThread } from "./pool.js";
+import { explainOriginChange, stageOrigin, type StageOrigin } from "./stage-origin.js";
 
 export const CACHE_DIR = ".gadget";
+/** How many sets of discovered inputs a manifest remembers per key (newest first). */
+const MAX_VARIANTS = 32;
 
 export interface Outcome {
   artifacts: Map<string, Artifact>;
@@ -49,6 +58,8 @@ export interface LookupRequest {
 /** The parts of a key, in the order --explain compares them. */
 export interface KeyComponents {
   stage: string;
+  /** The stage's code (see stage-origin.ts). */
+  code: StageOrigin;
   tools: Record<string, { path: string; version: string }>;
   args: string;
   options: string;
@@ -60,6 +71,7 @@ export interface KeyComponents {
 }
 
 export interface StepKey {
+  /** k1: the digest of the declared components. */
   key: string;
   stepId: string;
   components: KeyComponents;
@@ -73,7 +85,9 @@ export interface LookupResult {
 }
 
 interface ActionEntry {
-  v: 1;
+  v: 2;
+  /** k1 (the manifest it belongs to). */
+  key: string;
   outputs: Record<string, { digest: Digest; size: number }>;
   annotations: Record<string, string>;
   result?: Record<string, unknown>;
@@ -81,8 +95,14 @@ interface ActionEntry {
   usedStore?: boolean;
 }
 
-interface StepRecord {
+interface Manifest {
   v: 1;
+  /** Sets of discovered input paths (as stored: relative to the project when inside it), newest first. */
+  sets: string[][];
+}
+
+interface StepRecord {
+  v: 2;
   components: KeyComponents;
   discovered: Record<string, string>;
 }
@@ -105,6 +125,11 @@ function h(s: string): string {
   return createHash("sha256").update(s).digest("hex");
 }
 
+/** k2: an action's key, from k1 and the digests of the inputs the step discovered. */
+export function actionKey(k1: string, discovered: Record<string, string>): string {
+  return h(`${k1}\0${stableJson(discovered)}`);
+}
+
 const PROCESS_TOOLS = new Map<string, Promise<{ path: string; version: string }>>();
 const DEFAULT_PROBE: string[][] = [["--version"]];
 
@@ -121,6 +146,10 @@ export class StepCache {
   /** Last key components per step (for --explain), one file for the project. */
   private steps: Record<string, StepRecord> = {};
   private stepsDirty = false;
+  /** Action files restored this run (their mtime is the LRU clock). */
+  private readonly used = new Set<string>();
+  /** Bytes of new outputs this run put into cas/ (the size bound is checked when > 0). */
+  savedBytes = 0;
 
   constructor(projectRoot: string, env: Record<string, string | undefined>) {
     this.projectRoot = resolve(projectRoot);
@@ -134,7 +163,8 @@ export class StepCache {
     if (!existsSync(join(this.root, ".gitignore"))) await writeFile(join(this.root, ".gitignore"), "*\n");
     this.fingerprints = await readJson(join(this.root, "fingerprints.json"), {});
     this.tools = await readJson(join(this.root, "tools.json"), {});
-    this.steps = await readJson(join(this.root, "steps.json"), {});
+    const steps = await readJson<Record<string, StepRecord>>(join(this.root, "steps.json"), {});
+    for (const [id, rec] of Object.entries(steps)) if (rec?.v === 2) this.steps[id] = rec;
     await this.cleanStaleScratch();
   }
 
@@ -162,6 +192,10 @@ export class StepCache {
   rel(p: string): string {
     const r = relative(this.projectRoot, p);
     return r && !r.startsWith("..") && !isAbsolute(r) ? r : p;
+  }
+
+  private abs(p: string): string {
+    return isAbsolute(p) ? p : resolve(this.projectRoot, p);
   }
 
   /** sha256 of a file via the (size, mtime, inode) fingerprint; null when it does not exist. */
@@ -201,24 +235,28 @@ export class StepCache {
     const path = whichSync(tool, this.env.PATH ?? process.env.PATH ?? "") ?? tool;
     // The default probe keeps the plain path as its key (tools.json written before probes existed).
     const key = probe === DEFAULT_PROBE ? path : `${path}\0${JSON.stringify(probe)}`;
-    let p = PROCESS_TOOLS.get(key);
+    let st: { size: number; mtimeMs: number; ino: number } | undefined;
+    try {
+      st = statSync(path);
+    } catch {
+      st = undefined;
+    }
+    if (!st) return Promise.resolve({ path, version: "(not found)" });
+    // Remembered per binary state: a watch session notices an upgraded tool.
+    const memo = `${key}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+    let p = PROCESS_TOOLS.get(memo);
     if (!p) {
+      const now = st;
       p = (async () => {
-        let st;
-        try {
-          st = statSync(path);
-        } catch {
-          return { path, version: "(not found)" };
-        }
         const tp = this.tools[key];
-        if (tp && tp[0] === st.size && tp[1] === st.mtimeMs && tp[2] === st.ino) return { path, version: tp[3] };
+        if (tp && tp[0] === now.size && tp[1] === now.mtimeMs && tp[2] === now.ino) return { path, version: tp[3] };
         const outs = await Promise.all(probe.map((args) => exec(path, args, { nothrow: true, baseEnv: this.env })));
         const version = outs.map((out) => (out.stdout + out.stderr).trim()).join("\n");
-        this.tools[key] = [st.size, st.mtimeMs, st.ino, version];
+        this.tools[key] = [now.size, now.mtimeMs, now.ino, version];
         this.dirty.tools = true;
         return { path, version };
       })();
-      PROCESS_TOOLS.set(key, p);
+      PROCESS_TOOLS.set(memo, p);
     }
     return p;
   }
@@ -246,11 +284,13 @@ export class StepCache {
     for (const n of names) artifacts[n] = req.artifacts.get(n)?.digest ?? "(missing)";
     return {
       stage: `${req.stage.name}@${req.stage.version}`,
+      code: stageOrigin(req.stage),
       tools,
       args: h(stableJson(d.args ?? null)),
       options: h(stableJson(req.options)),
-      // Without declared inputs the whole gadget description is part of the key (conservative).
-      gadget: hasInputs ? "" : h(stableJson({ ...req.gadget, arch: req.arch })),
+      // The gadget's name always (a step works for its gadget: ctx.gadget.name may shape its output);
+      // without declared inputs the whole gadget description (conservative).
+      gadget: hasInputs ? `${req.gadget.name}${req.arch ? `@${req.arch}` : ""}` : h(stableJson({ ...req.gadget, arch: req.arch })),
       env,
       files: sortObj(files),
       artifacts,
@@ -258,21 +298,45 @@ export class StepCache {
     };
   }
 
+  /** Current digests of a set of discovered inputs; undefined when one of them is gone. */
+  private async setDigests(set: string[]): Promise<Record<string, string> | undefined> {
+    const out: Record<string, string> = {};
+    for (const p of set) {
+      const dg = await this.fileDigest(this.abs(p));
+      if (dg === null) return undefined;
+      out[p] = dg;
+    }
+    return out;
+  }
+
   async lookup(req: LookupRequest): Promise<LookupResult> {
     const components = await this.components(req);
     const key = h(stableJson(components));
     const stepId = h(stableJson([req.gadget.dir, req.gadget.name, req.stage.name, req.arch ?? "", req.stepIndex]));
     const sk: StepKey = { key, stepId, components };
-    const entry = await readJson<ActionEntry | null>(join(this.root, "actions", `${key}.json`), null);
-    if (!entry || entry.v !== 1) {
-      const last = this.steps[stepId];
-      return { key: sk, reason: last ? explainDiff(last.components, components) ?? "cache entry missing" : "not built before" };
+    const manifest = await readJson<Manifest | null>(join(this.root, "manifests", `${key}.json`), null);
+    let corrupt: string | undefined;
+    for (const set of manifest?.v === 1 ? manifest.sets : []) {
+      const discovered = await this.setDigests(set);
+      if (!discovered) continue;
+      const actionFile = join(this.root, "actions", `${actionKey(key, discovered)}.json`);
+      const entry = await readJson<ActionEntry | null>(actionFile, null);
+      if (!entry || entry.v !== 2) continue;
+      const restored = await this.restore(entry, req);
+      if (typeof restored === "string") {
+        corrupt ??= restored;
+        continue;
+      }
+      this.used.add(actionFile);
+      // Keep the step record pointing at this key, so the next miss is explained against it.
+      this.writeStepRecord(sk, entry.discovered);
+      return { key: sk, hit: { ...restored, discovered: Object.keys(entry.discovered).map((p) => this.abs(p)) } };
     }
-    for (const [p, dg] of Object.entries(entry.discovered)) {
-      const abs = isAbsolute(p) ? p : resolve(this.projectRoot, p);
-      const now = await this.fileDigest(abs);
-      if (now !== dg) return { key: sk, reason: `${this.rel(abs)} ${now === null ? "removed" : "changed"}` };
-    }
+    return { key: sk, reason: corrupt ?? (await this.explainMiss(stepId, components)) };
+  }
+
+  /** The outputs of an action entry, verified; or why they cannot be used. */
+  private async restore(entry: ActionEntry, req: LookupRequest): Promise<Omit<Outcome, "discovered"> | string> {
     const artifacts = new Map<string, Artifact>();
     for (const [name, o] of Object.entries(entry.outputs)) {
       const path = join(this.root, "cas", o.digest.slice(7));
@@ -280,26 +344,29 @@ export class StepCache {
       try {
         got = await hashPath(path, o.size);
       } catch {
-        return { key: sk, reason: `cache entry corrupt: output ${name} missing` };
+        return `cache entry corrupt: output ${name} missing`;
       }
-      if (got !== o.digest) return { key: sk, reason: `cache entry corrupt: output ${name} does not match ${o.digest}` };
+      if (got !== o.digest) return `cache entry corrupt: output ${name} does not match ${o.digest}`;
       artifacts.set(name, { path, digest: o.digest, size: o.size });
     }
     if (entry.usedStore && entry.result && isDigest(entry.result.digest)) {
       const store = await req.openStore();
-      if (!(await store.hasBlob(entry.result.digest))) return { key: sk, reason: `${entry.result.digest} no longer in the store` };
+      if (!(await store.hasBlob(entry.result.digest))) return `${entry.result.digest} no longer in the store`;
     }
-    // Keep the step record pointing at this key, so the next miss is explained against it.
-    this.writeStepRecord(sk, entry.discovered);
-    return {
-      key: sk,
-      hit: {
-        artifacts,
-        annotations: entry.annotations,
-        ...(entry.result ? { result: entry.result } : {}),
-        discovered: Object.keys(entry.discovered).map((p) => (isAbsolute(p) ? p : resolve(this.projectRoot, p))),
-      },
-    };
+    return { artifacts, annotations: entry.annotations, ...(entry.result ? { result: entry.result } : {}) };
+  }
+
+  /** Why a step missed: the first component that differs from its last run, else the first discovered input that changed. */
+  private async explainMiss(stepId: string, components: KeyComponents): Promise<string> {
+    const last = this.steps[stepId];
+    if (!last) return "not built before";
+    const diff = explainDiff(last.components, components);
+    if (diff) return diff;
+    for (const [p, dg] of Object.entries(last.discovered)) {
+      const now = await this.fileDigest(this.abs(p));
+      if (now !== dg) return `${this.rel(this.abs(p))} ${now === null ? "removed" : "changed"}`;
+    }
+    return "cache entry missing";
   }
 
   /** Store a step's outputs in the CAS and record the entry; returns artifacts pointing into the CAS. */
@@ -318,24 +385,38 @@ export class StepCache {
         else await copyFile(a.path, tmp);
         await chmod(tmp, 0o444);
         await rename(tmp, dest);
+        this.savedBytes += a.size;
       }
       outputs[name] = { digest: a.digest, size: a.size };
       artifacts.set(name, { path: dest, digest: a.digest, size: a.size });
     }
     const discovered: Record<string, string> = {};
-    for (const p of o.discovered) {
+    for (const p of [...new Set(o.discovered)].sort()) {
       const dg = await this.fileDigest(p);
       if (dg) discovered[this.rel(p)] = dg;
     }
-    const entry: ActionEntry = { v: 1, outputs, annotations: o.annotations, discovered, ...(o.result ? { result: o.result } : {}), ...(o.usedStore ? { usedStore: true } : {}) };
-    await writeFileAtomic(join(this.root, "actions", `${key.key}.json`), JSON.stringify(entry), { fsync: false });
+    const entry: ActionEntry = { v: 2, key: key.key, outputs, annotations: o.annotations, discovered, ...(o.result ? { result: o.result } : {}), ...(o.usedStore ? { usedStore: true } : {}) };
+    const entryJson = JSON.stringify(entry);
+    await writeFileAtomic(join(this.root, "actions", `${actionKey(key.key, discovered)}.json`), entryJson, { fsync: false });
+    this.savedBytes += entryJson.length;
+    await this.addToManifest(key.key, Object.keys(discovered));
     this.writeStepRecord(key, discovered);
     if (outDir) await rm(outDir, { recursive: true, force: true });
     return artifacts;
   }
 
+  private async addToManifest(k1: string, set: string[]): Promise<void> {
+    const file = join(this.root, "manifests", `${k1}.json`);
+    const m = await readJson<Manifest | null>(file, null);
+    const sets = m?.v === 1 ? m.sets : [];
+    const id = JSON.stringify(set);
+    if (sets.length > 0 && JSON.stringify(sets[0]) === id) return;
+    const next: Manifest = { v: 1, sets: [set, ...sets.filter((s) => JSON.stringify(s) !== id)].slice(0, MAX_VARIANTS) };
+    await writeFileAtomic(file, JSON.stringify(next), { fsync: false });
+  }
+
   private writeStepRecord(key: StepKey, discovered: Record<string, string>): void {
-    const rec: StepRecord = { v: 1, components: key.components, discovered };
+    const rec: StepRecord = { v: 2, components: key.components, discovered };
     const old = this.steps[key.stepId];
     if (old && stableJson(old) === stableJson(rec)) return;
     this.steps[key.stepId] = rec;
@@ -348,6 +429,10 @@ export class StepCache {
     if (this.stepsDirty) await writeFileAtomic(join(this.root, "steps.json"), JSON.stringify(this.steps), { fsync: false });
     this.dirty = { fp: false, tools: false };
     this.stepsDirty = false;
+    // The LRU clock: an entry's mtime is its last use (a prune removes the least recently used).
+    const now = new Date();
+    await Promise.all([...this.used].map((f) => utimes(f, now, now).catch(() => {})));
+    this.used.clear();
   }
 
   /** Forget in-memory digests (watch mode: files changed since). */
@@ -360,6 +445,7 @@ export class StepCache {
 /** The first component that differs, as --explain words it. */
 export function explainDiff(a: KeyComponents, b: KeyComponents): string | undefined {
   if (a.stage !== b.stage) return `stage version changed (${a.stage} → ${b.stage})`;
+  if (a.code.id !== b.code.id || a.code.source !== b.code.source) return explainOriginChange(a.code, b.code);
   for (const [t, id] of Object.entries(b.tools)) {
     const old = a.tools[t];
     if (!old) return `tool ${t} added`;

@@ -2,12 +2,14 @@
  * A loaded project: the gadgetfile, its stages (built-ins + plugins), its gadgets and the steps
  * of the requested tasks — everything `gadget run` and watch mode need before running.
  */
+import { relative, sep } from "node:path";
 import { GadgetError } from "../errors.js";
 import type { GadgetInfo, Logger, Stage, StepSpec } from "../types.js";
 import { findGadgetfile, loadGadgetfile, type LoadedGadgetfile } from "../gadgetfile/load.js";
 import { resolveGadgets } from "../gadgetfile/gadgets.js";
 import { checkStages, effectiveTasks, orderTasks, planSteps, stepStageName, type PlannedStep } from "../gadgetfile/tasks.js";
 import { displayPath } from "../gadgetfile/bundle.js";
+import { matchPath } from "../gadgetfile/glob.js";
 import { runGraph, type GadgetRunResult, type RunGraphOptions } from "./run-graph.js";
 
 export interface Project {
@@ -27,6 +29,47 @@ export interface LoadProjectOptions {
   tasks?: string[];
   /** Use the cached bundle of an unchanged gadgetfile (default true). */
   bundleCache?: boolean;
+  /** `--only`: gadget names or folders (relative to the gadgetfile), globs allowed; default all. */
+  gadgets?: string[];
+  /**
+   * Options set from the command line (e.g. `--validate-metadata=false` → `{ validateMetadata: false }`):
+   * given to every step whose stage declares that option, over what the gadgetfile says.
+   */
+  optionOverrides?: Record<string, unknown>;
+}
+
+/** The gadgets `--only` selects: by name or by folder (relative to the gadgetfile), `*`, `?`, `[…]`, `{a,b}`, `**`. */
+export function selectGadgets(gadgets: GadgetInfo[], patterns: string[], root: string): GadgetInfo[] {
+  const picked = new Set<GadgetInfo>();
+  for (const raw of patterns) {
+    const p = raw.trim().replace(/\/+$/, "");
+    if (!p) continue;
+    const hits = gadgets.filter((g) => matchPath(p, g.name) || matchPath(p, relative(root, g.dir).split(sep).join("/")));
+    if (hits.length === 0) {
+      throw new GadgetError({
+        what: "no such gadget",
+        which: `--only ${raw}`,
+        why: `${JSON.stringify(raw)} matches no gadget's name or folder`,
+        hint: `gadgets: ${gadgets.map((g) => g.name).sort().join(", ") || "(none)"}`,
+        exitCode: 2,
+        code: "USAGE",
+      });
+    }
+    for (const g of hits) picked.add(g);
+  }
+  return gadgets.filter((g) => picked.has(g));
+}
+
+/** Steps' options with the command line's overrides, for the stages that declare those options. */
+function applyOptionOverrides(steps: PlannedStep[], stages: ReadonlyMap<string, Stage>, overrides: Record<string, unknown>): PlannedStep[] {
+  return steps.map((s) => {
+    const stage = stages.get(stepStageName(s.spec));
+    const fields = stage?.options?.kind === "object" ? stage.options.fields : {};
+    const set = Object.entries(overrides).filter(([k]) => Object.hasOwn(fields, k));
+    if (set.length === 0) return s;
+    const spec = typeof s.spec === "string" ? { stage: s.spec } : s.spec;
+    return { ...s, spec: { ...spec, options: { ...(spec.options ?? {}), ...Object.fromEntries(set) } } };
+  });
 }
 
 
@@ -36,24 +79,26 @@ export async function loadProject(opts: LoadProjectOptions): Promise<Project> {
   const where = displayPath(gf.file);
   const tasksByName = effectiveTasks(gf.config);
   const requested = opts.tasks && opts.tasks.length > 0 ? opts.tasks : ["build"];
-  const order = orderTasks(tasksByName, requested, where, gf.source);
-  const steps = planSteps(gf.config, tasksByName, order);
+  const order = orderTasks(tasksByName, requested, where, gf.locate);
+  let steps = planSteps(gf.config, tasksByName, order);
 
   const { loadBuiltinStages, loadPluginsWithInputs } = await import("./plugins.js");
   const [builtins, plugins] = await Promise.all([loadBuiltinStages(steps.map((s) => stepStageName(s.spec))), loadPluginsWithInputs(gf.config.plugins ?? [], gf.dir)]);
   const stages = new Map<string, Stage>(builtins);
   for (const [k, v] of plugins.stages) stages.set(k, v); // a plugin may replace a built-in stage
   try {
-    checkStages(steps, stages, where, gf.source);
+    checkStages(steps, stages, where, gf.locate);
   } catch (e) {
     if ((e as GadgetError).code !== "UNKNOWN_STAGE") throw e;
     // name every stage in the hint: load the built-ins this run did not need
     const all = new Map<string, Stage>(await loadBuiltinStages());
     for (const [k, v] of stages) all.set(k, v);
-    checkStages(steps, all, where, gf.source);
+    checkStages(steps, all, where, gf.locate);
     throw e;
   }
-  const gadgets = await resolveGadgets(gf.config, gf.dir, where, gf.source);
+  if (opts.optionOverrides) steps = applyOptionOverrides(steps, stages, opts.optionOverrides);
+  let gadgets = await resolveGadgets(gf.config, gf.dir, where, gf.locate);
+  if (opts.gadgets && opts.gadgets.length > 0) gadgets = selectGadgets(gadgets, opts.gadgets, gf.dir);
   return { gadgetfile: gf, gadgets, stages, tasks: order, steps, configInputs: [...new Set([...gf.inputs, ...plugins.inputs])] };
 }
 

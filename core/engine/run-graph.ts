@@ -12,7 +12,7 @@ import { GadgetError } from "../errors.js";
 import type { Arch, Artifact, GadgetInfo, Logger, RunInfo, Stage, StageContext, StageInputs, StageResult, StageStore, StepSpec } from "../types.js";
 import type { LayoutStore } from "../store/layout-store.js";
 import { exec, makeDollar } from "./exec.js";
-import type { StepCache } from "./cache.js";
+import { whichSync, type StepCache } from "./cache.js";
 import { checkStageResult, stepOptionsError, stepOptionsProblem } from "./stage-contract.js";
 import { hashFileOffThread } from "./pool.js";
 import { Semaphore } from "../limit.js";
@@ -23,10 +23,15 @@ export interface StepEvent {
   type: "start" | "hit" | "miss" | "done" | "fail";
   gadget: string;
   stage: string;
+  /** The step's place in the task's step list (0-based): --explain prints in this order. */
+  step: number;
   arch?: Arch;
   /** Whether the step is looked up in the cache (publish steps and --no-cache runs are not). */
   cacheable: boolean;
+  /** done/fail: the step's own time, without time spent waiting for a --jobs slot; hit: the lookup's. */
   ms?: number;
+  /** done/fail: when the step was working (performance.now() intervals; queued time left out). */
+  spans?: [number, number][];
   /** hit/miss: why (for --explain). */
   reason?: string;
   error?: unknown;
@@ -66,7 +71,7 @@ export interface GadgetRunResult {
   annotations: Record<string, string>;
   /** StageResult.result by stage name (per-arch stages: by "<stage>@<arch>" and the last under "<stage>"). */
   results: Record<string, Record<string, unknown>>;
-  /** Files the gadget's steps read (declared + discovered), absolute: what watch mode watches. */
+  /** Files the gadget's steps read (declared + discovered, and the tools they ran), absolute: what watch mode watches. */
   inputs: string[];
 }
 
@@ -118,7 +123,8 @@ interface GadgetState {
   error?: unknown;
   common: Map<string, Artifact>;
   perArch: Map<Arch, Map<string, Artifact>>;
-  annotations: Record<string, string>;
+  /** Annotations each finished step returned (merged in step order, then arch order: never in finishing order). */
+  annotations: { index: number; arch?: Arch; values: Record<string, string> }[];
   results: Record<string, Record<string, unknown>>;
   inputs: Set<string>;
 }
@@ -170,6 +176,20 @@ class BatchGate {
       },
     );
   }
+}
+
+/**
+ * The annotations a step sees: those of the steps before it that it waits for — per-gadget steps,
+ * and for a per-arch step the earlier steps of its own arch — merged in step order, then in the
+ * gadget's arch order. Never what another arch happened to finish first: a step's key (and its
+ * output) depends only on its own inputs. Without `index`: every step's (the gadget's final set).
+ */
+export function visibleAnnotations(st: Pick<GadgetState, "gadget" | "annotations">, index = Number.POSITIVE_INFINITY, arch?: Arch): Record<string, string> {
+  const order = (a?: Arch) => (a === undefined ? -1 : st.gadget.archs.indexOf(a));
+  const out: Record<string, string> = {};
+  const seen = st.annotations.filter((a) => a.index < index && (arch === undefined || a.arch === undefined || a.arch === arch)).sort((x, y) => x.index - y.index || order(x.arch) - order(y.arch));
+  for (const a of seen) Object.assign(out, a.values);
+  return out;
 }
 
 /** The store as stages see it: only the operations of StageStore, not the LayoutStore itself. */
@@ -242,7 +262,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     failed: false,
     common: new Map(),
     perArch: new Map(gadget.archs.map((a) => [a, new Map<string, Artifact>()])),
-    annotations: {},
+    annotations: [],
     results: {},
     inputs: new Set(),
   }));
@@ -263,9 +283,14 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     // `jobs` bounds steps that run; cache lookups (hits) take no slot.
     let release: (() => void) | undefined;
     const t0 = performance.now();
+    // Own time: from the start, less the wait for a --jobs slot.
+    let queuedAt: number | undefined;
+    let acquiredAt: number | undefined;
+    const spans = (end: number): [number, number][] => (queuedAt !== undefined && acquiredAt !== undefined ? [[t0, queuedAt], [acquiredAt, end]] : [[t0, end]]);
+    const own = (end: number) => end - t0 - (queuedAt !== undefined && acquiredAt !== undefined ? acquiredAt - queuedAt : 0);
     const stageName = step.stage.name;
     const cacheable = useCache && step.stage.cacheable !== false;
-    const base = { gadget: st.gadget.name, stage: stageName, ...(arch ? { arch } : {}), cacheable };
+    const base = { gadget: st.gadget.name, stage: stageName, step: step.index, ...(arch ? { arch } : {}), cacheable };
     const outDir = join(workDir, "out", `${process.pid}-${Date.now().toString(36)}-${outSeq++}`);
     try {
       const visible = new Map<string, Artifact>(st.common);
@@ -283,7 +308,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         signal,
         outDir,
         artifacts: visible,
-        annotations: { ...st.annotations },
+        annotations: visibleAnnotations(st, step.index, arch),
         state: await stateOf(step.stage),
         exec: (file, args, o) => exec(file, args, { cwd: st.gadget.dir, ...o, baseEnv: env, signal }),
         $: makeDollar({ cwd: st.gadget.dir, baseEnv: env, signal }),
@@ -296,6 +321,10 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
       let declared: StageInputs = {};
       if (step.stage.inputs) declared = (await step.stage.inputs(ctx)) ?? {};
       for (const f of declared.files ?? []) st.inputs.add(resolve(st.gadget.dir, f));
+      for (const t of declared.tools ?? []) {
+        const path = whichSync(typeof t === "string" ? t : t.tool, env.PATH ?? "");
+        if (path) st.inputs.add(path);
+      }
 
       let outcome: { artifacts: Map<string, Artifact>; annotations: Record<string, string>; result?: Record<string, unknown>; discovered: string[] } | undefined;
       let lookup: Awaited<ReturnType<StepCache["lookup"]>> | undefined;
@@ -309,7 +338,12 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         }
       }
       if (!outcome) {
-        if (!arrive) release = await sem.acquire(step.index); // a batch takes one slot when it runs
+        if (!arrive) {
+          // a batch takes one slot when it runs
+          queuedAt = performance.now();
+          release = await sem.acquire(step.index);
+          acquiredAt = performance.now();
+        }
         if (st.failed || signal.aborted) return;
         await mkdir(outDir, { recursive: true });
         if (useCache) scratch.push(outDir); // removed when the run ends (saved outputs were moved to the CAS)
@@ -336,19 +370,21 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
       for (const f of outcome.discovered) st.inputs.add(f);
       const target = arch && step.stage.perArch ? st.perArch.get(arch)! : st.common;
       for (const [k, v] of outcome.artifacts) target.set(k, v);
-      Object.assign(st.annotations, outcome.annotations);
+      if (Object.keys(outcome.annotations).length > 0) st.annotations.push({ index: step.index, ...(arch ? { arch } : {}), values: outcome.annotations });
       if (outcome.result) {
         if (arch) st.results[`${stageName}@${arch}`] = outcome.result;
-        st.results[stageName] = outcome.result;
+        else st.results[stageName] = outcome.result;
       }
-      emit({ type: "done", ...base, ms: performance.now() - t0 });
+      const end = performance.now();
+      emit({ type: "done", ...base, ms: own(end), spans: spans(end) });
     } catch (e) {
       if (useCache) await rm(outDir, { recursive: true, force: true }).catch(() => {});
       if (!st.failed) {
         st.failed = true;
         st.error = e;
       }
-      emit({ type: "fail", ...base, ms: performance.now() - t0, error: e });
+      const end = performance.now();
+      emit({ type: "fail", ...base, ms: own(end), spans: spans(end), error: e });
     } finally {
       release?.();
     }
@@ -376,7 +412,14 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
 
   try {
     await Promise.all(gadgetStates.map(runGadget));
-    if (cache) await cache.flush();
+    if (cache) {
+      await cache.flush();
+      // New outputs went in: keep the cache within its size bound (least recently used go first).
+      if (cache.savedBytes > 0 && !signal.aborted) {
+        const { enforceCacheLimit } = await import("./cache-prune.js");
+        await enforceCacheLimit(cache.root, env).catch((e: unknown) => logger.warn(`cache: ${(e as Error)?.message ?? String(e)}`));
+      }
+    }
   } finally {
     if (ownedWorkDir) await rm(ownedWorkDir, { recursive: true, force: true });
     await Promise.all(scratch.map((d) => rm(d, { recursive: true, force: true }).catch(() => {})));
@@ -386,7 +429,15 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   return gadgetStates.map((st) => {
     const artifacts = new Map<string, Artifact>(st.common);
     for (const [a, m] of st.perArch) for (const [k, v] of m) artifacts.set(`${k}@${a}`, v);
-    const r: GadgetRunResult = { gadget: st.gadget, ok: !st.failed, artifacts, annotations: st.annotations, results: st.results, inputs: [...st.inputs] };
+    // A per-arch stage's result under its plain name: the last arch's, in the gadget's arch order.
+    for (const step of steps) {
+      if (!step.stage.perArch) continue;
+      for (const a of st.gadget.archs) {
+        const r = st.results[`${step.stage.name}@${a}`];
+        if (r) st.results[step.stage.name] = r;
+      }
+    }
+    const r: GadgetRunResult = { gadget: st.gadget, ok: !st.failed, artifacts, annotations: visibleAnnotations(st), results: st.results, inputs: [...st.inputs] };
     if (st.failed) r.error = st.error;
     else if (signal.aborted) {
       r.ok = false;

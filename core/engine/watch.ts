@@ -1,6 +1,7 @@
 /**
- * `gadget run --watch` (DESIGN §7): build, then watch exactly the inputs — each gadget's sources
- * and the headers clang reported, the gadgetfile and its imports, local plugin files — and
+ * `gadget run --watch` (DESIGN §7): build, then watch exactly what the cache keys read — each
+ * gadget's sources, the headers clang reported (also outside the repository), the tools steps
+ * ran, the gadgetfile and its imports, local plugin files and their imports — and
  * rebuild only the gadgets a change affects. A burst of events (an editor's atomic save:
  * unlink + add) is one rebuild. Never watches .gadget/ or outputs. Errors are printed and
  * watching goes on; a changed gadgetfile is reloaded. SIGINT/SIGTERM: stop, exit 0.
@@ -36,12 +37,14 @@ export interface WatchOptions extends Omit<RunProjectOptions, "only" | "signal" 
   cwd: string;
   file?: string;
   tasks: string[];
+  /** `--only`: gadget names or folders (globs); see LoadProjectOptions. */
+  gadgets?: string[];
+  /** Options from the command line for the stages that declare them; see LoadProjectOptions. */
+  optionOverrides?: Record<string, unknown>;
   /** Quiet period after the last event before rebuilding (ms). */
   debounceMs?: number;
   /** Aborting it stops watching; watchProject resolves once everything is closed. */
   signal: AbortSignal;
-  /** Build only the gadgets this accepts (`--only`); default all. */
-  only?: (gadget: string) => boolean;
   handlers: WatchHandlers;
 }
 
@@ -52,7 +55,7 @@ export async function watchProject(o: WatchOptions): Promise<void> {
   const chokidar = await import("chokidar");
   const debounceMs = o.debounceMs ?? 50;
   const h = o.handlers;
-  const { cwd: _cwd, file: _file, tasks: _tasks, debounceMs: _d, signal: _s, handlers: _h, only: accept, ...runOptions } = o;
+  const { cwd: _cwd, file: _file, tasks: _tasks, gadgets: _g, optionOverrides: _oo, debounceMs: _d, signal: _s, handlers: _h, ...runOptions } = o;
 
   let project: Project | undefined;
   let configInputs = new Set<string>([findGadgetfile(o.cwd, o.file)]);
@@ -63,7 +66,7 @@ export async function watchProject(o: WatchOptions): Promise<void> {
 
   const loadOnce = async (): Promise<boolean> => {
     try {
-      project = await loadProject({ cwd: o.cwd, ...(o.file ? { file: o.file } : {}), tasks: o.tasks });
+      project = await loadProject({ cwd: o.cwd, ...(o.file ? { file: o.file } : {}), tasks: o.tasks, ...(o.gadgets ? { gadgets: o.gadgets } : {}), ...(o.optionOverrides ? { optionOverrides: o.optionOverrides } : {}) });
       configInputs = new Set(project.configInputs);
       root = project.gadgetfile.dir;
       gadgetInputs.clear();
@@ -85,7 +88,7 @@ export async function watchProject(o: WatchOptions): Promise<void> {
   const ac = new AbortController();
   const build = async (affected?: Set<string>, all = !affected): Promise<void> => {
     if (!project) return;
-    const only = accept ? new Set([...(affected ?? project.gadgets.map((g) => g.name))].filter(accept)) : affected;
+    const only = affected;
     if (only && only.size === 0) return;
     let results: GadgetRunResult[];
     try {
@@ -104,10 +107,11 @@ export async function watchProject(o: WatchOptions): Promise<void> {
   };
 
   const cacheDir = () => join(root, CACHE_DIR);
+  // Exactly what the cache keys read: the config, and every gadget's declared and discovered
+  // inputs and tools — also outside the repository (/usr/include/gadget/*.h, clang itself).
   const computeFiles = (): Set<string> => {
     const s = new Set<string>(configInputs);
-    const inside = (p: string) => p === root || p.startsWith(root + sep);
-    for (const set of gadgetInputs.values()) for (const f of set) if (inside(f)) s.add(f); // system headers are keyed, not watched
+    for (const set of gadgetInputs.values()) for (const f of set) s.add(f);
     for (const f of [...s]) if (f === cacheDir() || f.startsWith(cacheDir() + sep)) s.delete(f);
     return s;
   };

@@ -8,12 +8,16 @@
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { builtinModules } from "node:module";
+import { readFileSync } from "node:fs";
+import { packageVersion } from "../version.js";
 import { GadgetError, type ErrorLocation } from "../errors.js";
 
 export interface Bundled {
   code: string;
   /** Absolute paths of the local files bundled (the entry and its relative imports). */
   inputs: string[];
+  /** Packages it imports (not bundled), as `name@version`, sorted: "gadget" is this installation. */
+  packages: string[];
 }
 
 /** This installation's public library (dist/core/index.js). */
@@ -34,6 +38,7 @@ export async function bundleModule(file: string, what = "cannot load gadgetfile"
   const esbuild = await import("esbuild");
   const abs = resolve(file);
   const libUrl = gadgetLibraryUrl();
+  const packages = new Set<string>();
   let result;
   try {
     result = await esbuild.build({
@@ -54,6 +59,7 @@ export async function bundleModule(file: string, what = "cannot load gadgetfile"
           setup(build) {
             build.onResolve({ filter: /.*/ }, async (args) => {
               if (!isBare(args.path) || args.pluginData?.gadgetInner) return undefined;
+              if (args.path === "gadget" || args.path.startsWith("gadget/")) packages.add(`gadget@${packageVersion()}`);
               if (args.path === "gadget") return { path: libUrl, external: true };
               // "gadget/stage": the light entry for stage authors, beside the library
               if (args.path === "gadget/stage") return { path: new URL("./stage-api.js", libUrl).href, external: true };
@@ -63,6 +69,8 @@ export async function bundleModule(file: string, what = "cannot load gadgetfile"
               if (BUILTINS.has(root) || args.path.startsWith("node:")) return { path: args.path, external: true };
               const r = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { gadgetInner: true } });
               if (r.errors.length > 0) return { errors: r.errors };
+              const pkg = packageOf(r.path);
+              if (pkg) packages.add(pkg);
               return { path: pathToFileURL(r.path).href, external: true };
             });
           },
@@ -77,11 +85,24 @@ export async function bundleModule(file: string, what = "cannot load gadgetfile"
   const inputs = Object.keys(result.metafile?.inputs ?? {})
     .filter((p) => !p.includes(":") || isAbsolute(p))
     .map((p) => resolve(dirname(abs), p));
-  return { code: lightenGadgetImports(out.text, libUrl), inputs };
+  return { code: lightenGadgetImports(out.text, libUrl), inputs, packages: [...packages].sort() };
+}
+
+/** `name@version` of the npm package a resolved file belongs to (its nearest package.json with a name). */
+export function packageOf(file: string): string | undefined {
+  for (let dir = dirname(file); dirname(dir) !== dir; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: unknown; version?: unknown };
+      if (typeof pkg.name === "string") return `${pkg.name}@${typeof pkg.version === "string" ? pkg.version : "0.0.0"}`;
+    } catch {
+      /* no package.json here */
+    }
+  }
+  return undefined;
 }
 
 /** Names of "gadget" that live in core/types.js (no heavy dependencies). */
-const LIGHT_NAMES = new Set(["defineGadgetfile", "defineStage", "t", "GadgetError"]);
+const LIGHT_NAMES = new Set(["defineGadgetfile", "defineStage", "step", "t", "GadgetError"]);
 
 /**
  * Most gadgetfiles import only defineGadgetfile/defineStage: point those imports at
@@ -127,9 +148,14 @@ export function displayPath(p: string): string {
   return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : p;
 }
 
+/** The data: URL bundled code is imported from (stack frames of its functions name it). */
+export function bundledUrl(code: string): string {
+  return "data:text/javascript;base64," + Buffer.from(code).toString("base64");
+}
+
 /** Import bundled code from a data: URL; a throw at import time → GadgetError with file:line. */
 export async function importBundled(code: string, file: string, what = "cannot load gadgetfile"): Promise<Record<string, unknown>> {
-  const url = "data:text/javascript;base64," + Buffer.from(code).toString("base64");
+  const url = bundledUrl(code);
   try {
     return (await import(url)) as Record<string, unknown>;
   } catch (e) {

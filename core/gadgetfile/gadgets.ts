@@ -12,7 +12,7 @@ import type { Arch, Gadgetfile, GadgetInfo, GadgetOverrides, GadgetSpec } from "
 /** Both architectures ig builds (oci/pack.ts has the same list; not imported: it loads yaml). */
 const ALL_ARCHS: readonly Arch[] = ["amd64", "arm64"];
 import { globGadgetDirs, hasGlob } from "./glob.js";
-import { gadgetfileError } from "./validate.js";
+import { gadgetfileError, type KeyLocator } from "./validate.js";
 
 export function looksLikeGadget(dir: string): boolean {
   return ["program.bpf.c", "gadget.yaml", "build.yaml"].some((f) => existsSync(join(dir, f)));
@@ -34,13 +34,9 @@ interface BuildYamlLite {
 async function readBuildYaml(dir: string): Promise<BuildYamlLite> {
   const p = join(dir, "build.yaml");
   if (!existsSync(p)) return {};
-  const { parse } = await import("yaml");
-  let raw: unknown;
-  try {
-    raw = parse(readFileSync(p, "utf8"));
-  } catch (e) {
-    throw new GadgetError({ what: "invalid build file", which: p, why: (e as Error).message.split("\n")[0] });
-  }
+  const { parseYaml } = await import("../yaml.js");
+  const { displayPath } = await import("./bundle.js");
+  const raw = parseYaml(readFileSync(p, "utf8"), displayPath(p), "BAD_BUILD_FILE");
   if (!raw || typeof raw !== "object") return {};
   const o = raw as Record<string, unknown>;
   const r: BuildYamlLite = {};
@@ -50,7 +46,7 @@ async function readBuildYaml(dir: string): Promise<BuildYamlLite> {
   return r;
 }
 
-export async function resolveGadgets(gf: Gadgetfile, baseDir: string, file: string, source?: string): Promise<GadgetInfo[]> {
+export async function resolveGadgets(gf: Gadgetfile, baseDir: string, file: string, source?: string | KeyLocator): Promise<GadgetInfo[]> {
   const defaults: GadgetOverrides = gf.defaults ?? {};
   const byDir = new Map<string, GadgetInfo>();
   const names = new Map<string, string>();
@@ -90,6 +86,7 @@ export async function resolveGadgets(gf: Gadgetfile, baseDir: string, file: stri
         throw gadgetfileError(file, source, spec.tag !== undefined ? ["gadgets", i, "tag"] : ["defaults", "tag"], (e as Error).message);
       }
       const wasm = pick("wasm") ?? by.wasm;
+      const validateMetadata = pick("validateMetadata");
       const info: GadgetInfo = {
         name,
         dir,
@@ -99,6 +96,7 @@ export async function resolveGadgets(gf: Gadgetfile, baseDir: string, file: stri
         ...(wasm ? { wasm: resolve(dir, wasm) } : {}),
         cflags: [...(pick("cflags") ?? by.cflags ?? [])],
         archs: [...(pick("archs") ?? ALL_ARCHS)],
+        ...(validateMetadata !== undefined ? { validateMetadata } : {}),
         settings: { ...(defaults.settings ?? {}), ...(spec.settings ?? {}) },
       };
       byDir.set(dir, info); // a later, more specific entry overrides an earlier glob match

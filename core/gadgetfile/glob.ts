@@ -36,6 +36,20 @@ export function segmentRegExp(seg: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+/** Whether a "/"-separated path matches a pattern (`*`, `?`, `[…]`, `{a,b}` in a segment, `**` for any depth). */
+export function matchPath(pattern: string, path: string): boolean {
+  const parts = path.split("/").filter(Boolean);
+  const match = (pat: string[], i: number, j: number): boolean => {
+    if (i === pat.length) return j === parts.length;
+    if (pat[i] === "**") {
+      for (let k = j; k <= parts.length; k++) if (match(pat, i + 1, k)) return true;
+      return false;
+    }
+    return j < parts.length && segmentRegExp(pat[i]!).test(parts[j]!) && match(pat, i + 1, j + 1);
+  };
+  return expandBraces(pattern).some((p) => match(p.split("/").filter(Boolean), 0, 0));
+}
+
 function isDir(p: string): boolean {
   try {
     return statSync(p).isDirectory();

@@ -8,8 +8,9 @@ import { readFileSync, statSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { GadgetError } from "../errors.js";
 import type { Gadgetfile } from "../types.js";
-import { bundleModule, displayPath, gadgetLibraryUrl, importBundled } from "./bundle.js";
-import { validateGadgetfile } from "./validate.js";
+import { bundleModule, bundledUrl, displayPath, gadgetLibraryUrl, importBundled, mapPosition } from "./bundle.js";
+import { findKeyPath, locateKeyPath, validateGadgetfile, type KeyLocator, type KeyPath } from "./validate.js";
+import { siteOf } from "./site.js";
 
 export const GADGETFILE_NAMES = ["gadgetfile.ts", "gadgetfile.mts", "gadgetfile.js", "gadgetfile.mjs"];
 
@@ -20,6 +21,8 @@ export interface LoadedGadgetfile {
   dir: string;
   config: Gadgetfile;
   source: string;
+  /** Where a key path of `config` is written (file:line), through recipes and step() helpers too. */
+  locate: KeyLocator;
   /** The gadgetfile and the local files it imports (watched in watch mode). */
   inputs: string[];
   /** Whether esbuild ran (false: the cached bundle was used). */
@@ -33,18 +36,21 @@ interface BundleCache {
   code: string;
 }
 
-/** Find the gadgetfile: the given path, or gadgetfile.ts (…) in dir. */
+/** Find the gadgetfile: the given path, or the nearest gadgetfile.ts (…) in dir or a folder above it (like git, npm). */
 export function findGadgetfile(dir: string, file?: string): string {
   if (file) {
     const p = resolve(dir, file);
     if (!existsSync(p)) throw new GadgetError({ what: "gadgetfile not found", which: displayPath(p), why: "no such file", code: "NOT_FOUND" });
     return p;
   }
-  for (const n of GADGETFILE_NAMES) {
-    const p = join(dir, n);
-    if (existsSync(p)) return p;
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    for (const n of GADGETFILE_NAMES) {
+      const p = join(d, n);
+      if (existsSync(p)) return p;
+    }
+    if (dirname(d) === d) break;
   }
-  throw new GadgetError({ what: "gadgetfile not found", which: join(dir, "gadgetfile.ts"), why: "no gadgetfile.ts in this folder", hint: "run `gadget init` to create one, or pass -f FILE", code: "NOT_FOUND" });
+  throw new GadgetError({ what: "gadgetfile not found", which: join(dir, "gadgetfile.ts"), why: "no gadgetfile.ts in this folder or any folder above it", hint: "run `gadget init` to create one, or pass -f FILE", code: "NOT_FOUND" });
 }
 
 function cachePath(file: string): string {
@@ -105,6 +111,73 @@ export async function loadGadgetfile(file: string, opts: { cache?: boolean } = {
     if (opts.cache !== false) await writeCachedBundle(abs, lib, inputs, code).catch(() => {});
   }
   const mod = await importBundled(code, abs);
-  const config = validateGadgetfile(mod.default, displayPath(abs), source);
-  return { file: abs, dir: dirname(abs), config, source, inputs, bundled: !cached };
+  const locate = keyLocator(mod.default, abs, source, code);
+  const config = validateGadgetfile(mod.default, displayPath(abs), locate);
+  return { file: abs, dir: dirname(abs), config, source, locate, inputs, bundled: !cached };
+}
+
+/**
+ * Where a key path is written. The deepest object on the path that recorded where it was made
+ * (defineGadgetfile, a recipe such as monorepo(), step()) gives the starting points: its caller's
+ * frames in the gadgetfile or the local modules it imports, found through the bundle's source map.
+ * The rest of the path is searched from the innermost frame; else the offending key from each
+ * frame outwards (a recipe in a local module, called with the entry's options from the gadgetfile);
+ * else the innermost frame's line. Without a recorded place: searched from `defineGadgetfile(`.
+ */
+export function keyLocator(config: unknown, file: string, source: string, code: string): KeyLocator {
+  const url = bundledUrl(code);
+  const shown = displayPath(file);
+  const texts = new Map<string, string>([[file, source]]);
+  const textOf = (f: string): string | undefined => {
+    if (!texts.has(f)) {
+      try {
+        texts.set(f, readFileSync(f, "utf8"));
+      } catch {
+        return undefined;
+      }
+    }
+    return texts.get(f);
+  };
+  return (path: KeyPath) => {
+    let site = siteOf(config);
+    let rest: KeyPath = path;
+    let node: unknown = config;
+    for (let i = 0; i < path.length && node !== null && typeof node === "object"; i++) {
+      node = (node as Record<string | number, unknown>)[path[i]!];
+      const s = siteOf(node);
+      if (s) {
+        site = s;
+        rest = path.slice(i + 1);
+      }
+    }
+    const places = (site && site.url === url ? site.frames : [])
+      .map((f) => mapPosition(code, f.line, f.column - 1))
+      .filter((p): p is NonNullable<typeof p> => p !== undefined)
+      .map((p) => {
+        const where = resolve(dirname(file), p.source);
+        const text = textOf(where);
+        const offset = text === undefined ? 0 : text.split("\n").slice(0, p.line - 1).reduce((n, l) => n + l.length + 1, 0) + p.column;
+        return { where, text, offset, line: p.line, column: p.column + 1 };
+      });
+    if (places.length === 0) {
+      const l = locateKeyPath(source, path);
+      return l ? { file: shown, ...l } : undefined;
+    }
+    // step("oci-pack", { … }): the options are the call's second argument, not an `options:` key
+    const keys = site!.kind === "step" && rest[0] === "options" ? rest.slice(1) : rest;
+    const inner = places[0]!;
+    if (inner.text !== undefined && keys.length > 0) {
+      const l = findKeyPath(inner.text, keys, inner.offset);
+      if (l.found) return { file: displayPath(inner.where), line: l.line, column: l.column };
+    }
+    const last = [...keys].reverse().find((k) => typeof k === "string");
+    if (last !== undefined) {
+      for (const p of places) {
+        if (p.text === undefined) continue;
+        const l = findKeyPath(p.text, [last], p.offset);
+        if (l.found) return { file: displayPath(p.where), line: l.line, column: l.column };
+      }
+    }
+    return { file: displayPath(inner.where), line: inner.line, column: inner.column };
+  };
 }

@@ -6,7 +6,7 @@
  */
 import { GadgetError } from "../errors.js";
 import type { Gadgetfile, PublishTarget, Stage, StepSpec, TaskSpec } from "../types.js";
-import { gadgetfileError } from "./validate.js";
+import { gadgetfileError, type KeyLocator } from "./validate.js";
 import { stepOptionsError, stepOptionsProblem } from "../engine/stage-contract.js";
 
 /** What `ig image build` does, as steps (kept equal to recipes/ig.ts igSteps({})). */
@@ -14,7 +14,7 @@ export const DEFAULT_BUILD_STEPS: StepSpec[] = [
   { stage: "clang", options: {} },
   { stage: "strip", options: {} },
   { stage: "wasm", options: {} },
-  { stage: "oci-pack", options: { validateMetadata: true, updateMetadata: false } },
+  { stage: "oci-pack", options: { updateMetadata: false } },
   { stage: "store-tag", options: {} },
 ];
 
@@ -34,7 +34,7 @@ export function effectiveTasks(gf: Gadgetfile, buildSteps: StepSpec[] = DEFAULT_
 }
 
 /** Tasks in run order (deps first) for the requested ones; cycles and unknown deps are errors. */
-export function orderTasks(tasks: Record<string, TaskSpec>, requested: string[], file: string, source?: string): string[] {
+export function orderTasks(tasks: Record<string, TaskSpec>, requested: string[], file: string, source?: string | KeyLocator): string[] {
   const order: string[] = [];
   const state = new Map<string, "visiting" | "done">();
   const visit = (name: string, stack: string[], from?: { task: string; index: number }) => {
@@ -102,7 +102,7 @@ export function stepStageName(s: StepSpec): string {
  * Every step names a loaded stage (a publish target, a stage that is one) and its options fit the
  * stage's schema; else an error at the step's file:line naming the stage and the key.
  */
-export function checkStages(steps: PlannedStep[], stages: ReadonlyMap<string, Stage>, file: string, source?: string): void {
+export function checkStages(steps: PlannedStep[], stages: ReadonlyMap<string, Stage>, file: string, source?: string | KeyLocator): void {
   for (const s of steps) {
     const name = stepStageName(s.spec);
     const stage = stages.get(name);

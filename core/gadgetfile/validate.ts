@@ -19,6 +19,7 @@ const overrideFields = {
   wasm: str,
   ebpfsource: str,
   metadata: str,
+  validateMetadata: t.boolean(),
   settings: t.anyObject(),
 };
 
@@ -40,13 +41,26 @@ export const GADGETFILE_SCHEMA = t.object({
   watch: t.object({ exec: strs }),
 });
 
+/** Where a key path is written: a file (display path) and 1-based line and column. */
+export type KeyLocation = { file: string; line: number; column: number };
+/** Finds where a key path of the loaded gadgetfile is written (see load.ts: through recipes and helpers too). */
+export type KeyLocator = (path: KeyPath) => KeyLocation | undefined;
+
 /**
  * The line (1-based) where a key path is written in the source: each key is searched after the
- * previous one (a heuristic that fits object literals; falls back to the last key found).
+ * previous one (a heuristic that fits object literals; falls back to the last key found), from
+ * `start` (an offset: where the object was made) or else from `defineGadgetfile(`.
  */
-export function locateKeyPath(source: string, path: KeyPath): { line: number; column: number } | undefined {
+export function locateKeyPath(source: string, path: KeyPath, start?: number): { line: number; column: number } | undefined {
+  const r = findKeyPath(source, path, start);
+  return { line: r.line, column: r.column };
+}
+
+/** locateKeyPath, saying whether the path's last key was found (not only a fallback position). */
+export function findKeyPath(source: string, path: KeyPath, start?: number): { line: number; column: number; found: boolean } {
   let pos = -1;
-  let anchored = source.search(/defineGadgetfile\s*\(|export\s+default/);
+  let found = false;
+  let anchored = start ?? source.search(/defineGadgetfile\s*\(|export\s+default/);
   if (anchored < 0) anchored = 0;
   let from = anchored;
   for (const seg of path) {
@@ -54,26 +68,30 @@ export function locateKeyPath(source: string, path: KeyPath): { line: number; co
     const re = new RegExp(`(^|[\\s{,(])(["'\`]?)${seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\2\\s*:`, "gm");
     re.lastIndex = from;
     const m = re.exec(source);
-    if (!m) break;
+    if (!m) {
+      found = false;
+      break;
+    }
     pos = m.index + m[1]!.length;
     from = pos + 1;
+    found = true;
   }
   if (pos < 0) pos = anchored;
   const before = source.slice(0, pos);
   const line = before.split("\n").length;
   const column = pos - before.lastIndexOf("\n");
-  return { line, column };
+  return { line, column, found };
 }
 
 /** An error at a key of the gadgetfile: `invalid gadgetfile (<file>:<line>: <key path>): <why>`, with the location as data. */
-export function gadgetfileError(file: string, source: string | undefined, path: KeyPath, why: string, hint?: string, code: ErrorCode = "GADGETFILE_INVALID", what = "invalid gadgetfile"): GadgetError {
-  const loc = source !== undefined ? locateKeyPath(source, path) : undefined;
-  const at = loc ? `${file}:${loc.line}` : file;
-  return new GadgetError({ what, which: `${at}: ${formatKeyPath(path)}`, why, hint, code, location: { file, ...(loc ? { line: loc.line, column: loc.column } : {}) } });
+export function gadgetfileError(file: string, source: string | KeyLocator | undefined, path: KeyPath, why: string, hint?: string, code: ErrorCode = "GADGETFILE_INVALID", what = "invalid gadgetfile"): GadgetError {
+  const loc = typeof source === "function" ? source(path) : source !== undefined ? { file, ...locateKeyPath(source, path)! } : undefined;
+  const at = loc ? `${loc.file}:${loc.line}` : file;
+  return new GadgetError({ what, which: `${at}: ${formatKeyPath(path)}`, why, hint, code, location: loc ?? { file } });
 }
 
 /** Validate a loaded default export; throws a GadgetError with file:line and the key path. */
-export function validateGadgetfile(value: unknown, file: string, source?: string): Gadgetfile {
+export function validateGadgetfile(value: unknown, file: string, source?: string | KeyLocator): Gadgetfile {
   if (value === undefined) {
     throw new GadgetError({ what: "invalid gadgetfile", which: file, why: "no default export", hint: "end the file with: export default defineGadgetfile({ gadgets: [...] })", code: "GADGETFILE_INVALID" });
   }

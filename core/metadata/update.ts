@@ -10,7 +10,7 @@
  * kept as written (comments and order preserved); only missing ones are added.
  */
 import type { Document } from "yaml";
-import { yaml } from "../yaml.js";
+import { yaml, yamlError } from "../yaml.js";
 import { GadgetError } from "../errors.js";
 import { BtfKind, type BtfType } from "../btf/btf.js";
 import type { BpfObject } from "../btf/object.js";
@@ -59,10 +59,7 @@ function datasources(obj: BpfObject): { name: string; structs: BtfType[] }[] {
 
 export function updateMetadata(existing: string | undefined, obj: BpfObject, which = "gadget.yaml"): UpdateResult {
   const doc: Document = existing !== undefined && existing.trim() !== "" ? yaml().parseDocument(existing) : new (yaml().Document)({});
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    throw new GadgetError({ what: "invalid metadata file", which: e.linePos ? `${which}:${e.linePos[0].line}:${e.linePos[0].col}` : which, why: e.message.split("\n")[0]!, code: "BAD_METADATA" });
-  }
+  if (doc.errors.length > 0) throw yamlError(doc.errors[0], which, "BAD_METADATA");
   if (doc.contents === null) doc.contents = doc.createNode({}) as never;
   if (!yaml().isMap(doc.contents)) throw new GadgetError({ what: "invalid metadata file", which, why: "expected a YAML map at the top level", code: "BAD_METADATA" });
 

@@ -7,7 +7,7 @@
  * and GADGET_* markers that ig's `--update-metadata` would refuse (see markerProblems).
  * Pure: takes the YAML text or map and the parsed object.
  */
-import { yaml } from "../yaml.js";
+import { parseYaml } from "../yaml.js";
 import { GadgetError } from "../errors.js";
 import { BtfKind, BTF_VAR_GLOBAL_ALLOCATED, typeToC, underlying } from "../btf/btf.js";
 import { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, goQuote, mapTypeName, type BpfObject, type GadgetMarker } from "../btf/object.js";
@@ -28,22 +28,9 @@ export interface ValidationReport {
 
 export type Metadata = Record<string, unknown>;
 
-/** Parse gadget.yaml text into a map (empty document → {}); YAML errors name file:line. */
+/** Parse gadget.yaml text into a map (empty document → {}); YAML errors: `invalid YAML (<file>:<line>:<col>): …`. */
 export function parseMetadata(text: string, which = "gadget.yaml"): Metadata {
-  let doc: unknown;
-  try {
-    doc = yaml().parse(text, { maxAliasCount: 100, prettyErrors: true });
-  } catch (e) {
-    const err = e as Error & { linePos?: { line: number; col: number }[] };
-    const pos = err.linePos?.[0];
-    throw new GadgetError({
-      what: "invalid metadata file",
-      which: pos ? `${which}:${pos.line}:${pos.col}` : which,
-      why: err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, ""),
-      hint: "fix the YAML syntax",
-      code: "BAD_METADATA",
-    });
-  }
+  const doc = parseYaml(text, which, "BAD_METADATA");
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== "object" || Array.isArray(doc)) {
     throw new GadgetError({ what: "invalid metadata file", which, why: "expected a YAML map at the top level", code: "BAD_METADATA" });

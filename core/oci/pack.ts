@@ -4,7 +4,7 @@
  * Pure: takes bytes/descriptors, returns the JSON blobs to store. Layer blobs themselves are
  * written by the caller (they may be large), described here by digest and size.
  */
-import { yaml } from "../yaml.js";
+import { parseYaml } from "../yaml.js";
 import { GadgetError } from "../errors.js";
 import { sha256, type Digest } from "./digest.js";
 import { encodeIndex, encodeManifest } from "./gojson.js";
@@ -54,12 +54,7 @@ export interface PackedImage {
 
 /** Annotations derived from gadget.yaml, as ig's annotationsFromMetadata. */
 export function metadataAnnotations(config: Uint8Array, builderVersion: string, which = "gadget.yaml"): Annotations {
-  let meta: unknown;
-  try {
-    meta = yaml().parse(Buffer.from(config).toString("utf8"), { maxAliasCount: 100 });
-  } catch (e) {
-    throw new GadgetError({ what: "invalid metadata file", which, why: (e as Error).message.split("\n")[0] });
-  }
+  const meta = parseYaml(Buffer.from(config).toString("utf8"), which, "BAD_METADATA");
   const m = (meta && typeof meta === "object" ? meta : {}) as Record<string, unknown>;
   const str = (v: unknown) => (v === undefined || v === null ? "" : String(v));
   const out: Annotations = {

@@ -73,7 +73,7 @@ describe("gadget image build: bad inputs", () => {
   it("bad build.yaml YAML names file:line:col", async () => {
     const g = await variant("trace_exec", "badyaml");
     await writeFile(join(g, "build.yaml"), "cflags: [-I, ../include\nwasm: x\n");
-    await expectFailure(await build(g), /^Error: invalid build file \(.*badyaml\/build\.yaml:\d+:\d+\): /);
+    await expectFailure(await build(g), /^Error: invalid YAML \(.*badyaml\/build\.yaml:\d+:\d+\): /);
   });
 
   it("unknown build.yaml keys are a warning, not an error", async () => {

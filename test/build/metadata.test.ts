@@ -77,7 +77,7 @@ describe("--validate-metadata", () => {
   });
 
   it("YAML syntax errors name file:line:col", () => {
-    expect(() => parseMetadata("name: [x\n", "g/gadget.yaml")).toThrow(/invalid metadata file \(g\/gadget\.yaml:\d+:\d+\)/);
+    expect(() => parseMetadata("name: [x\n", "g/gadget.yaml")).toThrow(/invalid YAML \(g\/gadget\.yaml:\d+:\d+\)/);
   });
 });
 

@@ -30,7 +30,7 @@ describe("build.yaml", () => {
   });
 
   it("bad YAML is an error naming file:line:col", async () => {
-    await expect(parseBuildYaml("ebpfsource: [a\nmetadata: b\n", "g/build.yaml")).rejects.toThrow(/invalid build file \(g\/build\.yaml:\d+:\d+\)/);
+    await expect(parseBuildYaml("ebpfsource: [a\nmetadata: b\n", "g/build.yaml")).rejects.toThrow(/invalid YAML \(g\/build\.yaml:\d+:\d+\)/);
     await expect(parseBuildYaml("- a\n- b\n")).rejects.toThrow(/expected a YAML map/);
     await expect(parseBuildYaml("cflags: {a: 1}\n")).rejects.toThrow(/cflags.*list of strings/);
     await expect(parseBuildYaml("ebpfsource: [a, b]\n")).rejects.toThrow(/ebpfsource.*path string/);

@@ -16,7 +16,7 @@ describe("gadgetfile.ts.example", () => {
       expect(c.watch?.exec).toEqual(["ig run {ref} --verify-image=false"]);
       const specs = c.gadgets.filter((g) => typeof g !== "string") as unknown as Record<string, unknown>[];
       const used = new Set(specs.flatMap((s) => Object.keys(s)));
-      for (const k of ["path", "name", "tag", "archs", "cflags", "wasm", "ebpfsource", "metadata", "settings"]) expect(used).toContain(k);
+      for (const k of ["path", "name", "tag", "archs", "cflags", "wasm", "ebpfsource", "metadata", "validateMetadata", "settings"]) expect(used).toContain(k);
       expect(new Set(c.publish!.map((p) => p.type))).toEqual(new Set(["store-tag", "push", "tar-export", "sign"]));
       const tasks = effectiveTasks(c);
       const order = orderTasks(tasks, ["ci", "publish"], "gadgetfile.ts", gf.source);

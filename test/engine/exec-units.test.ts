@@ -11,7 +11,6 @@ import { parseDuration } from "../../core/duration.js";
 import { afterExit, CRASH_LOOP_LIMIT, decideExec, QUICK_EXIT_MS } from "../../core/engine/exec-policy.js";
 import { ExecSupervisor, groupAlive, splitLines, type ExitInfo } from "../../core/engine/exec-supervisor.js";
 import { parseExecFlags, parseExecGrace, showArgv } from "../../core/cli/exec-loop.js";
-import { checkOnly, onlyMatcher } from "../../core/cli/only.js";
 import { FIXTURES, tempDir } from "../helpers/cli.js";
 
 const STANDIN = join(FIXTURES, "exec-standin.mjs");
@@ -97,14 +96,6 @@ describe("exec command: splitting without a shell", () => {
     expect(igStoreFor(["ig", "run", "{ref}"], { uid: 0, home: "/root" })).toBe("/var/lib/ig/oci-store");
     expect(igStoreFor(["ig", "run", "--oci-store-user", "{ref}"], { uid: 0, home: "/root" })).toBeUndefined();
     expect(igStoreFor(["node", "x.mjs", "{ref}"], user)).toBeUndefined();
-  });
-
-  it("--only takes names and globs, and a pattern that selects nothing is a usage error naming the gadgets", () => {
-    const m = onlyMatcher(["trace_*", "dns"])!;
-    expect(["trace_exec", "trace_open", "dns", "dnsx", "top"].filter(m)).toEqual(["trace_exec", "trace_open", "dns"]);
-    expect(onlyMatcher([])).toBeUndefined();
-    expect(() => checkOnly(["trace_*"], ["trace_exec"], "gadgetfile.ts")).not.toThrow();
-    expect(() => checkOnly(["trace_exce"], ["trace_exec", "dns"], "gadgetfile.ts")).toThrow("no such gadget (--only trace_exce): gadgetfile.ts has the gadgets trace_exec, dns");
   });
 
   it("splits output into lines across chunks", () => {

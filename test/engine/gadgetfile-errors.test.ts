@@ -91,7 +91,7 @@ describe("bad gadgetfiles give a one-line error with file:line, exit 1", () => {
     const { dir: empty, cleanup: c } = await tempDir();
     try {
       const r = await runGadget(["run"], { cwd: empty });
-      expectOneLineError(r, /^Error: gadgetfile not found \(.*gadgetfile\.ts\): no gadgetfile\.ts in this folder$/);
+      expectOneLineError(r, /^Error: gadgetfile not found \(.*gadgetfile\.ts\): no gadgetfile\.ts in this folder or any folder above it$/);
     } finally {
       await c();
     }

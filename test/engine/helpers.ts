@@ -58,3 +58,32 @@ export function explainLines(stderr: string): Map<string, string> {
   }
   return m;
 }
+
+/**
+ * A second installation of gadget (bin/, dist/, package.json, node_modules linked) in `dir`: with
+ * another version in package.json, or without some dependencies (e.g. the optional TypeScript).
+ */
+export async function copyInstallation(dir: string, o: { version?: string; without?: string[] } = {}): Promise<string> {
+  const { cp, mkdir, readdir, readFile, symlink, writeFile } = await import("node:fs/promises");
+  const { REPO_ROOT } = await import("../helpers/cli.js");
+  await mkdir(join(dir, "node_modules"), { recursive: true });
+  await cp(join(REPO_ROOT, "bin"), join(dir, "bin"), { recursive: true });
+  await cp(join(REPO_ROOT, "dist"), join(dir, "dist"), { recursive: true });
+  const pkg = JSON.parse(await readFile(join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
+  if (o.version) pkg.version = o.version;
+  await writeFile(join(dir, "package.json"), JSON.stringify(pkg, null, 2));
+  for (const name of await readdir(join(REPO_ROOT, "node_modules"))) {
+    if (name === ".bin" || (o.without ?? []).includes(name)) continue;
+    await symlink(join(REPO_ROOT, "node_modules", name), join(dir, "node_modules", name));
+  }
+  return join(dir, "bin", "gadget.js");
+}
+
+/** Annotations of an image in a store: the index's and its first manifest's. */
+export async function imageAnnotations(store: string, digest: string): Promise<Record<string, string>> {
+  const { readFile } = await import("node:fs/promises");
+  const blob = (d: string) => join(store, "blobs", "sha256", d.slice(7));
+  const idx = JSON.parse(await readFile(blob(digest), "utf8")) as { annotations?: Record<string, string>; manifests: { digest: string }[] };
+  const m = JSON.parse(await readFile(blob(idx.manifests[0]!.digest), "utf8")) as { annotations?: Record<string, string> };
+  return { ...(idx.annotations ?? {}), ...(m.annotations ?? {}) };
+}

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { REPO_ROOT } from "../helpers/cli.js";
@@ -52,5 +52,18 @@ export default defineGadgetfile({
     expect(refs).toEqual(["ghcr.io/acme/exec_count:v1", "ghcr.io/acme/open_count:v1", "ghcr.io/acme/tcp_count:v1"]);
     const byRef = new Map(index.manifests.map((m) => [m.annotations?.["org.opencontainers.image.ref.name"], m.digest]));
     for (const g of j.gadgets) expect(byRef.get(`ghcr.io/acme/${g.name}:v1`)).toBe(g.digest);
+  });
+
+  it("a push target's registry error names the target's option, not a flag gadget run does not have", async () => {
+    const gf = await readFile(join(repo.dir, "gadgetfile.ts"), "utf8");
+    await writeFile(join(repo.dir, "gadgetfile.ts"), gf.replace(", insecure: true", ""));
+    try {
+      const r = await repo.run(["run", "publish", "--only", "exec_count"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`hint: if ${reg.host} serves plain HTTP, set insecureRegistries: ["${reg.host}"] on the push target\n`);
+      expect(r.stderr).not.toMatch(/--insecure-registries/);
+    } finally {
+      await writeFile(join(repo.dir, "gadgetfile.ts"), gf);
+    }
   });
 });

@@ -139,6 +139,79 @@ export default defineGadgetfile({
   });
 });
 
+describe("the line of an entry that came through a recipe or a helper", () => {
+  it("a step passed through monorepo(...), and a default moved into `defaults` by it", async () => {
+    const src = `import { defineGadgetfile } from "gadget";
+import { monorepo } from "gadget/recipes/monorepo";
+
+export default defineGadgetfile(
+  monorepo({
+    root: "gadgets",
+    archs: ["amd64"],
+    plugins: ["./stages/lint.ts"],
+    tasks: {
+      check: { steps: [{ stage: "mylint", options: { levle: "warn" } }] },
+    },
+  }),
+);
+`;
+    const r = await runWith(src, ["run", "check", "--dry"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split("\n")[0]).toBe(`Error: invalid gadgetfile (gadgetfile.ts:${lineOf(src, "levle")}: tasks.check.steps[0].options.levle): unknown key "levle" (known keys: level, max) for stage mylint`);
+    const arch = src.replace(`levle: "warn"`, `level: "warn"`).replace(`archs: ["amd64"]`, `archs: ["x86"]`);
+    const r2 = await runWith(arch, ["run", "check", "--dry"]);
+    expect(r2.stderr.split("\n")[0]).toBe(`Error: invalid gadgetfile (gadgetfile.ts:${lineOf(arch, "x86")}: defaults.archs[0]): expected one of amd64, arm64, got "x86"`);
+  });
+
+  it("a step made by step() in a helper module: the helper's line; through a recipe in a local module: the caller's line", async () => {
+    await mkdir(join(dir, "lib"), { recursive: true });
+    const steps = `import { step } from "gadget";
+
+export const lint = (level: string) => step("mylint", { level, mx: 2 });
+`;
+    await writeFile(join(dir, "lib", "steps.ts"), steps);
+    const recipe = `import { step, type Gadgetfile } from "gadget";
+
+/** A recipe: every gadget, and a check task with the lint options given. */
+export function checked(o: { lint: Record<string, unknown> }): Gadgetfile {
+  return {
+    gadgets: ["gadgets/*"],
+    plugins: ["./stages/lint.ts"],
+    tasks: { check: { steps: [step("mylint", o.lint)] } },
+  };
+}
+`;
+    await writeFile(join(dir, "lib", "recipe.ts"), recipe);
+    const viaHelper = `import { defineGadgetfile } from "gadget";
+import { lint } from "./lib/steps.js";
+
+export default defineGadgetfile({
+  gadgets: ["gadgets/*"],
+  plugins: ["./stages/lint.ts"],
+  tasks: { check: { steps: [lint("warn")] } },
+});
+`;
+    const r = await runWith(viaHelper, ["run", "check", "--dry"]);
+    expect(r.stderr.split("\n")[0]).toBe(`Error: invalid gadgetfile (lib/steps.ts:${lineOf(steps, "mx:")}: tasks.check.steps[0].options.mx): unknown key "mx" (known keys: level, max) for stage mylint`);
+    const viaRecipe = `import { defineGadgetfile } from "gadget";
+import { checked } from "./lib/recipe.js";
+
+export default defineGadgetfile(
+  checked({
+    lint: {
+      level: "warn",
+      mx: 2,
+    },
+  }),
+);
+`;
+    const r2 = await runWith(viaRecipe, ["run", "check", "--dry"]);
+    expect(r2.stderr.split("\n")[0]).toBe(`Error: invalid gadgetfile (gadgetfile.ts:${lineOf(viaRecipe, "mx:")}: tasks.check.steps[0].options.mx): unknown key "mx" (known keys: level, max) for stage mylint`);
+    const ok = await runWith(viaRecipe.replace("mx: 2", "max: 2"), ["run", "check", "--json"]);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+});
+
 describe("what a stage returns is checked against its declared outputs and result schema", () => {
   const src = (mode: string) => `import { defineGadgetfile } from "gadget";
 export default defineGadgetfile({

@@ -51,7 +51,7 @@ describe("validator", () => {
 });
 
 describe("cache --explain wording", () => {
-  const base: KeyComponents = { stage: "clang@1", tools: { clang: { path: "/usr/bin/clang", version: "14" } }, args: "a", options: "o", gadget: "", env: {}, files: { "g/a.c": "d1" }, artifacts: {}, annotations: "n" };
+  const base: KeyComponents = { stage: "clang@1", code: { kind: "builtin", source: "gadget", id: "0.1.0" }, tools: { clang: { path: "/usr/bin/clang", version: "14" } }, args: "a", options: "o", gadget: "", env: {}, files: { "g/a.c": "d1" }, artifacts: {}, annotations: "n" };
   it("names the first differing component", () => {
     expect(explainDiff(base, { ...base, tools: { clang: { path: "/usr/bin/clang", version: "15" } } })).toBe("clang version changed");
     expect(explainDiff(base, { ...base, args: "b", files: { "g/a.c": "d2" } })).toBe("args changed");
@@ -152,5 +152,102 @@ describe("the default build task", () => {
     const { DEFAULT_BUILD_STEPS } = await import("../../core/gadgetfile/tasks.js");
     const { igSteps } = await import("../../recipes/ig.js");
     expect(DEFAULT_BUILD_STEPS).toEqual(igSteps({}));
+  });
+});
+
+describe("cache sizes, durations and pruning", () => {
+  it("parses sizes (k/M/G decimal, Ki/Mi/Gi binary) and durations", async () => {
+    const { parseSize, parseDuration, cacheLimit } = await import("../../core/engine/cache-prune.js");
+    expect(parseSize("500M")).toBe(500e6);
+    expect(parseSize("1GiB")).toBe(1024 ** 3);
+    expect(parseSize("800kB")).toBe(800e3);
+    expect(parseSize("1.5G")).toBe(1.5e9);
+    expect(parseSize("1048576")).toBe(1048576);
+    expect(parseSize("lots")).toBeUndefined();
+    expect(parseSize("5X")).toBeUndefined();
+    expect(parseDuration("7d")).toBe(7 * 86400e3);
+    expect(parseDuration("1d12h")).toBe(36 * 3600e3);
+    expect(parseDuration("30m")).toBe(30 * 60e3);
+    expect(parseDuration("a week")).toBeUndefined();
+    expect(cacheLimit({})).toBe(2e9);
+    expect(cacheLimit({ GADGET_CACHE_MAX_SIZE: "0" })).toBeUndefined();
+    expect(() => cacheLimit({ GADGET_CACHE_MAX_SIZE: "huge" })).toThrow(/invalid environment \(GADGET_CACHE_MAX_SIZE\): "huge" is not a size/);
+  });
+
+  it("prunes the least recently used entries first; outputs stay while an entry references them; orphans after a grace period", async () => {
+    const { pruneCache } = await import("../../core/engine/cache-prune.js");
+    const { utimes } = await import("node:fs/promises");
+    const { dir, cleanup } = await tempDir();
+    try {
+      const hex = (c: string) => c.repeat(64);
+      for (const d of ["cas", "actions", "manifests"]) await mkdir(join(dir, d));
+      const blob = async (c: string, size: number, ageMs = 0) => {
+        await writeFile(join(dir, "cas", hex(c)), Buffer.alloc(size));
+        const t = new Date(Date.now() - ageMs);
+        await utimes(join(dir, "cas", hex(c)), t, t);
+      };
+      const action = async (name: string, key: string, outputs: string[], ageMs: number) => {
+        const f = join(dir, "actions", `${hex(name)}.json`);
+        await writeFile(f, JSON.stringify({ v: 2, key: hex(key), outputs: Object.fromEntries(outputs.map((o, i) => [`o${i}`, { digest: `sha256:${hex(o)}`, size: 1 }])), annotations: {}, discovered: {} }));
+        const t = new Date(Date.now() - ageMs);
+        await utimes(f, t, t);
+      };
+      await blob("a", 1000);
+      await blob("b", 2000);
+      await blob("c", 3000);
+      await blob("d", 500, 3600e3); // nothing references it, for an hour
+      await blob("e", 500); // nothing references it yet (a run may be about to)
+      await action("1", "7", ["a", "b"], 3 * 86400e3); // used 3 days ago
+      await action("2", "8", ["b", "c"], 60e3); // a minute ago
+      await writeFile(join(dir, "manifests", `${hex("7")}.json`), "{}");
+      await utimes(join(dir, "manifests", `${hex("7")}.json`), new Date(0), new Date(0));
+      await writeFile(join(dir, "manifests", `${hex("8")}.json`), "{}");
+
+      const res = await pruneCache(dir, { maxBytes: 6000 });
+      expect(res.removedEntries).toBe(1);
+      const { readdir } = await import("node:fs/promises");
+      expect((await readdir(join(dir, "actions"))).sort()).toEqual([`${hex("2")}.json`]);
+      expect((await readdir(join(dir, "cas"))).sort()).toEqual([hex("b"), hex("c"), hex("e")]);
+      expect(await readdir(join(dir, "manifests"))).toEqual([`${hex("8")}.json`]);
+      expect(res.after.bytes).toBeLessThanOrEqual(6000);
+      expect(res.after.entries).toBe(1);
+
+      const aged = await pruneCache(dir, { olderThanMs: 30e3 });
+      expect(aged.removedEntries).toBe(1);
+      expect(aged.after.entries).toBe(0);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe("--only patterns and stage identities", () => {
+  it("matchPath: names and folders with *, ?, [..], {a,b} and **", async () => {
+    const { matchPath } = await import("../../core/gadgetfile/glob.js");
+    expect(matchPath("net/*", "net/tcp_state")).toBe(true);
+    expect(matchPath("net/*", "net/deep/tcp")).toBe(false);
+    expect(matchPath("**/tcp_*", "net/deep/tcp_state")).toBe(true);
+    expect(matchPath("{fs,net}/*", "fs/open_files")).toBe(true);
+    expect(matchPath("trace_?pen", "trace_open")).toBe(true);
+    expect(matchPath("open", "open_files")).toBe(false);
+  });
+
+  it("explains a changed stage code by where it came from", async () => {
+    const { explainOriginChange } = await import("../../core/engine/stage-origin.js");
+    expect(explainOriginChange({ kind: "builtin", source: "gadget", id: "0.1.0" }, { kind: "builtin", source: "gadget", id: "0.2.0" })).toBe("gadget version changed (0.1.0 → 0.2.0)");
+    expect(explainOriginChange({ kind: "local", source: "./stages/x.ts", id: "sha256:1" }, { kind: "local", source: "./stages/x.ts", id: "sha256:2" })).toBe("stage ./stages/x.ts changed");
+    expect(explainOriginChange({ kind: "npm", source: "@acme/l", id: "1.0.0 sha512-a" }, { kind: "npm", source: "@acme/l", id: "1.1.0 sha512-b" })).toBe("stage @acme/l changed (1.0.0 → 1.1.0)");
+    expect(explainOriginChange({ kind: "builtin", source: "gadget", id: "0.1.0" }, { kind: "local", source: "./stages/clang.ts", id: "sha256:1" })).toBe("stage code changed (gadget → ./stages/clang.ts)");
+    const base: KeyComponents = { stage: "x@1", code: { kind: "local", source: "./s.ts", id: "a" }, tools: {}, args: "a", options: "o", gadget: "g", env: {}, files: {}, artifacts: {}, annotations: "n" };
+    expect(explainDiff(base, { ...base, code: { ...base.code, id: "b" }, args: "b" })).toBe("stage ./s.ts changed");
+  });
+
+  it("a push target's hints name its options instead of gadget image push's flags", async () => {
+    const { targetHint } = await import("../../plugins/push.js");
+    expect(targetHint("if r:5000 serves plain HTTP, pass --insecure-registries r:5000")).toBe('if r:5000 serves plain HTTP, set insecureRegistries: ["r:5000"] on the push target');
+    expect(targetHint("pass the registry's CA with --cert-dir DIR (a folder holding ca.crt), or use --insecure-registries r:5000 for a plain-HTTP registry")).toBe(
+      `pass the registry's CA with certDir: "DIR" on the push target (a folder holding ca.crt), or set insecureRegistries: ["r:5000"] on the push target for a plain-HTTP registry`,
+    );
+    expect(targetHint("log in with: gadget login r:5000")).toBe("log in with: gadget login r:5000");
   });
 });
