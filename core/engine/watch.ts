@@ -147,7 +147,10 @@ export async function watchProject(o: WatchOptions): Promise<void> {
     const removed = [...watchedDirs].filter((d) => !dirs.has(d));
     watchedDirs = dirs;
     if (!watcher) {
-      watcher = chokidar.watch([...dirs], { ignoreInitial: true, depth: 0, ignored, atomic: true });
+      // atomic: false — our own debounce folds an editor's atomic save (unlink + rename) into one
+      // rebuild; chokidar's atomic mode, racing a burst of such saves, could lose the new file's
+      // watcher, and a later in-place write then went unseen (seen as a flaky watch test).
+      watcher = chokidar.watch([...dirs], { ignoreInitial: true, depth: 0, ignored, atomic: false });
       watcher.on("all", onFsEvent);
       await new Promise<void>((r) => watcher!.once("ready", () => r()));
       return;

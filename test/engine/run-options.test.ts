@@ -57,7 +57,7 @@ describe("metadata validation in gadget run", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^✗ a \d+ ms$/m);
     expect(r.stdout).toMatch(/^✓ b \d+ ms sha256:/m);
-    expect(r.stderr).toBe('Error: invalid metadata (gadgets/a/gadget.yaml: params.ebpf.nope): variable "nope" not found in eBPF object\nhint: declare it in the eBPF program as `const volatile <type> nope = <default>;`\n');
+    expect(r.stderr).toBe('Error: invalid metadata (gadgets/a/gadget.yaml: params.ebpf.nope): variable "nope" not found in eBPF object\nhint: declare it in the eBPF program as `const volatile <type> nope = <default>;`, or remove params.ebpf.nope from gadget.yaml\n');
     const off = await runWith(GADGETFILE(), ["run", "--validate-metadata=false", "--explain"]);
     expect(off.code, off.stderr).toBe(0);
     expect(off.stderr).toMatch(/^a oci-pack: miss: /m);

@@ -340,7 +340,7 @@ describe("gadget run --exec: mistakes", () => {
       [["--exec", "ig run {ref}"], /^Error: invalid usage: --exec needs --watch\nhint: gadget run --watch --exec 'ig run \{ref\}'\n$/],
       [["--watch", "--exec", "ig run {ref} | less"], /^Error: invalid usage: invalid --exec "ig run \{ref\} \| less": \| is shell syntax, and the command runs without a shell\nhint: run it through a shell: sh -c/],
       [["--watch", "--exec", "ig run {ref}", "--exec-grace", "soon"], /^Error: invalid usage: invalid --exec-grace "soon": expected a duration/],
-      [["--watch", "--only", "exce_count"], /^Error: no such gadget \(--only exce_count\): gadgetfile\.ts has the gadgets exec_count, open_count, tcp_count\n$/],
+      [["--watch", "--only", "exce_count"], /^Error: no such gadget \(--only exce_count\): "exce_count" matches no gadget's name or folder\nhint: gadgets: exec_count, open_count, tcp_count\n$/],
     ];
     for (const [args, err] of cases) {
       const r = await repo.run(["run", ...args]);
