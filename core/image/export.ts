@@ -16,7 +16,7 @@ import { encodeIndex, compareGoStrings } from "../oci/gojson.js";
 import { Annotation } from "../oci/media-types.js";
 import { successors, type Descriptor, type Index } from "../oci/model.js";
 import { formatReference, isSignatureTag, parseReference } from "../oci/reference.js";
-import { sweepDeadTemps, tempName } from "../store/atomic.js";
+import { releaseTemp, sweepDeadTemps, tempPath } from "../store/atomic.js";
 import { LayoutStore, refNameOf } from "../store/layout-store.js";
 import { TarWriter, fileSink, streamSink, type TarSink } from "../tar/writer.js";
 
@@ -39,6 +39,8 @@ export interface ExportedImage {
 export interface ExportResult {
   file: string;
   images: ExportedImage[];
+  /** The signature tags written along (`sha256-<hex>.sig`, `sha256-<hex>`), sorted. */
+  signatures: string[];
 }
 
 /** Progress events of export and import (bytes of archive written or read). */
@@ -66,6 +68,8 @@ export interface ExportPlan {
   index: Index;
   blobs: PlannedBlob[];
   images: ExportedImage[];
+  /** Signature tags that go along (sorted). */
+  signatures: string[];
   totalBytes: number;
 }
 
@@ -177,7 +181,8 @@ export async function planExport(store: LayoutStore, references: string[]): Prom
   const blobs = [...nodes.values()].sort((a, b) => compareGoStrings(a.desc.digest, b.desc.digest));
   const index: Index = { schemaVersion: 2, manifests: indexEntries };
   const totalBytes = blobs.reduce((n, b) => n + b.desc.size, 0);
-  return { index, blobs, images, totalBytes };
+  const signatures = [...tagged.keys()].filter((n) => isSignatureTag(n)).sort();
+  return { index, blobs, images, signatures, totalBytes };
 }
 
 function withRefName(d: Descriptor, name: string): Descriptor {
@@ -259,16 +264,17 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
     } catch (e) {
       throw wrapWriteError(e, "stdout");
     }
-    return { file: "-", images: plan.images };
+    return { file: "-", images: plan.images, signatures: plan.signatures };
   }
 
   const target = resolve(opts.file);
   await refuseInsideStore(target, store.root, opts.file);
-  const tmp = join(dirname(target), tempName(`.${basename(target)}`));
+  const tmp = tempPath(dirname(target), `.${basename(target)}`);
   let fh;
   try {
     fh = await open(tmp, "wx", FILE_MODE);
   } catch (e) {
+    releaseTemp(tmp);
     throw exportError(opts.file, describeSystemError(e), "check that the destination directory exists and is writable", e, systemErrorCode(e));
   }
   try {
@@ -282,10 +288,12 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
   } catch (e) {
     await unlink(tmp).catch(() => {});
     throw wrapWriteError(e, opts.file);
+  } finally {
+    releaseTemp(tmp);
   }
   // temp files of exports to this same file that were killed mid-write
   await sweepDeadTemps(dirname(target), `.${basename(target)}`).catch(() => 0);
-  return { file: opts.file, images: plan.images };
+  return { file: opts.file, images: plan.images, signatures: plan.signatures };
 }
 
 /** The path with its folder's symlinks and `..` resolved (as far as the folders exist). */

@@ -16,7 +16,7 @@ import { GadgetError, describeSystemError, systemErrorCode } from "../errors.js"
 import { VerifyingStream, isDigest, type Digest } from "../oci/digest.js";
 import type { Content, ReadOnlyStorage, Storage } from "../oci/content.js";
 import type { Descriptor } from "../oci/model.js";
-import { tempName } from "../store/atomic.js";
+import { releaseTemp, tempPath } from "../store/atomic.js";
 import type { LayoutStore } from "../store/layout-store.js";
 import { ensureDir } from "../store/temp-dir.js";
 import { isVerifiedStream } from "./repository.js";
@@ -43,7 +43,7 @@ export function fastLayoutDestination(store: LayoutStore): Storage {
         return;
       }
       const tmpDir = await store.holdWriterLock();
-      const tmp = join(tmpDir, tempName("blob"));
+      const tmp = tempPath(tmpDir, "blob");
       const final = store.blobPath(desc.digest);
       try {
         const out = createWriteStream(tmp, { flags: "wx", mode: 0o644, highWaterMark: 2 * CHUNK });
@@ -69,6 +69,8 @@ export function fastLayoutDestination(store: LayoutStore): Storage {
           throw new GadgetError({ what: "writing blob", which: `${desc.digest} in ${store.root}`, why: describeSystemError(e), cause: e, code });
         }
         throw e;
+      } finally {
+        releaseTemp(tmp);
       }
     },
   };

@@ -17,7 +17,7 @@ import { encodeIndex } from "../oci/gojson.js";
 import { Annotation } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor, type Index } from "../oci/model.js";
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
-import { tempName, writeFileAtomic } from "./atomic.js";
+import { releaseTemp, tempPath, writeFileAtomic } from "./atomic.js";
 import { classifyTemps, ensureDir, openTempDir, removeTemps } from "./temp-dir.js";
 import { fileMatches } from "./hash-file.js";
 import { acquireFileLock, withFileLock } from "./lock.js";
@@ -199,7 +199,7 @@ export class LayoutStore implements Target {
     }
     const final = this.blobPath(desc.digest);
     const tmpDir = await this.holdWriterLock();
-    const tmp = join(tmpDir, tempName("blob"));
+    const tmp = tempPath(tmpDir, "blob");
     try {
       const fh = await open(tmp, "wx", 0o644);
       try {
@@ -219,6 +219,8 @@ export class LayoutStore implements Target {
       await unlink(tmp).catch(() => {});
       if (e instanceof GadgetError) throw e;
       throw new GadgetError({ what: "writing blob", which: `${desc.digest} in ${this.root}`, why: describeSystemError(e), cause: e, code: systemErrorCode(e) });
+    } finally {
+      releaseTemp(tmp);
     }
   }
 
