@@ -161,9 +161,10 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["image", "sign"],
     summary: "Sign an image's index digest (cosign-compatible)",
-    usage: "gadget image sign IMAGE --key KEY [--format legacy|oci11|bundle] [-a key=value]",
+    usage: "gadget image sign IMAGE --key FILE|env://VAR|- [--format legacy|oci11|bundle] [-a key=value] [--force]",
     flags: [
-      { name: "key", type: "string", value: "KEY", description: "PEM private key: ECDSA P-256, RSA or Ed25519 (PKCS#8 may be encrypted: COSIGN_PASSWORD or a prompt)" },
+      { name: "key", type: "string", value: "KEY", description: "PEM private key: a file, env://VAR (a variable holding the PEM, e.g. a CI secret) or - (stdin); ECDSA P-256, RSA or Ed25519 (PKCS#8 may be encrypted: COSIGN_PASSWORD or a prompt). Never the key itself as the argument" },
+      { name: "force", type: "boolean", description: "sign again even when a valid signature by this key already exists (default: keep it, nothing to do)" },
       { name: "format", type: "string", value: "FORMAT", description: "legacy (cosign .sig tag, default), oci11 (referrer) or bundle (sigstore bundle referrer)", default: "legacy" },
       { name: "annotations", short: "a", type: "list", value: "KEY=VALUE", description: "extra claims in the signed payload's \"optional\" (as cosign -a)" },
       JSON_FLAG,
@@ -231,7 +232,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["run"],
     summary: "Run tasks from ./gadgetfile.ts (default task: build)",
-    usage: "gadget run [TASK…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch] [-f FILE] [--allow-unsafe-cflags] [--json]",
+    usage: "gadget run [TASK…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch] [-f FILE] [--keep-going | --fail-fast] [--json] [--json-file FILE] [--authfile FILE] [--cert-dir DIR] [--insecure-registries HOSTS] [--timeout DURATION] [--allow-unsafe-cflags]",
     flags: [
       { name: "jobs", short: "j", type: "string", value: "N", description: "steps run at once (default: CPU count)" },
       { name: "dry", type: "boolean", description: "print the plan, run nothing" },
@@ -239,6 +240,13 @@ export const COMMANDS: CommandSpec[] = [
       { name: "no-cache", type: "boolean", description: "ignore the cache" },
       { name: "watch", short: "w", type: "boolean", description: "rebuild on change" },
       { name: "file", short: "f", type: "string", value: "FILE", description: "gadgetfile (default ./gadgetfile.ts)" },
+      { name: "keep-going", type: "boolean", description: "publish the gadgets that built even when others failed (default: a publish is all or nothing)" },
+      { name: "fail-fast", type: "boolean", description: "start no new step after the first failure" },
+      { name: "json-file", type: "string", value: "FILE", description: "write the run's summary (gadgets, steps, cache hits, digests, what each publish target did) to FILE, also when the run fails early" },
+      { name: "authfile", type: "string", value: "FILE", description: "auth file for the publish targets (env REGISTRY_AUTH_FILE; a target's authfile wins)" },
+      { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key for the publish targets (env GADGET_CERT_DIR; a target's certDir wins)" },
+      { name: "insecure-registries", type: "list", value: "HOSTS", description: "comma-separated registries the publish targets reach over plain HTTP (env GADGET_INSECURE_REGISTRIES)" },
+      TIMEOUT_FLAG,
       ALLOW_UNSAFE_CFLAGS_FLAG,
       JSON_FLAG,
     ],
