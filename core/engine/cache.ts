@@ -24,6 +24,7 @@ import type { LayoutStore } from "../store/layout-store.js";
 import { writeFileAtomic } from "../store/atomic.js";
 import { exec } from "./exec.js";
 import { hashFileOffThread } from "./pool.js";
+import { cacheRoot } from "./cache-dir.js";
 
 export const CACHE_DIR = ".gadget";
 
@@ -124,7 +125,7 @@ export class StepCache {
 
   constructor(projectRoot: string, env: Record<string, string | undefined>) {
     this.projectRoot = resolve(projectRoot);
-    this.root = join(this.projectRoot, CACHE_DIR);
+    this.root = cacheRoot(this.projectRoot, env);
     this.workDir = this.root;
     this.env = env;
   }

@@ -10,6 +10,7 @@ import { GadgetError } from "../errors.js";
 import type { Gadgetfile } from "../types.js";
 import { bundleModule, displayPath, gadgetLibraryUrl, importBundled } from "./bundle.js";
 import { validateGadgetfile } from "./validate.js";
+import { cacheRoot } from "../engine/cache-dir.js";
 
 export const GADGETFILE_NAMES = ["gadgetfile.ts", "gadgetfile.mts", "gadgetfile.js", "gadgetfile.mjs"];
 
@@ -48,7 +49,7 @@ export function findGadgetfile(dir: string, file?: string): string {
 }
 
 function cachePath(file: string): string {
-  return join(dirname(file), ".gadget", "gadgetfile.json");
+  return join(cacheRoot(dirname(file)), "gadgetfile.json");
 }
 
 function readCachedBundle(file: string, lib: string): BundleCache | undefined {
@@ -79,7 +80,8 @@ async function writeCachedBundle(file: string, lib: string, inputs: string[], co
   }
   const { writeFileAtomic } = await import("../store/atomic.js");
   mkdirSync(dirname(cachePath(file)), { recursive: true });
-  if (!existsSync(join(dirname(file), ".gadget", ".gitignore"))) await writeFileAtomic(join(dirname(file), ".gadget", ".gitignore"), "*\n", { fsync: false });
+  const ignore = join(cacheRoot(dirname(file)), ".gitignore");
+  if (!existsSync(ignore)) await writeFileAtomic(ignore, "*\n", { fsync: false });
   await writeFileAtomic(cachePath(file), JSON.stringify({ v: 1, lib, inputs: ins, code } satisfies BundleCache), { fsync: false });
 }
 
