@@ -9,6 +9,7 @@ import { resolveGadgets } from "../gadgetfile/gadgets.js";
 import { checkStages, effectiveTasks, orderTasks, planSteps, stepStageName, type PlannedStep } from "../gadgetfile/tasks.js";
 import { displayPath } from "../gadgetfile/bundle.js";
 import { runGraph, type GadgetRunResult, type RunGraphOptions } from "./run-graph.js";
+import { orderPublishSteps, publishPhaseStart, reorderedTargets } from "./publish-plan.js";
 
 export interface Project {
   gadgetfile: LoadedGadgetfile;
@@ -16,6 +17,10 @@ export interface Project {
   stages: Map<string, Stage>;
   tasks: string[];
   steps: PlannedStep[];
+  /** Index in `steps` of the first step of the publish phase (all or nothing), if the run publishes. */
+  publishFrom?: number;
+  /** The publish targets run in another order than listed (local ones — sign — first). */
+  reordered: boolean;
   /** Files whose change means "reload the project": the gadgetfile, its imports, local plugin files. */
   configInputs: string[];
 }
@@ -37,24 +42,26 @@ export async function loadProject(opts: LoadProjectOptions): Promise<Project> {
   const tasksByName = effectiveTasks(gf.config);
   const requested = opts.tasks && opts.tasks.length > 0 ? opts.tasks : ["build"];
   const order = orderTasks(tasksByName, requested, where, gf.source);
-  const steps = planSteps(gf.config, tasksByName, order);
+  const listed = planSteps(gf.config, tasksByName, order);
 
   const { loadBuiltinStages, loadPluginsWithInputs } = await import("./plugins.js");
-  const [builtins, plugins] = await Promise.all([loadBuiltinStages(steps.map((s) => stepStageName(s.spec))), loadPluginsWithInputs(gf.config.plugins ?? [], gf.dir)]);
+  const [builtins, plugins] = await Promise.all([loadBuiltinStages(listed.map((s) => stepStageName(s.spec))), loadPluginsWithInputs(gf.config.plugins ?? [], gf.dir)]);
   const stages = new Map<string, Stage>(builtins);
   for (const [k, v] of plugins.stages) stages.set(k, v); // a plugin may replace a built-in stage
   try {
-    checkStages(steps, stages, where, gf.source);
+    checkStages(listed, stages, where, gf.source);
   } catch (e) {
     if ((e as GadgetError).code !== "UNKNOWN_STAGE") throw e;
     // name every stage in the hint: load the built-ins this run did not need
     const all = new Map<string, Stage>(await loadBuiltinStages());
     for (const [k, v] of stages) all.set(k, v);
-    checkStages(steps, all, where, gf.source);
+    checkStages(listed, all, where, gf.source);
     throw e;
   }
+  const steps = orderPublishSteps(listed, stages);
+  const publishFrom = publishPhaseStart(steps, stages);
   const gadgets = await resolveGadgets(gf.config, gf.dir, where, gf.source);
-  return { gadgetfile: gf, gadgets, stages, tasks: order, steps, configInputs: [...new Set([...gf.inputs, ...plugins.inputs])] };
+  return { gadgetfile: gf, gadgets, stages, tasks: order, steps, ...(publishFrom !== undefined ? { publishFrom } : {}), reordered: reorderedTargets(listed, steps), configInputs: [...new Set([...gf.inputs, ...plugins.inputs])] };
 }
 
 /** runGraph's options, minus what the project itself provides. */
@@ -77,6 +84,10 @@ export function runProject(p: Project, o: RunProjectOptions): Promise<GadgetRunR
     ...(o.logger ? { logger: o.logger } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
     ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    ...(o.loggerFor ? { loggerFor: o.loggerFor } : {}),
+    ...(p.publishFrom !== undefined ? { publishFrom: p.publishFrom } : {}),
+    ...(o.keepGoing ? { keepGoing: true } : {}),
+    ...(o.failFast ? { failFast: true } : {}),
   });
 }
 
