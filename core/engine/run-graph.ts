@@ -387,7 +387,9 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
       if (!st.failed) {
         st.failed = true;
         st.error = e;
-        firstFailure ??= st.gadget.name;
+        // a step that ended because the run was interrupted did not fail on its own
+        if (signal.aborted) st.status = "stopped";
+        else firstFailure ??= st.gadget.name;
       }
       emit({ type: "fail", ...base, ms: performance.now() - t0, error: e });
     } finally {

@@ -154,7 +154,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     const explain = ctx.flagBool("explain");
     const progress = ctx.stderrIsTTY && !json && !explain;
     const ran = new Set<string>();
-    const tasks = project.tasks.join(" ");
+    const tasks = requested.join(" ");
     ctx.interrupts?.doing(() => {
       const now = recorder.inFlight();
       return `gadget run ${tasks}${now.length ? `; in flight: ${now.join(", ")}` : ""}`;
