@@ -44,6 +44,7 @@ export class RunRecorder {
       this.hitSteps.add(id);
     }
     if (e.type === "miss") this.misses.set(e.gadget, (this.misses.get(e.gadget) ?? 0) + 1);
+    if (e.type === "stop") this.running.delete(id);
     if (e.type === "done" || e.type === "fail") {
       this.last.set(e.gadget, now);
       this.running.delete(id);

@@ -21,7 +21,8 @@ import { PhaseGate, type PhaseMember } from "./phase-gate.js";
 export { Semaphore };
 
 export interface StepEvent {
-  type: "start" | "hit" | "miss" | "done" | "fail";
+  /** stop: a started step did not run after all (the run was interrupted, or --fail-fast). */
+  type: "start" | "hit" | "miss" | "done" | "fail" | "stop";
   gadget: string;
   stage: string;
   arch?: Arch;
@@ -350,7 +351,10 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
       }
       if (!outcome) {
         if (!arrive) release = await sem.acquire(step.index); // a batch takes one slot when it runs
-        if (stopHere(st)) return;
+        if (stopHere(st)) {
+          emit({ type: "stop", ...base, ms: performance.now() - t0 });
+          return;
+        }
         await mkdir(outDir, { recursive: true });
         if (useCache) scratch.push(outDir); // removed when the run ends (saved outputs were moved to the CAS)
         const returned = arrive ? await arrive(ctx) : await step.stage.run!(ctx);

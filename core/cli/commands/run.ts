@@ -231,7 +231,7 @@ async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: s
       storeDir: ctx.storeDir(),
       ...(o.jobs ? { jobs: o.jobs } : {}),
       cache: !ctx.flagBool("no-cache"),
-      env: buildEnv(ctx),
+      env: { ...buildEnv(ctx), ...registryEnv(ctx) },
       logger: runLogger(ctx),
       signal: ac.signal,
       handlers: {
