@@ -1,4 +1,5 @@
 /** The I/O edge of key handling: read key files, find the password, write a key pair (0600). */
+import { existsSync } from "node:fs";
 import { open, readFile, stat, unlink } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -74,9 +75,13 @@ export async function loadSigningKeyFile(path: string, password: () => Promise<s
  */
 export type KeySource = { kind: "file"; path: string } | { kind: "env"; name: string } | { kind: "stdin" };
 
-/** Does this look like key material rather than a file name (a PEM block, or a long base64 run)? */
-export function looksLikeKeyMaterial(value: string): boolean {
-  return /-----BEGIN|PRIVATE KEY|\n/.test(value) || /^[A-Za-z0-9+/=\s]{60,}$/.test(value);
+/**
+ * Does this look like key material rather than a file name: a PEM block or a line break, or a long
+ * base64 run that names no existing file (a long path without dots looks like base64 too)?
+ */
+export function looksLikeKeyMaterial(value: string, cwd = process.cwd()): boolean {
+  if (/-----BEGIN|PRIVATE KEY|\n/.test(value)) return true;
+  return /^[A-Za-z0-9+/=\s]{60,}$/.test(value) && !existsSync(resolve(cwd, value));
 }
 
 /** `--key VALUE` (or a sign target's `key`) → where to read the key; `which` names the option in errors. */
@@ -89,7 +94,7 @@ export function parseKeySource(value: string, cwd: string, which = "--key"): Key
     }
     return { kind: "env", name };
   }
-  if (looksLikeKeyMaterial(value)) {
+  if (looksLikeKeyMaterial(value, cwd)) {
     throw new GadgetError({
       what: "invalid usage",
       which,

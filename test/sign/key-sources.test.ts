@@ -6,11 +6,12 @@
  *   another key or other claims do sign.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LayoutStore } from "../../core/store/layout-store.js";
 import { GadgetError } from "../../core/errors.js";
 import { generateKeyPairPem } from "../../core/sign/keys.js";
+import { looksLikeKeyMaterial } from "../../core/sign/key-files.js";
 import { fsck } from "../../core/store/fsck.js";
 import { runGadget, tempDir } from "../helpers/cli.js";
 import { makeImage, writeKeys, type KeyFiles } from "./fixtures.js";
@@ -49,6 +50,18 @@ describe("--key sources (defect 4)", () => {
       expect(r.stderr).toMatch(/^Error: invalid usage \(--key\): the value is key material, not a key file \(it is not shown\)\nhint: pass the key in an environment variable \(--key env:\/\/COSIGN_PRIVATE_KEY\) or on stdin \(--key -\)/);
       expectNoKeyMaterial(r.stdout + r.stderr);
     }
+  });
+
+  it("what counts as key material: a PEM, or a long base64 run that is no file; a long path without dots is a path", async () => {
+    const der = pem.split("\n").filter((l) => l && !l.startsWith("-----")).join("");
+    expect(looksLikeKeyMaterial(pem, tmp.dir)).toBe(true);
+    expect(looksLikeKeyMaterial(der, tmp.dir)).toBe(true);
+    const longDir = join(tmp.dir, "a".repeat(30), "b".repeat(30));
+    await mkdir(longDir, { recursive: true });
+    await writeFile(join(longDir, "releasekey"), pem);
+    const rel = `${"a".repeat(30)}/${"b".repeat(30)}/releasekey`;
+    expect(looksLikeKeyMaterial(rel, tmp.dir)).toBe(false);
+    expect(looksLikeKeyMaterial("keys/cosign.key", tmp.dir)).toBe(false);
   });
 
   it("an error that would carry key material anyway prints it redacted", () => {
