@@ -44,6 +44,10 @@ export type ErrorCode =
   | "UNKNOWN_STAGE"
   | "STAGE_OPTIONS"
   | "STAGE_RESULT"
+  /** A gadget that built but was not published because another gadget failed (all or nothing). */
+  | "NOT_PUBLISHED"
+  /** A gadget left unfinished by --fail-fast after another gadget failed. */
+  | "STOPPED"
   | "PLUGIN_NOT_FOUND"
   | "PLUGIN_INVALID"
   | "TOOL_NOT_FOUND"
@@ -133,16 +137,17 @@ export class GadgetError extends Error {
   readonly code: ErrorCode | undefined;
 
   constructor(init: GadgetErrorInit) {
-    // a user:password@ written into an address or reference is never echoed back
-    const what = withoutUserinfo(init.what);
-    const which = init.which === undefined ? undefined : withoutUserinfo(init.which);
-    const why = init.why === undefined ? undefined : withoutUserinfo(init.why);
+    // a user:password@ written into an address or reference, or a private key passed where a
+    // file name belongs, is never echoed back
+    const what = withoutSecrets(init.what);
+    const which = init.which === undefined ? undefined : withoutSecrets(init.which);
+    const why = init.why === undefined ? undefined : withoutSecrets(init.why);
     super(formatMessage({ what, which, why, location: init.location }), init.cause === undefined ? undefined : { cause: init.cause });
     this.name = "GadgetError";
     this.what = what;
     this.which = which;
     this.why = why;
-    this.hint = init.hint === undefined ? undefined : withoutUserinfo(init.hint);
+    this.hint = init.hint === undefined ? undefined : withoutSecrets(init.hint);
     this.exitCode = init.exitCode ?? 1;
     this.location = init.location;
     this.data = init.data;
@@ -168,6 +173,20 @@ const BARE_USERINFO = /(^|[\s"'(=,[])[^\s"'(/@:,[]+:[^\s"'/]*@(?!sha\d+:)/g;
 export function withoutUserinfo(text: string): string {
   if (!text.includes("@")) return text;
   return text.replace(URL_USERINFO, "$1").replace(BARE_USERINFO, "$1");
+}
+
+/** A PEM private key block (or what is left of one, cut short or with its line breaks flattened). */
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g;
+
+/** Text with private key material replaced by `<private key>`. */
+export function withoutKeyMaterial(text: string): string {
+  if (!text.includes("PRIVATE KEY-----")) return text;
+  return text.replace(PRIVATE_KEY_PEM, "<private key>");
+}
+
+/** Text with userinfo and private key material removed: what every echoed value goes through. */
+export function withoutSecrets(text: string): string {
+  return withoutKeyMaterial(withoutUserinfo(text));
 }
 
 function formatMessage(init: Pick<GadgetErrorInit, "what" | "which" | "why" | "location">): string {

@@ -11,7 +11,7 @@ export { verifyImage, type VerifyResult } from "./sign/verify.js";
 export { signatureArtifacts, signatureTagNames, addReferrers, findReferrers, type SignatureArtifact } from "./sign/related.js";
 export { cosignSignatureTag, referrersTag, isSignatureTagName, SIGNATURE_FORMATS, type SignatureFormat } from "./sign/constants.js";
 export { parsePrivateKey, parsePublicKey, generateKeyPairPem, type SigningKey, type PublicKey, type KeyType } from "./sign/keys.js";
-export { loadSigningKeyFile, loadPublicKeys, passwordFrom, writeKeyPair } from "./sign/key-files.js";
+export { loadSigningKeyFile, loadSigningKey, parseKeySource, keySourceName, looksLikeKeyMaterial, loadPublicKeys, passwordFrom, writeKeyPair, type KeySource } from "./sign/key-files.js";
 export { exportImages, type ExportOptions, type ExportResult, type ExportedImage, type TransferProgress } from "./image/export.js";
 export { importImages, type ImportOptions, type ImportResult, type ImportedImage, type ImportLimits } from "./image/import.js";
 export { pushImage, pushResultLine, type PushOptions, type PushResult } from "./image/push.js";
@@ -19,6 +19,7 @@ export { pullImage, pullResultLine, type PullOptions, type PullResult } from "./
 export { RegistryClient, type RegistryClientOptions, type RetryPolicy } from "./registry/client.js";
 export { RemoteRepository } from "./registry/repository.js";
 export { openRemoteRepository, type TransferOptions } from "./registry/open.js";
+export { registryTimeouts, type RegistryTimeouts } from "./registry/timeouts.js";
 export type { ProgressEvent } from "./registry/progress-events.js";
 export { login, logout, getLogin, type LoginOptions } from "./auth/login.js";
 export { getCredential, saveCredential, removeCredential, type Credential } from "./auth/credentials.js";
@@ -29,6 +30,7 @@ export { exec, ToolError, isToolError } from "./engine/exec.js";
 export { loadBuiltinStages, loadPlugins } from "./engine/plugins.js";
 export { loadProject, runProject, imageDigest, type Project, type LoadProjectOptions, type RunProjectOptions } from "./engine/project.js";
 export { watchProject, type WatchOptions } from "./engine/watch.js";
+export { cacheRoot, CACHE_DIR_ENV } from "./engine/cache-dir.js";
 export { loadGadgetfile, findGadgetfile, type LoadedGadgetfile } from "./gadgetfile/load.js";
 export { validateGadgetfile } from "./gadgetfile/validate.js";
 // check: load objects into the verifier of the host and of kernels booted in a micro-VM

@@ -205,6 +205,14 @@ export interface Stage<Options = any, Result = any, State = any> {
   result?: Schema<Result>;
   /** Usable as a gadgetfile publish target: `publish: [{ type: "<name>", ...options }]`. */
   publishTarget?: boolean;
+  /**
+   * For publish targets: does the stage send the image off this machine (push, tar-export: true,
+   * the default) or only change the local store (sign, store-tag: false)? Targets that stay local
+   * run first, whatever order the gadgetfile lists them in, so signatures exist before anything
+   * leaves the machine. A step that leaves the machine starts the publish phase: it runs only when
+   * every gadget built (all or nothing).
+   */
+  leavesMachine?: boolean;
   /** Once per run, before the stage's first step: returns the run's state (`ctx.state`). */
   setup?(run: RunInfo): State | Promise<State>;
   /** Once per run, after every step (also after failures). */

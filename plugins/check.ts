@@ -57,7 +57,7 @@ export const checkStage = defineStage({
     };
   },
   async runBatch(ctxs) {
-    const { checkObjects, parseDuration } = await library();
+    const { cacheRoot, checkObjects, parseDuration } = await library();
     const first = ctxs[0]!;
     const kernels = kernelSpecs(first);
     const timeoutMs = first.options.timeout === undefined ? undefined : parseDuration(first.options.timeout);
@@ -74,7 +74,7 @@ export const checkStage = defineStage({
     const report = await checkObjects({
       objects,
       kernels,
-      cacheDir: join(first.projectRoot, ".gadget", "check"),
+      cacheDir: join(cacheRoot(first.projectRoot, first.env), "check"),
       accel: first.options.accel ?? "tcg",
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       env: first.env as NodeJS.ProcessEnv,

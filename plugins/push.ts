@@ -1,9 +1,16 @@
 /**
  * push (publish target `{ type: "push", tag?, … }`): pushes the gadget's packed image to its
- * registry with the library's pushImage (the same code as `gadget image push`). The reference is
- * the step's `tag` (`{name}` is the gadget's name) or the gadget's own tag; a step tag is first
- * applied in the local store so the pushed name and the stored one agree. Relative `authfile`
- * and `certDir` are relative to the gadgetfile's folder.
+ * registry with the library's pushImage (the same code as `gadget image push`), with the
+ * signatures the store holds for it (sign targets run first). The reference is the step's `tag`
+ * (`{name}` is the gadget's name) or the gadget's own tag; a step tag is first applied in the
+ * local store so the pushed name and the stored one agree.
+ *
+ * Registry settings: the target's own `authfile`, `certDir`, `insecureRegistries` (relative paths:
+ * to the gadgetfile's folder), else the run's (`gadget run --authfile/--cert-dir/
+ * --insecure-registries/--timeout`, passed as REGISTRY_AUTH_FILE, GADGET_CERT_DIR,
+ * GADGET_INSECURE_REGISTRIES, GADGET_REGISTRY_TIMEOUT — also usable directly). An interrupted run
+ * aborts the push at once (ctx.signal). A failure names the gadget and the reference.
+ * Result { reference, digest, pushed, uploaded, mounted, skipped, signatures }.
  */
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
@@ -38,16 +45,31 @@ export function targetHint(hint: string | undefined): string | undefined {
     .replace(/--cert-dir DIR/g, 'certDir: "DIR" on the push target');
 }
 
+/** The environment variables `gadget run`'s registry flags become (and CI may set directly). */
+export const CERT_DIR_ENV = "GADGET_CERT_DIR";
+export const INSECURE_REGISTRIES_ENV = "GADGET_INSECURE_REGISTRIES";
+
 export const pushStage = defineStage({
   name: "push",
-  version: "1",
-  description: "push the gadget's image to its registry",
+  version: "2",
+  description: "push the gadget's image (and its signatures) to its registry",
   cacheable: false,
   publishTarget: true,
+  leavesMachine: true,
   options,
-  result: t.object({ reference: t.required(t.string()), digest: t.required(t.string()), pushed: t.required(t.boolean()) }),
+  result: t.object({
+    reference: t.required(t.string()),
+    digest: t.required(t.string()),
+    pushed: t.required(t.boolean()),
+    /** Blobs uploaded, mounted from another repository, and skipped (the registry had them). */
+    uploaded: t.integer(),
+    mounted: t.integer(),
+    skipped: t.integer(),
+    /** Signature tags sent along, with their digests. */
+    signatures: t.array(t.object({ tag: t.required(t.string()), digest: t.required(t.string()) })),
+  }),
   async run(ctx) {
-    const { MediaType, parseIndex, pushImage, pushResultLine, sha256 } = await library();
+    const { MediaType, parseIndex, pushImage, pushResultLine, registryTimeouts, sha256 } = await library();
     const art = ctx.artifacts.get("index");
     if (!art) throw new GadgetError({ what: "nothing to push", which: ctx.gadget.name, why: "no packed index (oci-pack must run before push)" });
     const reference = ctx.options.tag ?? ctx.gadget.tag;
@@ -56,25 +78,42 @@ export const pushStage = defineStage({
     const bytes = await readFile(art.path);
     const desc = { mediaType: MediaType.ImageIndex, digest: sha256(bytes), size: bytes.byteLength };
     if (ctx.options.tag) await store.tag(desc, reference, { ...(parseIndex(bytes.toString("utf8"), "index").annotations ?? {}) });
-    const { authfile, certDir, insecure, insecureRegistries, concurrency } = ctx.options;
-    let r: Awaited<ReturnType<typeof pushImage>>;
+    const { insecure, concurrency } = ctx.options;
+    const authfile = ctx.options.authfile ? resolve(ctx.projectRoot, ctx.options.authfile) : ctx.env.REGISTRY_AUTH_FILE || undefined;
+    const certDir = ctx.options.certDir ? resolve(ctx.projectRoot, ctx.options.certDir) : ctx.env[CERT_DIR_ENV] || undefined;
+    const insecureRegistries = ctx.options.insecureRegistries ?? (ctx.env[INSECURE_REGISTRIES_ENV] ?? "").split(",").filter(Boolean);
+    let r;
     try {
       r = await pushImage({
         storeDir: store.root,
         reference,
-        ...(authfile ? { authfile: resolve(ctx.projectRoot, authfile) } : {}),
-        ...(certDir ? { certDir: resolve(ctx.projectRoot, certDir) } : {}),
+        ...(authfile ? { authfile } : {}),
+        ...(certDir ? { certDir } : {}),
         ...(insecure ? { insecure: true } : {}),
-        ...(insecureRegistries ? { insecureRegistries } : {}),
+        ...(insecureRegistries.length > 0 ? { insecureRegistries } : {}),
         ...(concurrency ? { concurrency } : {}),
+        timeouts: registryTimeouts(undefined, ctx.env),
         env: ctx.env as NodeJS.ProcessEnv,
+        signal: ctx.signal,
       });
     } catch (e) {
-      if (!(e instanceof GadgetError) || targetHint(e.hint) === e.hint) throw e;
-      throw new GadgetError({ what: e.what, which: e.which, why: e.why, hint: targetHint(e.hint), exitCode: e.exitCode, ...(e.location ? { location: e.location } : {}), ...(e.code ? { code: e.code } : {}), cause: e });
+      // name the gadget and the reference; keep the registry's own words, code and hint
+      if (!(e instanceof GadgetError) || e.code === "ABORTED") throw e;
+      const hint = e.code === "TLS" ? "pass the registry's CA with `gadget run --cert-dir DIR` (a folder holding ca.crt) or the push target's certDir, or list a plain-HTTP registry in --insecure-registries" : targetHint(e.hint);
+      throw new GadgetError({ what: `pushing ${ctx.gadget.name}`, which: reference, why: e.message, ...(hint ? { hint } : {}), ...(e.code ? { code: e.code } : {}), cause: e });
     }
     ctx.logger.info(pushResultLine(r));
-    return { result: { reference: r.reference, digest: r.digest, pushed: true } };
+    return {
+      result: {
+        reference: r.reference,
+        digest: r.digest,
+        pushed: true,
+        uploaded: r.stats?.uploaded ?? 0,
+        mounted: r.stats?.mounted ?? 0,
+        skipped: r.stats?.skipped ?? 0,
+        signatures: (r.signatures ?? []).map((s) => ({ tag: s.refName, digest: s.digest })),
+      },
+    };
   },
 });
 

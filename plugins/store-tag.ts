@@ -20,6 +20,7 @@ export const storeTagStage = defineStage({
   description: "tag the packed image in the local store",
   cacheable: false,
   publishTarget: true,
+  leavesMachine: false,
   options,
   result: t.object({ reference: t.string(), digest: t.required(t.string()) }),
   inputs(ctx) {

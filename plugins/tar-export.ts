@@ -1,14 +1,15 @@
 /**
  * tar-export (publish target `{ type: "tar-export", file }`): writes the gadgets' images into an
- * OCI-layout tar with the library's exportImages (the same code as `gadget image export`).
- * `{name}` in the file gives one tar per gadget; otherwise every gadget of the run goes into the
- * one file: each gadget's step re-writes it with every image exported to it so far in this run,
- * one write at a time, so the last write holds them all. What was exported where is per-run
- * state (`setup`), so a watch session's next run starts afresh.
+ * OCI-layout tar with the library's exportImages (the same code as `gadget image export`), with
+ * every signature the store holds for them. A batch stage: it runs once per run, after every
+ * gadget has reached it (and after the sign targets, which run before anything leaves the
+ * machine), and writes each file once with all of its images — `{name}` in `file` gives one tar
+ * per gadget, otherwise every gadget of the run goes into the one file. Each gadget's result is
+ * the whole file's content: { file, images, signatures }.
  */
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { defineStage, GadgetError, t, type Infer } from "../core/types.js";
+import { defineStage, GadgetError, t, type Infer, type StageContext, type StageResult } from "../core/types.js";
 /** The library, loaded when the stage runs. */
 import { library } from "./api.js";
 
@@ -18,38 +19,55 @@ const options = t.object({
 });
 export type TarExportOptions = Infer<typeof options>;
 
-/** Per run: the references exported to each file so far, and the chain of writes to it. */
-type ExportsByFile = Map<string, { refs: Set<string>; chain: Promise<unknown> }>;
+const result = t.object({
+  file: t.required(t.string()),
+  images: t.required(t.array(t.object({ reference: t.required(t.string()), digest: t.required(t.string()) }))),
+  /** The signature tags in the tar (`sha256-<hex>.sig`, `sha256-<hex>`). */
+  signatures: t.required(t.array(t.string())),
+});
+type Result = Infer<typeof result>;
+type Ctx = StageContext<TarExportOptions, undefined>;
+
+function noTag(ctx: Ctx): GadgetError {
+  return new GadgetError({ what: "nothing to export", which: ctx.gadget.name, why: "the gadget has no tag", hint: 'give the gadget a tag (defaults.tag: "{name}:v1")' });
+}
 
 export const tarExportStage = defineStage({
   name: "tar-export",
-  version: "1",
-  description: "export the gadgets' images into an OCI-layout tar",
+  version: "2",
+  description: "export the gadgets' images (and their signatures) into an OCI-layout tar, once for all gadgets",
   cacheable: false,
   publishTarget: true,
+  leavesMachine: true,
   options,
-  result: t.object({ file: t.required(t.string()), images: t.required(t.array(t.object({ reference: t.required(t.string()), digest: t.required(t.string()) }))) }),
-  setup: (): ExportsByFile => new Map(),
-  async run(ctx) {
+  result,
+  async runBatch(ctxs) {
     const { exportImages } = await library();
-    const file = ctx.options.file;
-    if (file === "") throw new GadgetError({ what: "tar-export", which: ctx.gadget.name, why: 'the target needs a "file"' });
-    const reference = ctx.gadget.tag;
-    if (!reference) throw new GadgetError({ what: "nothing to export", which: ctx.gadget.name, why: "the gadget has no tag", hint: 'give the gadget a tag (defaults.tag: "{name}:v1")' });
-    const abs = resolve(ctx.projectRoot, file);
-    const store = await ctx.store();
-    await mkdir(dirname(abs), { recursive: true });
-    let entry = ctx.state.get(abs);
-    if (!entry) {
-      entry = { refs: new Set(), chain: Promise.resolve() };
-      ctx.state.set(abs, entry);
+    const outcomes: (StageResult<Result> | Error)[] = new Array(ctxs.length);
+    // one write per file, with every gadget that goes into it
+    const byFile = new Map<string, number[]>();
+    ctxs.forEach((ctx, i) => {
+      if (ctx.options.file === "") outcomes[i] = new GadgetError({ what: "tar-export", which: ctx.gadget.name, why: 'the target needs a "file"' });
+      else if (!ctx.gadget.tag) outcomes[i] = noTag(ctx);
+      else {
+        const abs = resolve(ctx.projectRoot, ctx.options.file);
+        byFile.set(abs, [...(byFile.get(abs) ?? []), i]);
+      }
+    });
+    for (const [abs, members] of byFile) {
+      const first = ctxs[members[0]!]!;
+      try {
+        const store = await first.store();
+        await mkdir(dirname(abs), { recursive: true });
+        const r = await exportImages({ storeDir: store.root, references: members.map((i) => ctxs[i]!.gadget.tag!), file: abs });
+        const res: Result = { file: r.file, images: r.images.map((x) => ({ reference: x.reference, digest: x.digest })), signatures: r.signatures ?? [] };
+        first.logger.info(`exported ${res.images.length} image(s) and ${res.signatures.length} signature tag(s) to ${first.options.file}`);
+        for (const i of members) outcomes[i] = { result: res };
+      } catch (e) {
+        for (const i of members) outcomes[i] = e instanceof Error ? e : new Error(String(e));
+      }
     }
-    entry.refs.add(reference);
-    const refs = [...entry.refs];
-    const next = entry.chain.then(() => exportImages({ storeDir: store.root, references: refs, file: abs }));
-    entry.chain = next.catch(() => {});
-    const r = await next;
-    return { result: { file: r.file, images: r.images.map((i) => ({ reference: i.reference, digest: i.digest })) } };
+    return outcomes;
   },
 });
 

@@ -19,6 +19,8 @@ export interface LoginOptions {
   /** Deadline and idle timeout of the /v2/ check (default: GADGET_REGISTRY_TIMEOUT, else 10 min / 30 s). */
   timeouts?: RegistryTimeouts;
   onDebug?: (line: string) => void;
+  /** Aborts the check at once (SIGINT/SIGTERM). */
+  signal?: AbortSignal;
 }
 
 /** `https://host/v2/` or `host/path` → `host`; docker.io stays docker.io. */
@@ -54,6 +56,7 @@ export async function login(registry: string, opts: LoginOptions): Promise<{ reg
     retry: { retries: 1 },
     timeouts: opts.timeouts ?? registryTimeouts(undefined, opts.env ?? process.env),
     onDebug: opts.onDebug,
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
   try {
     await client.ping();

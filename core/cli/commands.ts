@@ -161,9 +161,10 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["image", "sign"],
     summary: "Sign an image's index digest (cosign-compatible)",
-    usage: "gadget image sign IMAGE --key KEY [--format legacy|oci11|bundle] [-a key=value]",
+    usage: "gadget image sign IMAGE --key FILE|env://VAR|- [--format legacy|oci11|bundle] [-a key=value] [--force]",
     flags: [
-      { name: "key", type: "string", value: "KEY", description: "PEM private key: ECDSA P-256, RSA or Ed25519 (PKCS#8 may be encrypted: COSIGN_PASSWORD or a prompt)" },
+      { name: "key", type: "string", value: "KEY", description: "PEM private key: a file, env://VAR (a variable holding the PEM, e.g. a CI secret) or - (stdin); ECDSA P-256, RSA or Ed25519 (PKCS#8 may be encrypted: COSIGN_PASSWORD or a prompt). Never the key itself as the argument" },
+      { name: "force", type: "boolean", description: "sign again even when a valid signature by this key already exists (default: keep it, nothing to do)" },
       { name: "format", type: "string", value: "FORMAT", description: "legacy (cosign .sig tag, default), oci11 (referrer) or bundle (sigstore bundle referrer)", default: "legacy" },
       { name: "annotations", short: "a", type: "list", value: "KEY=VALUE", description: "extra claims in the signed payload's \"optional\" (as cosign -a)" },
       JSON_FLAG,
@@ -231,7 +232,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["run"],
     summary: "Run tasks from the nearest gadgetfile.ts (default task: build)",
-    usage: "gadget run [TASK…] [--only NAME,…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch [--exec CMD…] [--exec-grace 3s]] [--typecheck] [--validate-metadata=false] [-f FILE] [--allow-unsafe-cflags] [--json]",
+    usage: "gadget run [TASK…] [--only NAME,…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch [--exec CMD…] [--exec-grace 3s]] [--typecheck] [--validate-metadata=false] [-f FILE] [--keep-going | --fail-fast] [--json] [--json-file FILE] [--authfile FILE] [--cert-dir DIR] [--insecure-registries HOSTS] [--timeout DURATION] [--allow-unsafe-cflags]",
     flags: [
       { name: "only", type: "list", value: "NAMES", description: "only these gadgets (names or folders, globs allowed: --only 'net/*,trace_open')" },
       { name: "jobs", short: "j", type: "string", value: "N", description: "steps run at once (default: CPU count)" },
@@ -244,6 +245,13 @@ export const COMMANDS: CommandSpec[] = [
       { name: "typecheck", type: "boolean", description: "type-check the gadgetfile and local stages first (gadget typecheck)" },
       { name: "validate-metadata", type: "boolean", description: "check gadget.yaml against the program's BTF (default: the gadgetfile's validateMetadata, else true)" },
       { name: "file", short: "f", type: "string", value: "FILE", description: "gadgetfile (default: the nearest gadgetfile.ts, here or in a folder above)" },
+      { name: "keep-going", type: "boolean", description: "publish the gadgets that built even when others failed (default: a publish is all or nothing)" },
+      { name: "fail-fast", type: "boolean", description: "start no new step after the first failure" },
+      { name: "json-file", type: "string", value: "FILE", description: "write the run's summary (gadgets, steps, cache hits, digests, what each publish target did) to FILE, also when the run fails early" },
+      { name: "authfile", type: "string", value: "FILE", description: "auth file for the publish targets (env REGISTRY_AUTH_FILE; a target's authfile wins)" },
+      { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key for the publish targets (env GADGET_CERT_DIR; a target's certDir wins)" },
+      { name: "insecure-registries", type: "list", value: "HOSTS", description: "comma-separated registries the publish targets reach over plain HTTP (env GADGET_INSECURE_REGISTRIES)" },
+      TIMEOUT_FLAG,
       ALLOW_UNSAFE_CFLAGS_FLAG,
       JSON_FLAG,
     ],

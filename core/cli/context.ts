@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { FlagValues } from "./args.js";
 import type { LayoutStore, OpenOptions } from "../store/layout-store.js";
+import type { Interrupts } from "./interrupt.js";
 
 export interface CommandContext {
   args: string[];
@@ -16,6 +17,10 @@ export interface CommandContext {
   stderrIsTTY: boolean;
   verbose: boolean;
   cwd: string;
+  /** Aborted when the command is interrupted (SIGINT/SIGTERM) or its stdout closes: pass it to whatever can stop early. */
+  signal: AbortSignal;
+  /** Name what the command is doing for the interrupt line; hand signals over (watch mode). */
+  interrupts?: Pick<Interrupts, "doing" | "handOver">;
   /** Write one result line to stdout. */
   out(line: string): void;
   /** Write one status/warning line to stderr. */
@@ -50,11 +55,15 @@ export function createContext(init: {
   stdout?: Writable & { isTTY?: boolean };
   stderr?: Writable & { isTTY?: boolean };
   cwd?: string;
+  interrupts?: Interrupts;
 }): CommandContext {
   const env = init.env ?? process.env;
   const stdout = init.stdout ?? process.stdout;
   const stderr = init.stderr ?? process.stderr;
   const flags = init.flags;
+  const interrupts = init.interrupts;
+  // once interrupted, the command's own output is dropped: the interrupt line is the last word
+  const live = () => !interrupts?.fired;
   const ctx: CommandContext = {
     args: init.args,
     flags,
@@ -66,8 +75,10 @@ export function createContext(init: {
     stderrIsTTY: Boolean(stderr.isTTY),
     verbose: Boolean(flags.verbose) || env.GADGET_DEBUG === "1",
     cwd: init.cwd ?? process.cwd(),
-    out: (line) => void stdout.write(line + "\n"),
-    warn: (line) => void stderr.write(line + "\n"),
+    signal: interrupts?.signal ?? new AbortController().signal,
+    ...(interrupts ? { interrupts } : {}),
+    out: (line) => void (live() && stdout.write(line + "\n")),
+    warn: (line) => void (live() && stderr.write(line + "\n")),
     storeDir: () => (typeof flags["oci-store"] === "string" && flags["oci-store"] !== "" ? (flags["oci-store"] as string) : defaultStoreDir(env)),
     openStore: async (opts) => (await import("../store/layout-store.js")).LayoutStore.open(ctx.storeDir(), opts),
     flagString: (name) => {

@@ -2,6 +2,7 @@
 import { parseFlags, takesValue, type FlagSpec } from "./args.js";
 import { COMMANDS, GLOBAL_FLAGS, GROUPS, type CommandSpec } from "./commands.js";
 import { createContext } from "./context.js";
+import { installInterrupts, type Interrupts } from "./interrupt.js";
 import { exitCodeOf, formatError } from "./output.js";
 import { usageError } from "../errors.js";
 import { packageVersion } from "../version.js";
@@ -91,7 +92,22 @@ function rootHelp(group?: string): string {
   ].join("\n");
 }
 
+/**
+ * Run one command. SIGINT/SIGTERM and a closed stdout end it the same way for every command
+ * (interrupt.ts): the command's `ctx.signal` aborts, and the process exits 130/143/141.
+ */
 export async function main(argv: string[]): Promise<number> {
+  const interrupts = installInterrupts({ command: "gadget" });
+  try {
+    const code = await runCommand(argv, interrupts);
+    if (interrupts.fired) interrupts.finish();
+    return code;
+  } finally {
+    interrupts.dispose();
+  }
+}
+
+async function runCommand(argv: string[], interrupts: Interrupts): Promise<number> {
   let verbose = process.env.GADGET_DEBUG === "1" || argv.includes("-v") || argv.includes("--verbose");
   try {
     if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "version")) {
@@ -122,11 +138,13 @@ export async function main(argv: string[]): Promise<number> {
       const n = spec.args.min === spec.args.max ? `${spec.args.min}` : spec.args.max === Number.POSITIVE_INFINITY ? `at least ${spec.args.min}` : `${spec.args.min} to ${spec.args.max}`;
       throw usageError(`"gadget ${cmd}" takes ${n} argument(s), got ${positionals.length}`, `usage: ${spec.usage}`);
     }
+    interrupts.doing(`gadget ${cmd}`);
     const mod = await spec.load();
-    const ctx = createContext({ args: positionals, flags });
+    const ctx = createContext({ args: positionals, flags, interrupts });
     const code = await mod.run(ctx);
     return typeof code === "number" ? code : 0;
   } catch (e) {
+    if (interrupts.fired) interrupts.finish(); // the interrupt line was the one line
     process.stderr.write(formatError(e, verbose) + "\n");
     return exitCodeOf(e);
   }

@@ -1,5 +1,5 @@
 /** Shared output helpers: error lines (DESIGN §2), aligned columns, relative times, JSON. */
-import { GadgetError, isGadgetError, withoutUserinfo } from "../errors.js";
+import { GadgetError, isGadgetError, withoutSecrets } from "../errors.js";
 
 /** `Error: <what> (<which>): <why>` + optional `hint:` line; stack only when verbose. */
 export function formatError(e: unknown, verbose: boolean): string {
@@ -9,7 +9,7 @@ export function formatError(e: unknown, verbose: boolean): string {
     if (e.hint) lines.push(`hint: ${e.hint}`);
   } else {
     const err = e as Error;
-    lines.push(`Error: ${withoutUserinfo((err?.message ?? String(e)).split("\n")[0]!)}`);
+    lines.push(`Error: ${withoutSecrets((err?.message ?? String(e)).split("\n")[0]!)}`);
   }
   if (verbose && e instanceof Error && e.stack) lines.push(e.stack);
   return lines.join("\n");

@@ -31,6 +31,7 @@ import { writeFileAtomic } from "../store/atomic.js";
 import { exec } from "./exec.js";
 import { hashFileOffThread } from "./pool.js";
 import { explainOriginChange, stageOrigin, type StageOrigin } from "./stage-origin.js";
+import { cacheRoot } from "./cache-dir.js";
 
 export const CACHE_DIR = ".gadget";
 /** How many sets of discovered inputs a manifest remembers per key (newest first). */
@@ -153,7 +154,7 @@ export class StepCache {
 
   constructor(projectRoot: string, env: Record<string, string | undefined>) {
     this.projectRoot = resolve(projectRoot);
-    this.root = join(this.projectRoot, CACHE_DIR);
+    this.root = cacheRoot(this.projectRoot, env);
     this.workDir = this.root;
     this.env = env;
   }

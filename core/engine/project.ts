@@ -11,6 +11,7 @@ import { checkStages, effectiveTasks, orderTasks, planSteps, stepStageName, type
 import { displayPath } from "../gadgetfile/bundle.js";
 import { matchPath } from "../gadgetfile/glob.js";
 import { runGraph, type GadgetRunResult, type RunGraphOptions } from "./run-graph.js";
+import { orderPublishSteps, publishPhaseStart, reorderedTargets } from "./publish-plan.js";
 
 export interface Project {
   gadgetfile: LoadedGadgetfile;
@@ -18,6 +19,10 @@ export interface Project {
   stages: Map<string, Stage>;
   tasks: string[];
   steps: PlannedStep[];
+  /** Index in `steps` of the first step of the publish phase (all or nothing), if the run publishes. */
+  publishFrom?: number;
+  /** The publish targets run in another order than listed (local ones — sign — first). */
+  reordered: boolean;
   /** Files whose change means "reload the project": the gadgetfile, its imports, local plugin files. */
   configInputs: string[];
 }
@@ -80,26 +85,28 @@ export async function loadProject(opts: LoadProjectOptions): Promise<Project> {
   const tasksByName = effectiveTasks(gf.config);
   const requested = opts.tasks && opts.tasks.length > 0 ? opts.tasks : ["build"];
   const order = orderTasks(tasksByName, requested, where, gf.locate);
-  let steps = planSteps(gf.config, tasksByName, order);
+  const listed = planSteps(gf.config, tasksByName, order);
 
   const { loadBuiltinStages, loadPluginsWithInputs } = await import("./plugins.js");
-  const [builtins, plugins] = await Promise.all([loadBuiltinStages(steps.map((s) => stepStageName(s.spec))), loadPluginsWithInputs(gf.config.plugins ?? [], gf.dir)]);
+  const [builtins, plugins] = await Promise.all([loadBuiltinStages(listed.map((s) => stepStageName(s.spec))), loadPluginsWithInputs(gf.config.plugins ?? [], gf.dir)]);
   const stages = new Map<string, Stage>(builtins);
   for (const [k, v] of plugins.stages) stages.set(k, v); // a plugin may replace a built-in stage
   try {
-    checkStages(steps, stages, where, gf.locate);
+    checkStages(listed, stages, where, gf.locate);
   } catch (e) {
     if ((e as GadgetError).code !== "UNKNOWN_STAGE") throw e;
     // name every stage in the hint: load the built-ins this run did not need
     const all = new Map<string, Stage>(await loadBuiltinStages());
     for (const [k, v] of stages) all.set(k, v);
-    checkStages(steps, all, where, gf.locate);
+    checkStages(listed, all, where, gf.locate);
     throw e;
   }
+  let steps = orderPublishSteps(listed, stages);
   if (opts.optionOverrides) steps = applyOptionOverrides(steps, stages, opts.optionOverrides);
+  const publishFrom = publishPhaseStart(steps, stages);
   let gadgets = await resolveGadgets(gf.config, gf.dir, where, gf.locate);
   if (opts.gadgets && opts.gadgets.length > 0) gadgets = selectGadgets(gadgets, opts.gadgets, gf.dir);
-  return { gadgetfile: gf, gadgets, stages, tasks: order, steps, configInputs: [...new Set([...gf.inputs, ...plugins.inputs])] };
+  return { gadgetfile: gf, gadgets, stages, tasks: order, steps, ...(publishFrom !== undefined ? { publishFrom } : {}), reordered: reorderedTargets(listed, steps), configInputs: [...new Set([...gf.inputs, ...plugins.inputs])] };
 }
 
 /** runGraph's options, minus what the project itself provides. */
@@ -122,6 +129,10 @@ export function runProject(p: Project, o: RunProjectOptions): Promise<GadgetRunR
     ...(o.logger ? { logger: o.logger } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
     ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    ...(o.loggerFor ? { loggerFor: o.loggerFor } : {}),
+    ...(p.publishFrom !== undefined ? { publishFrom: p.publishFrom } : {}),
+    ...(o.keepGoing ? { keepGoing: true } : {}),
+    ...(o.failFast ? { failFast: true } : {}),
   });
 }
 

@@ -16,11 +16,13 @@ import { whichSync, type StepCache } from "./cache.js";
 import { checkStageResult, stepOptionsError, stepOptionsProblem } from "./stage-contract.js";
 import { hashFileOffThread } from "./pool.js";
 import { Semaphore } from "../limit.js";
+import { PhaseGate, type PhaseMember } from "./phase-gate.js";
 
 export { Semaphore };
 
 export interface StepEvent {
-  type: "start" | "hit" | "miss" | "done" | "fail";
+  /** stop: a started step did not run after all (the run was interrupted, or --fail-fast). */
+  type: "start" | "hit" | "miss" | "done" | "fail" | "stop";
   gadget: string;
   stage: string;
   /** The step's place in the task's step list (0-based): --explain prints in this order. */
@@ -28,6 +30,8 @@ export interface StepEvent {
   arch?: Arch;
   /** Whether the step is looked up in the cache (publish steps and --no-cache runs are not). */
   cacheable: boolean;
+  /** done: what the stage reported (StageResult.result), e.g. a push's reference and digest. */
+  result?: Record<string, unknown>;
   /** done/fail: the step's own time, without time spent waiting for a --jobs slot; hit: the lookup's. */
   ms?: number;
   /** done/fail: when the step was working (performance.now() intervals; queued time left out). */
@@ -54,6 +58,18 @@ export interface RunGraphOptions {
   logger?: Logger;
   signal?: AbortSignal;
   onEvent?: (e: StepEvent) => void;
+  /** Each gadget's logger (e.g. its lines prefixed with its name); default `logger`. */
+  loggerFor?: (gadget: GadgetInfo) => Logger;
+  /**
+   * The first step of the publish phase (see publish-plan.ts): it runs only when every gadget has
+   * finished the steps before it; if any failed, no gadget publishes (all or nothing) unless
+   * `keepGoing`.
+   */
+  publishFrom?: number;
+  /** Publish the gadgets that built even when others failed. */
+  keepGoing?: boolean;
+  /** After the first failure, start no new step (steps already running finish). */
+  failFast?: boolean;
   /**
    * Where steps write outputs when the cache is off. Default: a temp dir removed when runGraph
    * returns (so artifact paths are only valid during the run) — pass a dir to keep them.
@@ -64,6 +80,11 @@ export interface RunGraphOptions {
 export interface GadgetRunResult {
   gadget: GadgetInfo;
   ok: boolean;
+  /**
+   * ok; failed (a step failed); withheld (built, but another gadget failed, so its publish steps
+   * did not run); stopped (not finished: --fail-fast after another gadget failed, or interrupted).
+   */
+  status: "ok" | "failed" | "withheld" | "stopped";
   /** First failure (GadgetError or ToolError). */
   error?: unknown;
   /** Final artifacts (per-arch ones as "<name>@<arch>"). */
@@ -120,6 +141,9 @@ const silentLogger: Logger = { info: () => {}, warn: () => {}, debug: () => {} }
 interface GadgetState {
   gadget: GadgetInfo;
   failed: boolean;
+  /** Why it did not fail but did not finish either (failed is set too, so its later steps return). */
+  status?: "withheld" | "stopped";
+  logger: Required<Logger>;
   error?: unknown;
   common: Map<string, Artifact>;
   perArch: Map<Arch, Map<string, Artifact>>;
@@ -211,8 +235,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   // other gadgets' compiles) instead of every compile going first.
   const sem = new Semaphore(jobs);
   const env = opts.env ?? process.env;
-  const given = opts.logger ?? silentLogger;
-  const logger: Required<Logger> = { info: (m) => given.info(m), warn: (m) => given.warn(m), debug: (m) => given.debug(m), diagnostics: (t) => (given.diagnostics ? given.diagnostics(t) : given.warn(t)) };
+  const logger = completeLogger(opts.logger ?? silentLogger);
   const signal = opts.signal ?? new AbortController().signal;
   const emit = opts.onEvent ?? (() => {});
   const useCache = opts.cache !== false;
@@ -260,6 +283,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   const gadgetStates = opts.gadgets.map<GadgetState>((gadget) => ({
     gadget,
     failed: false,
+    logger: opts.loggerFor ? completeLogger(opts.loggerFor(gadget)) : logger,
     common: new Map(),
     perArch: new Map(gadget.archs.map((a) => [a, new Map<string, Artifact>()])),
     annotations: [],
@@ -278,8 +302,23 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     }
   };
 
+  // --fail-fast: the first failure stops every gadget's next steps
+  let firstFailure: string | undefined;
+  const stopHere = (st: GadgetState): boolean => {
+    if (st.failed) return true;
+    if (signal.aborted || (opts.failFast && firstFailure !== undefined)) {
+      st.failed = true;
+      st.status = "stopped";
+      st.error = signal.aborted
+        ? new GadgetError({ what: "interrupted", which: st.gadget.name, why: "the run was cancelled", code: "ABORTED" })
+        : new GadgetError({ what: "not finished", which: st.gadget.name, why: `${firstFailure} failed and --fail-fast stops the run at the first failure`, code: "STOPPED" });
+      return true;
+    }
+    return false;
+  };
+
   const runNodeInner = async (st: GadgetState, step: NormalizedStep, arch: Arch | undefined, arrive: ((ctx: StageContext<any, any>) => Promise<BatchOutcome>) | undefined): Promise<void> => {
-    if (st.failed || signal.aborted) return;
+    if (stopHere(st)) return;
     // `jobs` bounds steps that run; cache lookups (hits) take no slot.
     let release: (() => void) | undefined;
     const t0 = performance.now();
@@ -304,7 +343,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         cwd: st.gadget.dir,
         projectRoot,
         env,
-        logger,
+        logger: st.logger,
         signal,
         outDir,
         artifacts: visible,
@@ -344,7 +383,10 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
           release = await sem.acquire(step.index);
           acquiredAt = performance.now();
         }
-        if (st.failed || signal.aborted) return;
+        if (stopHere(st)) {
+          emit({ type: "stop", ...base, ms: performance.now() - t0 });
+          return;
+        }
         await mkdir(outDir, { recursive: true });
         if (useCache) scratch.push(outDir); // removed when the run ends (saved outputs were moved to the CAS)
         const returned = arrive ? await arrive(ctx) : await step.stage.run!(ctx);
@@ -376,12 +418,15 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         else st.results[stageName] = outcome.result;
       }
       const end = performance.now();
-      emit({ type: "done", ...base, ms: own(end), spans: spans(end) });
+      emit({ type: "done", ...base, ms: own(end), spans: spans(end), ...(outcome.result ? { result: outcome.result } : {}) });
     } catch (e) {
       if (useCache) await rm(outDir, { recursive: true, force: true }).catch(() => {});
       if (!st.failed) {
         st.failed = true;
         st.error = e;
+        // a step that ended because the run was interrupted did not fail on its own
+        if (signal.aborted) st.status = "stopped";
+        else firstFailure ??= st.gadget.name;
       }
       const end = performance.now();
       emit({ type: "fail", ...base, ms: own(end), spans: spans(end), error: e });
@@ -390,11 +435,35 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     }
   };
 
+  // All or nothing: the publish phase waits for every gadget (phase-gate.ts).
+  const publishFrom = opts.publishFrom !== undefined && opts.publishFrom < steps.length ? opts.publishFrom : undefined;
+  const phase = publishFrom === undefined ? undefined : new PhaseGate(gadgetStates.length, opts.keepGoing === true);
+  const member = (st: GadgetState): PhaseMember => ({
+    name: st.gadget.name,
+    failed: () => st.failed,
+    withhold: (failed) => {
+      st.failed = true;
+      st.status = "withheld";
+      st.error = new GadgetError({
+        what: "not published",
+        which: st.gadget.name,
+        why: `${failed.join(", ")} failed, and a publish is all or nothing`,
+        hint: "fix the failure and run again, or pass --keep-going to publish the gadgets that built",
+        code: "NOT_PUBLISHED",
+      });
+    },
+  });
+
   const runGadget = async (st: GadgetState): Promise<void> => {
     // Promise of the last per-gadget step, and of the latest per-arch step of each arch since then.
     let barrier: Promise<void> = Promise.resolve();
     let chains = new Map<Arch, Promise<void>>();
     for (const step of steps) {
+      if (phase && step.index === publishFrom) {
+        const all = Promise.all([barrier, ...chains.values()]);
+        barrier = all.then(() => phase.arrive(member(st)));
+        chains = new Map();
+      }
       if (step.stage.perArch) {
         const archs = st.gadget.archs.filter((a) => !step.archs || step.archs.includes(a));
         for (const a of archs) {
@@ -437,14 +506,20 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         if (r) st.results[step.stage.name] = r;
       }
     }
-    const r: GadgetRunResult = { gadget: st.gadget, ok: !st.failed, artifacts, annotations: visibleAnnotations(st), results: st.results, inputs: [...st.inputs] };
+    const r: GadgetRunResult = { gadget: st.gadget, ok: !st.failed, status: st.failed ? (st.status ?? "failed") : "ok", artifacts, annotations: visibleAnnotations(st), results: st.results, inputs: [...st.inputs] };
     if (st.failed) r.error = st.error;
     else if (signal.aborted) {
       r.ok = false;
+      r.status = "stopped";
       r.error = new GadgetError({ what: "interrupted", which: st.gadget.name, why: "the run was cancelled", code: "ABORTED" });
     }
     return r;
   });
+}
+
+/** A Logger with every method (diagnostics default to warn). */
+function completeLogger(given: Logger): Required<Logger> {
+  return { info: (m) => given.info(m), warn: (m) => given.warn(m), debug: (m) => given.debug(m), diagnostics: (t) => (given.diagnostics ? given.diagnostics(t) : given.warn(t)) };
 }
 
 /** Each stage's teardown with the state its setup returned (a failing teardown is a warning). */

@@ -16,6 +16,7 @@ export function stageDefinitionProblem(s: Stage): string | undefined {
   if (s.perArch !== undefined && typeof s.perArch !== "boolean") return "perArch must be a boolean";
   if (s.cacheable !== undefined && typeof s.cacheable !== "boolean") return "cacheable must be a boolean";
   if (s.publishTarget !== undefined && typeof s.publishTarget !== "boolean") return "publishTarget must be a boolean";
+  if (s.leavesMachine !== undefined && typeof s.leavesMachine !== "boolean") return "leavesMachine must be a boolean";
   for (const f of ["inputs", "setup", "teardown"] as const) {
     if (s[f] !== undefined && typeof s[f] !== "function") return `${f} must be a function`;
   }

@@ -11,6 +11,7 @@ import type { Gadgetfile } from "../types.js";
 import { bundleModule, bundledUrl, displayPath, gadgetLibraryUrl, importBundled, mapPosition } from "./bundle.js";
 import { findKeyPath, locateKeyPath, validateGadgetfile, type KeyLocator, type KeyPath } from "./validate.js";
 import { siteOf } from "./site.js";
+import { cacheRoot } from "../engine/cache-dir.js";
 
 export const GADGETFILE_NAMES = ["gadgetfile.ts", "gadgetfile.mts", "gadgetfile.js", "gadgetfile.mjs"];
 
@@ -54,7 +55,7 @@ export function findGadgetfile(dir: string, file?: string): string {
 }
 
 function cachePath(file: string): string {
-  return join(dirname(file), ".gadget", "gadgetfile.json");
+  return join(cacheRoot(dirname(file)), "gadgetfile.json");
 }
 
 function readCachedBundle(file: string, lib: string): BundleCache | undefined {
@@ -85,7 +86,8 @@ async function writeCachedBundle(file: string, lib: string, inputs: string[], co
   }
   const { writeFileAtomic } = await import("../store/atomic.js");
   mkdirSync(dirname(cachePath(file)), { recursive: true });
-  if (!existsSync(join(dirname(file), ".gadget", ".gitignore"))) await writeFileAtomic(join(dirname(file), ".gadget", ".gitignore"), "*\n", { fsync: false });
+  const ignore = join(cacheRoot(dirname(file)), ".gitignore");
+  if (!existsSync(ignore)) await writeFileAtomic(ignore, "*\n", { fsync: false });
   await writeFileAtomic(cachePath(file), JSON.stringify({ v: 1, lib, inputs: ins, code } satisfies BundleCache), { fsync: false });
 }
 

@@ -17,7 +17,7 @@ import { Annotation } from "../oci/media-types.js";
 import type { Descriptor, Index } from "../oci/model.js";
 import { walkGraph } from "../oci/walk.js";
 import { formatReference, isSignatureTag, parseReference } from "../oci/reference.js";
-import { sweepDeadTemps, tempName } from "../store/atomic.js";
+import { releaseTemp, sweepDeadTemps, tempPath } from "../store/atomic.js";
 import { LayoutStore, refNameOf } from "../store/layout-store.js";
 import { TarWriter, fileSink, streamSink, type TarSink } from "../tar/writer.js";
 
@@ -40,6 +40,8 @@ export interface ExportedImage {
 export interface ExportResult {
   file: string;
   images: ExportedImage[];
+  /** The signature tags written along (`sha256-<hex>.sig`, `sha256-<hex>`), sorted. */
+  signatures: string[];
 }
 
 /** Progress events of export and import (bytes of archive written or read). */
@@ -67,6 +69,8 @@ export interface ExportPlan {
   index: Index;
   blobs: PlannedBlob[];
   images: ExportedImage[];
+  /** Signature tags that go along (sorted). */
+  signatures: string[];
   totalBytes: number;
 }
 
@@ -183,7 +187,8 @@ export async function planExport(store: LayoutStore, references: string[]): Prom
   const blobs = [...nodes.values()].sort((a, b) => compareGoStrings(a.desc.digest, b.desc.digest));
   const index: Index = { schemaVersion: 2, manifests: indexEntries };
   const totalBytes = blobs.reduce((n, b) => n + b.desc.size, 0);
-  return { index, blobs, images, totalBytes };
+  const signatures = [...tagged.keys()].filter((n) => isSignatureTag(n)).sort();
+  return { index, blobs, images, signatures, totalBytes };
 }
 
 function withRefName(d: Descriptor, name: string): Descriptor {
@@ -265,16 +270,17 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
     } catch (e) {
       throw wrapWriteError(e, "stdout");
     }
-    return { file: "-", images: plan.images };
+    return { file: "-", images: plan.images, signatures: plan.signatures };
   }
 
   const target = resolve(opts.file);
   await refuseInsideStore(target, store.root, opts.file);
-  const tmp = join(dirname(target), tempName(`.${basename(target)}`));
+  const tmp = tempPath(dirname(target), `.${basename(target)}`);
   let fh;
   try {
     fh = await open(tmp, "wx", FILE_MODE);
   } catch (e) {
+    releaseTemp(tmp);
     throw exportError(opts.file, describeSystemError(e), "check that the destination directory exists and is writable", e, systemErrorCode(e));
   }
   try {
@@ -288,10 +294,12 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
   } catch (e) {
     await unlink(tmp).catch(() => {});
     throw wrapWriteError(e, opts.file);
+  } finally {
+    releaseTemp(tmp);
   }
   // temp files of exports to this same file that were killed mid-write
   await sweepDeadTemps(dirname(target), `.${basename(target)}`).catch(() => 0);
-  return { file: opts.file, images: plan.images };
+  return { file: opts.file, images: plan.images, signatures: plan.signatures };
 }
 
 /** The path with its folder's symlinks and `..` resolved (as far as the folders exist). */

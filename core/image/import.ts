@@ -23,6 +23,7 @@ import { walkGraph } from "../oci/walk.js";
 import { formatReference, isSignatureTag, isValidTag, parseReference } from "../oci/reference.js";
 import { LayoutStore, TEMP_DIR, refNameOf } from "../store/layout-store.js";
 import { ensureDir } from "../store/temp-dir.js";
+import { releaseTemp, trackTemp } from "../store/atomic.js";
 import { fileMatches } from "../store/hash-file.js";
 import { GzipBombError, GzipDataError, gunzipBounded, sniffGzip, type GunzipLimits } from "../tar/gzip.js";
 import { TarFormatError, readTar, type TarEntry, type TarReadLimits } from "../tar/reader.js";
@@ -117,6 +118,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
     // pid, so a later cleanup knows when its writer is gone)
     const tmpDir = await store.holdWriterLock();
     staging = await mkdtemp(join(tmpDir, `import-${process.pid}-`));
+    trackTemp(staging);
   } catch (e) {
     if (isGadgetError(e)) throw e;
     throw new GadgetError({ what: "importing images", which: store.root, why: describeSystemError(e), cause: e });
@@ -350,6 +352,7 @@ export async function importImages(opts: ImportOptions): Promise<ImportResult> {
   } finally {
     if (input && typeof (input as Readable).destroy === "function" && opts.file !== "-") (input as Readable).destroy();
     await rm(staging!, { recursive: true, force: true }).catch(() => {});
+    releaseTemp(staging!);
     if (!tmpExisted) await rmdir(tmpRoot).catch(() => {});
   }
 }

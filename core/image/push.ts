@@ -13,7 +13,7 @@ import { progressSource, type ProgressEvent } from "../registry/progress-events.
 import { retryingDestination } from "../registry/retrying-storage.js";
 import type { Descriptor } from "../oci/model.js";
 import type { Content } from "../oci/content.js";
-import { pushSignatures } from "../sign/transfer.js";
+import { pushSignatures, type TransferredSignature } from "../sign/transfer.js";
 
 export type PushOptions = TransferOptions & {
   /** Repositories on the same registry to try mounting blobs from (default: the local store's other tags there). */
@@ -27,6 +27,8 @@ export interface PushResult {
   reference: string;
   digest: string;
   stats?: CopyStats & { uploaded: number; mounted: number };
+  /** The signature tags sent along (legacy `.sig`, referrers tag) and their digests. */
+  signatures?: TransferredSignature[];
 }
 
 export async function pushImage(opts: PushOptions): Promise<PushResult> {
@@ -84,8 +86,8 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
       reference = `${referenceName(ref)}@${root.digest}`;
     }
     // signatures travel with the image (after it, so a registry never holds a signature of a missing image)
-    if (!opts.skipSignatures) await pushSignatures(store, repo, root.digest, { concurrency });
-    return { reference, digest: root.digest, stats: { ...stats, uploaded: repo.stats.blobUploads, mounted: repo.stats.blobMounts } };
+    const signatures = opts.skipSignatures ? [] : await pushSignatures(store, repo, root.digest, { concurrency });
+    return { reference, digest: root.digest, stats: { ...stats, uploaded: repo.stats.blobUploads, mounted: repo.stats.blobMounts }, signatures };
   } finally {
     await repo.client.close();
   }

@@ -40,6 +40,8 @@ export interface RegistryClientOptions {
   timeouts?: RegistryTimeouts;
   /** One line per HTTP exchange (method, URL, status) — never headers or bodies. */
   onDebug?: (line: string) => void;
+  /** Aborts every request at once (SIGINT/SIGTERM); requests then fail with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export type Body = Buffer | Uint8Array | Readable;
@@ -152,6 +154,10 @@ export class RegistryClient {
       onTokenFetch: () => void this.stats.tokenFetches++,
     };
     this.auth = initialAuthenticator(this.authContext);
+    // an interrupt ends every request the way the deadline does, with the interrupt's reason
+    const stop = opts.signal;
+    if (stop?.aborted) this.deadline.abort(stop.reason);
+    else stop?.addEventListener("abort", () => this.deadline.abort(stop.reason), { once: true });
   }
 
   static async create(opts: RegistryClientOptions): Promise<RegistryClient> {

@@ -33,6 +33,8 @@ export interface TransferOptions {
   retry?: Partial<RetryPolicy>;
   /** Overall deadline and idle timeout (default: GADGET_REGISTRY_TIMEOUT from env, else 10 min / 30 s). */
   timeouts?: RegistryTimeouts;
+  /** Aborts the transfer at once (SIGINT/SIGTERM): every request fails with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export function isInsecureRegistry(registry: string, list: string[] | undefined): boolean {
@@ -57,6 +59,7 @@ export async function openRemoteRepository(
     retry: opts.retry,
     timeouts: opts.timeouts ?? registryTimeouts(undefined, env),
     onDebug: opts.onDebug,
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
   return new RemoteRepository(client, ref.repository, { intent: opts.intent ?? "pull" });
 }

@@ -13,6 +13,7 @@ import { publicKeyHint, signData, type SigningKey } from "./keys.js";
 import { bundleImage, simpleSigningImage, sigstoreBundle, type SignatureImage } from "./manifests.js";
 import { inTotoStatement, pae, simpleSigningPayload } from "./payload.js";
 import { addReferrers } from "./related.js";
+import { findOwnSignature } from "./existing.js";
 
 export interface SignOptions {
   format?: SignatureFormat;
@@ -20,6 +21,11 @@ export interface SignOptions {
   annotations?: Record<string, string>;
   /** RFC 3339 time for the bundle manifest's `org.opencontainers.image.created` (default: now, UTC). */
   created?: string;
+  /**
+   * Sign even when a valid signature by this key (same format and claims) already exists. By
+   * default signing such a digest again is a no-op that returns the existing signature.
+   */
+  resign?: boolean;
 }
 
 export interface SignResult {
@@ -32,6 +38,8 @@ export interface SignResult {
   tag: string;
   /** The signature manifest. */
   signature: Descriptor;
+  /** True when the digest was already signed by this key: nothing was written. */
+  existing: boolean;
 }
 
 export function parseFormat(value: string | undefined, which = "--format"): SignatureFormat {
@@ -67,6 +75,10 @@ export async function signImage(store: LayoutStore, reference: string, key: Sign
   const target = await resolveSignable(store, reference);
   const digest = target.descriptor.digest;
   const subject: Descriptor = { mediaType: target.descriptor.mediaType, digest, size: target.descriptor.size };
+  if (!opts.resign) {
+    const own = await findOwnSignature(store, digest, format, key, format === "bundle" ? undefined : opts.annotations);
+    if (own) return { reference: target.reference, digest, format, tag: own.tag, signature: own.signature, existing: true };
+  }
 
   if (format === "bundle") {
     const statement = inTotoStatement(digest);
@@ -75,7 +87,7 @@ export async function signImage(store: LayoutStore, reference: string, key: Sign
     const img = bundleImage(bundle, subject, opts.created ?? nowRfc3339());
     await storeImage(store, img);
     await addReferrers(store, digest, [{ ...img.manifest.descriptor, annotations: img.annotations ?? {} }], [SignMediaType.BundleV03]);
-    return { reference: target.reference, digest, format, tag: referrersTag(digest), signature: img.manifest.descriptor };
+    return { reference: target.reference, digest, format, tag: referrersTag(digest), signature: img.manifest.descriptor, existing: false };
   }
 
   const payload = simpleSigningPayload(target.dockerReference, digest, opts.annotations);
@@ -85,10 +97,10 @@ export async function signImage(store: LayoutStore, reference: string, key: Sign
     await storeImage(store, img);
     const tag = cosignSignatureTag(digest);
     await store.tagExact(img.manifest.descriptor, tag);
-    return { reference: target.reference, digest, format, tag, signature: img.manifest.descriptor };
+    return { reference: target.reference, digest, format, tag, signature: img.manifest.descriptor, existing: false };
   }
   const img = simpleSigningImage(payload, sig, subject);
   await storeImage(store, img);
   await addReferrers(store, digest, [img.manifest.descriptor], [SignMediaType.ArtifactSig]);
-  return { reference: target.reference, digest, format, tag: referrersTag(digest), signature: img.manifest.descriptor };
+  return { reference: target.reference, digest, format, tag: referrersTag(digest), signature: img.manifest.descriptor, existing: false };
 }

@@ -1,10 +1,49 @@
 /** Crash-safe file writes: temp file in the same directory (or a given temp dir), fsync, rename. */
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import { open, rename, unlink, mkdir, chmod, readdir, readlink } from "node:fs/promises";
 import { dirname, join, basename, resolve } from "node:path";
 
 export function tempName(prefix: string): string {
   return `${prefix}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
+}
+
+/** Temp files and folders this process is writing right now (removed at once when it is interrupted). */
+const liveTemps = new Set<string>();
+
+/** `dir/<prefix>.tmp-<pid>-<hex>`, remembered as live until `releaseTemp` (renamed or removed). */
+export function tempPath(dir: string, prefix: string): string {
+  const p = join(dir, tempName(prefix));
+  liveTemps.add(p);
+  return p;
+}
+
+/** Remember a temp file or folder made elsewhere (mkdtemp) as live. */
+export function trackTemp(path: string): void {
+  liveTemps.add(path);
+}
+
+/** The temp file was renamed into place or removed: no longer ours to clean up. */
+export function releaseTemp(path: string): void {
+  liveTemps.delete(path);
+}
+
+/**
+ * Remove every live temp file and folder now, synchronously: for a process that is about to exit
+ * because it was interrupted (SIGINT, SIGTERM, a closed stdout) in the middle of writing them.
+ */
+export function removeLiveTempsSync(): number {
+  let n = 0;
+  for (const p of liveTemps) {
+    try {
+      rmSync(p, { recursive: true, force: true });
+      n++;
+    } catch {
+      /* best effort: the next writer sweeps what is left (its pid is gone by then) */
+    }
+  }
+  liveTemps.clear();
+  return n;
 }
 
 /**
@@ -68,23 +107,27 @@ export interface AtomicWriteOptions {
 export async function writeFileAtomic(path: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): Promise<void> {
   const dir = opts.tempDir ?? dirname(path);
   await mkdir(dir, { recursive: true });
-  const tmp = join(dir, tempName(`.${basename(path)}`));
-  const fh = await open(tmp, "wx", opts.mode ?? 0o644);
+  const tmp = tempPath(dir, `.${basename(path)}`);
   try {
-    await fh.writeFile(data);
-    if (opts.fsync !== false) await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  await fh.close();
-  try {
-    if (opts.mode !== undefined) await chmod(tmp, opts.mode);
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
+    const fh = await open(tmp, "wx", opts.mode ?? 0o644);
+    try {
+      await fh.writeFile(data);
+      if (opts.fsync !== false) await fh.sync();
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      throw e;
+    }
+    await fh.close();
+    try {
+      if (opts.mode !== undefined) await chmod(tmp, opts.mode);
+      await rename(tmp, path);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw e;
+    }
+  } finally {
+    releaseTemp(tmp);
   }
   // temp files of this same target left by killed writers
   await sweepDeadTemps(dir, `.${basename(path)}`).catch(() => 0);

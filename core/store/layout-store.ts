@@ -17,7 +17,7 @@ import { Annotation } from "../oci/media-types.js";
 import { KEEP_GRAPH_DEPTH, MAX_MANIFEST_BYTES, parseIndex, type Descriptor, type Index } from "../oci/model.js";
 import { classify, walkGraph } from "../oci/walk.js";
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
-import { tempName, writeFileAtomic } from "./atomic.js";
+import { releaseTemp, tempPath, writeFileAtomic } from "./atomic.js";
 import { classifyTemps, ensureDir, openTempDir, removeTemps } from "./temp-dir.js";
 import { fileMatches } from "./hash-file.js";
 import { acquireFileLock, withFileLock } from "./lock.js";
@@ -227,7 +227,7 @@ export class LayoutStore implements Target {
     }
     const final = this.blobPath(desc.digest);
     const tmpDir = await this.holdWriterLock();
-    const tmp = join(tmpDir, tempName("blob"));
+    const tmp = tempPath(tmpDir, "blob");
     try {
       const source = content instanceof Uint8Array ? Readable.from([Buffer.from(content.buffer, content.byteOffset, content.byteLength)]) : content instanceof Readable ? content : Readable.from(content);
       // the producer checks the digest of a verified stream; a count catches a short one
@@ -254,6 +254,8 @@ export class LayoutStore implements Target {
       // a failure of the source (a broken download) is the source's error; the store's own are named
       if (!code && !(e as NodeJS.ErrnoException)?.syscall) throw e;
       throw new GadgetError({ what: "writing blob", which: `${desc.digest} in ${this.root}`, why: describeSystemError(e), cause: e, code });
+    } finally {
+      releaseTemp(tmp);
     }
   }
 

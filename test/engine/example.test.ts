@@ -23,7 +23,7 @@ describe("gadgetfile.ts.example", () => {
       expect(order).toEqual(["lint", "ci", "build", "publish"]);
       const steps = planSteps(c, tasks, order).map((s) => (typeof s.spec === "string" ? s.spec : s.spec.stage));
       expect(steps.slice(0, 2)).toEqual(["spdx-check", "@acme/lint"]);
-      expect(steps.at(-1)).toBe("sign");
+      expect(steps.at(-1)).toBe("tar-export");
       // relative paths in options stay as written: stages resolve them against the gadgetfile's folder
       const tar = planSteps(c, tasks, ["publish"]).find((s) => typeof s.spec !== "string" && s.spec.stage === "tar-export")!.spec as unknown as { options: { file: string } };
       expect(tar.options.file).toBe("dist/gadgets.tar");

@@ -23,7 +23,8 @@
  * - `rootDir`: reuse a storage directory (e.g. to restart a registry on the same data).
  *
  * `requests()` parses the registry's JSON log: one entry per completed HTTP request.
- * `kill()` SIGKILLs the registry (simulating a crash); `stop()` also removes the temp dir.
+ * `kill()` SIGKILLs the registry (simulating a crash); `stop()` also removes the temp dir; `pid`
+ * is the registry's process (SIGSTOP it for a registry that accepts connections and never answers).
  */
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -77,6 +78,8 @@ export interface RunningRegistry {
   log(): string;
   /** SIGKILL the registry process (the temp dir stays). */
   kill(): void;
+  /** The registry process (e.g. to SIGSTOP it: it then accepts connections and never answers). */
+  pid: number;
   /** Stop everything and remove the temp dir (unless rootDir was given). */
   stop(): Promise<void>;
 }
@@ -313,6 +316,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
       return parseRequests();
     },
     log: () => log,
+    pid: child.pid!,
     kill: () => {
       if (!stopped) child.kill("SIGKILL");
     },

@@ -1,6 +1,7 @@
 /**
  * A small HTTP proxy in front of a real registry for fault injection: it can corrupt blob
- * downloads, answer 5xx a few times, or cut connections. Everything else passes through.
+ * downloads, answer 5xx a few times, cut connections, or stall a response halfway. Everything
+ * else passes through.
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
@@ -13,6 +14,9 @@ export interface FaultRules {
   /** Cut the connection of matching requests after this many response body bytes. */
   cutAfterBytes?: number;
   cutMatch?: (req: IncomingMessage) => boolean;
+  /** Send this many response body bytes of matching requests, then nothing more (the connection stays open: a hung registry). */
+  stallAfterBytes?: number;
+  stallMatch?: (req: IncomingMessage) => boolean;
   /** Answer matching requests with a 307 to this URL (+ the request path), like a registry redirecting to blob storage. */
   redirectTo?: string;
   redirectMatch?: (req: IncomingMessage) => boolean;
@@ -59,6 +63,7 @@ export async function startFaultProxy(target: string, rules: FaultRules = {}): P
       res.writeHead(ur.statusCode ?? 502, rewritten);
       const corrupt = r.corruptBlobs && req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "");
       const cut = r.cutAfterBytes !== undefined && (!r.cutMatch || r.cutMatch(req)) ? r.cutAfterBytes : undefined;
+      const stall = r.stallAfterBytes !== undefined && (!r.stallMatch || r.stallMatch(req)) ? r.stallAfterBytes : undefined;
       let sent = 0;
       let flipped = false;
       ur.on("data", (chunk: Buffer) => {
@@ -67,6 +72,12 @@ export async function startFaultProxy(target: string, rules: FaultRules = {}): P
           c = Buffer.from(c);
           c[0] = c[0]! ^ 0xff;
           flipped = true;
+        }
+        if (stall !== undefined && sent + c.length >= stall) {
+          if (sent < stall) res.write(c.subarray(0, stall - sent));
+          sent = stall;
+          ur.pause(); // nothing more, ever
+          return;
         }
         if (cut !== undefined && sent + c.length >= cut) {
           res.write(c.subarray(0, Math.max(0, cut - sent)));

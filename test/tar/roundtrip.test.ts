@@ -142,7 +142,7 @@ describe("export", () => {
     const f = join(dir, "json.tar");
     const r = await runGadget(["image", "export", "trace_open", f, "--json", "--oci-store", store]);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ file: f, images: [{ reference: REF, digest: IG_FIXTURE_INDEX_DIGEST }] });
+    expect(JSON.parse(r.stdout)).toEqual({ file: f, images: [{ reference: REF, digest: IG_FIXTURE_INDEX_DIGEST }], signatures: [] });
   });
 
   it("refuses an image that is not in the store, and writes nothing", async () => {

@@ -11,6 +11,7 @@ export async function run(ctx: CommandContext): Promise<void> {
   if (toStdout && ctx.stdoutIsTTY) {
     throw usageError("refusing to write an archive to a terminal", "redirect it: gadget image export IMAGE - > FILE.tar");
   }
+  ctx.interrupts?.doing(`exporting ${references.join(" ")} to ${file}`);
   const progress = ctx.stderrIsTTY ? ttyProgress(ctx.stderr, "exporting") : undefined;
   let result;
   try {

@@ -14,6 +14,7 @@ export async function run(ctx: CommandContext): Promise<void> {
   if (file === "-" && (ctx.stdin as { isTTY?: boolean }).isTTY) {
     throw usageError("refusing to read an archive from a terminal", "pipe it in: gadget image import - < FILE.tar");
   }
+  ctx.interrupts?.doing(`importing ${file === "-" ? "stdin" : file}`);
   const progress = ctx.stderrIsTTY ? ttyProgress(ctx.stderr, "importing") : undefined;
   const warnings: string[] = [];
   let result;

@@ -7,6 +7,7 @@ import type { CommandContext } from "../context.js";
 export async function run(ctx: CommandContext): Promise<void> {
   const image = ctx.args[0]!;
   const opts = transferOptionsFromFlags(ctx, image);
+  ctx.interrupts?.doing(`pushing ${withoutUserinfo(image)}`);
   const json = ctx.flagBool("json");
   const progress = ctx.stderrIsTTY && !json ? createProgress(ctx.stderr, "Pushing") : undefined;
   if (progress) opts.onProgress = progress.onProgress;

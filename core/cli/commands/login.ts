@@ -79,6 +79,8 @@ export async function run(ctx: CommandContext): Promise<void> {
   if (certDir) opts.certDir = certDir;
   if (ctx.verbose) opts.onDebug = (line) => ctx.warn(line);
   opts.timeouts = timeouts;
+  opts.signal = ctx.signal;
+  ctx.interrupts?.doing(`logging in to ${registry}`);
   await login(registry, opts);
   ctx.out("Login Succeeded!");
 }

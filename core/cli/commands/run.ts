@@ -1,9 +1,18 @@
-/** `gadget run [TASK…]`: run gadgetfile tasks over every gadget (DESIGN §7). */
+/**
+ * `gadget run [TASK…]`: run gadgetfile tasks over every gadget (DESIGN §7). A publish is all or
+ * nothing (`--keep-going` publishes the gadgets that built, `--fail-fast` stops at the first
+ * failure); `--json-file` writes the run's summary even when the gadgetfile does not load;
+ * `--authfile/--cert-dir/--insecure-registries/--timeout` reach the publish targets.
+ */
 import { GadgetError, usageError } from "../../errors.js";
 import { buildEnv, type CommandContext } from "../context.js";
 import { formatError, toJson } from "../output.js";
-import { relative } from "node:path";
-import type { Logger } from "../../types.js";
+import { registryEnv } from "../registry-options.js";
+import { GadgetTimer, RunRecorder, runSummary, unionMs } from "../run-summary.js";
+
+export { GadgetTimer, unionMs };
+import { relative, resolve } from "node:path";
+import type { GadgetInfo, Logger } from "../../types.js";
 import type { GadgetRunResult, StepEvent } from "../../engine/run-graph.js";
 import type { Project } from "../../engine/project.js";
 import { displayPath } from "../../gadgetfile/bundle.js";
@@ -19,40 +28,6 @@ export function fmtMs(ms: number): string {
   return `${Math.round(ms)} ms`;
 }
 
-/** Total length of the union of intervals (concurrent steps of one gadget count once). */
-export function unionMs(spans: [number, number][]): number {
-  let total = 0;
-  let end = Number.NEGATIVE_INFINITY;
-  for (const [a, b] of [...spans].sort((x, y) => x[0] - y[0])) {
-    if (b <= end) continue;
-    total += b - Math.max(a, end);
-    end = b;
-  }
-  return total;
-}
-
-/** Time per gadget: while at least one of its steps was working — not while they waited for a --jobs slot. */
-export class GadgetTimer {
-  private readonly spans = new Map<string, [number, number][]>();
-  private readonly hits = new Map<string, number>();
-  private readonly misses = new Map<string, number>();
-  onEvent(e: StepEvent): void {
-    if ((e.type === "done" || e.type === "fail") && e.spans) {
-      const l = this.spans.get(e.gadget) ?? [];
-      l.push(...e.spans);
-      this.spans.set(e.gadget, l);
-    }
-    if (!e.cacheable) return;
-    if (e.type === "hit") this.hits.set(e.gadget, (this.hits.get(e.gadget) ?? 0) + 1);
-    if (e.type === "miss") this.misses.set(e.gadget, (this.misses.get(e.gadget) ?? 0) + 1);
-  }
-  ms(g: string): number {
-    return unionMs(this.spans.get(g) ?? []);
-  }
-  counts(g: string): { hits: number; misses: number } {
-    return { hits: this.hits.get(g) ?? 0, misses: this.misses.get(g) ?? 0 };
-  }
-}
 
 /** `--explain` line for a hit or a miss of a cacheable step (publish steps always run: not listed). */
 export function explainLine(e: StepEvent): string | undefined {
@@ -115,44 +90,34 @@ export function optionOverrides(ctx: CommandContext): Record<string, unknown> | 
   return typeof v === "boolean" ? { validateMetadata: v } : undefined;
 }
 
-/** `✓ trace_open 182 ms sha256:…` / `✗ trace_open 90 ms` (+ the error, on stderr). */
-export async function reportResults(ctx: CommandContext, results: GadgetRunResult[], timer: GadgetTimer): Promise<boolean> {
+/**
+ * `✓ trace_open 182 ms sha256:…` / `✗ trace_open 90 ms` (+ the error, on stderr) /
+ * `- trace_open 182 ms sha256:… (not published)` and `- x 40 ms (stopped)`, whose shared reason
+ * is printed once at the end.
+ */
+export async function reportResults(ctx: CommandContext, results: GadgetRunResult[], timer: Pick<GadgetTimer, "ms">): Promise<boolean> {
   const { imageDigest } = await import("../../engine/project.js");
-  let ok = true;
+  const held: { status: string; names: string[]; error: unknown }[] = [];
   for (const r of results) {
     const ms = fmtMs(timer.ms(r.gadget.name));
-    if (r.ok) {
-      const d = imageDigest(r);
-      ctx.out(`✓ ${r.gadget.name} ${ms}${d ? ` ${d}` : ""}`);
-    } else {
-      ok = false;
+    const d = imageDigest(r);
+    if (r.status === "ok") ctx.out(`✓ ${r.gadget.name} ${ms}${d ? ` ${d}` : ""}`);
+    else if (r.status === "failed") {
       ctx.out(`✗ ${r.gadget.name} ${ms}`);
       ctx.warn(formatError(r.error, ctx.verbose));
+    } else {
+      ctx.out(`- ${r.gadget.name} ${ms}${d ? ` ${d}` : ""} (${r.status === "withheld" ? "not published" : "stopped"})`);
+      const group = held.find((g) => g.status === r.status);
+      if (group) group.names.push(r.gadget.name);
+      else held.push({ status: r.status, names: [r.gadget.name], error: r.error });
     }
   }
-  return ok;
-}
-
-export function resultsJson(results: GadgetRunResult[], timer: GadgetTimer, tasks: string[], imageDigest: (r: GadgetRunResult) => string | undefined, imageReference: (r: GadgetRunResult) => string | undefined): unknown {
-  return {
-    ok: results.every((r) => r.ok),
-    tasks,
-    gadgets: results.map((r) => {
-      const d = imageDigest(r);
-      const ref = imageReference(r);
-      const err = r.error as { message?: string } | undefined;
-      return {
-        name: r.gadget.name,
-        ok: r.ok,
-        ms: Math.round(timer.ms(r.gadget.name)),
-        ...timer.counts(r.gadget.name),
-        ...(d ? { digest: d } : {}),
-        ...(ref ? { reference: ref } : {}),
-        ...(r.ok ? {} : { error: err?.message ?? String(r.error) }),
-        results: r.results,
-      };
-    }),
-  };
+  for (const g of held) {
+    const e = g.error;
+    const line = e instanceof GadgetError ? new GadgetError({ what: e.what, which: g.names.join(", "), ...(e.why ? { why: e.why } : {}), ...(e.hint ? { hint: e.hint } : {}), ...(e.code ? { code: e.code } : {}) }) : e;
+    ctx.warn(formatError(line, false));
+  }
+  return results.every((r) => r.ok);
 }
 
 function printPlan(ctx: CommandContext, p: Project): void {
@@ -162,12 +127,14 @@ function printPlan(ctx: CommandContext, p: Project): void {
   };
   ctx.out(`tasks: ${p.tasks.join(" → ")}`);
   ctx.out("steps:");
-  for (const s of p.steps) {
+  p.steps.forEach((s, i) => {
+    if (i === p.publishFrom) ctx.out("  -- publish: only when every gadget built (all or nothing)");
     const name = typeof s.spec === "string" ? s.spec : s.spec.stage;
     const stage = p.stages.get(name)!;
     const opts = typeof s.spec === "string" ? undefined : s.spec.options;
-    ctx.out(`  ${s.task}: ${name}${stage.perArch ? " (per arch)" : ""}${opts && Object.keys(opts).length ? ` ${JSON.stringify(opts)}` : ""}`);
-  }
+    ctx.out(`  ${s.task}: ${name}${stage.perArch ? " (per arch)" : ""}${stage.runBatch ? " (once for all gadgets)" : ""}${opts && Object.keys(opts).length ? ` ${JSON.stringify(opts)}` : ""}`);
+  });
+  if (p.reordered) ctx.out("  (publish targets that stay on this machine, such as sign, run before those that send images away)");
   ctx.out(`gadgets (${p.gadgets.length}):`);
   for (const g of p.gadgets) ctx.out(`  ${g.name}  ${rel(g.dir)}  ${g.archs.join(",")}${g.tag ? `  ${g.tag}` : ""}`);
 }
@@ -176,6 +143,9 @@ export async function run(ctx: CommandContext): Promise<number> {
   const jobs = parseJobs(ctx.flagString("jobs"));
   const json = ctx.flagBool("json");
   const file = ctx.flagString("file");
+  const keepGoing = ctx.flagBool("keep-going");
+  const failFast = ctx.flagBool("fail-fast");
+  if (keepGoing && failFast) throw usageError("--keep-going and --fail-fast cannot be combined", "--keep-going publishes the gadgets that built; --fail-fast stops at the first failure");
   const only = ctx.flagList("only");
   const overrides = optionOverrides(ctx);
   if (ctx.flagBool("watch") && ctx.flagBool("dry")) throw usageError("--watch and --dry cannot be combined");
@@ -186,73 +156,96 @@ export async function run(ctx: CommandContext): Promise<number> {
     if (code !== 0) return code;
   }
   if (ctx.flagBool("watch")) return watch(ctx, { jobs, file, only, overrides });
-  const { loadProject, runProject, imageDigest, imageReference } = await import("../../engine/project.js");
-  const project = await loadProject({ cwd: ctx.cwd, ...(file ? { file } : {}), tasks: ctx.args, ...(only.length ? { gadgets: only } : {}), ...(overrides ? { optionOverrides: overrides } : {}) });
-  if (ctx.flagBool("dry")) {
-    if (json) {
-      ctx.out(
-        toJson(
-          {
-            tasks: project.tasks,
-            steps: project.steps.map((s) => ({ task: s.task, stage: typeof s.spec === "string" ? s.spec : s.spec.stage, ...(typeof s.spec === "string" ? {} : { options: s.spec.options ?? {} }) })),
-            gadgets: project.gadgets,
-          },
-          false,
-        ),
-      );
-    } else printPlan(ctx, project);
-    return 0;
-  }
-  if (project.gadgets.length === 0) throw new GadgetError({ what: "nothing to run", which: project.gadgetfile.file, why: "the gadgetfile selects no gadgets" });
+  const jsonFile = ctx.flagString("json-file");
+  const recorder = new RunRecorder();
+  const requested = ctx.args.length > 0 ? ctx.args : ["build"];
+  const engine = await import("../../engine/project.js");
+  let project: Project | undefined;
+  let results: GadgetRunResult[] | undefined;
   const explain = ctx.flagBool("explain");
   const explained = new ExplainLog();
-  const timer = new GadgetTimer();
-  const progress = ctx.stderrIsTTY && !json && !explain;
-  const ran = new Set<string>();
-  const ac = new AbortController();
-  const onSig = () => ac.abort();
-  process.once("SIGINT", onSig);
-  process.once("SIGTERM", onSig);
-  let results: GadgetRunResult[];
+  // --json-file: the summary, whatever happens (a gadgetfile that does not load included)
+  const summary = (error?: unknown) =>
+    runSummary({ tasks: project?.tasks ?? requested, ...(project ? { project } : {}), ...(results ? { results } : {}), recorder, imageDigest: engine.imageDigest, imageReference: engine.imageReference, ...(error !== undefined ? { error } : {}) });
+  const writeSummary = async (error?: unknown) => {
+    if (!jsonFile) return;
+    const { writeFileAtomic } = await import("../../store/atomic.js");
+    await writeFileAtomic(resolve(ctx.cwd, jsonFile), JSON.stringify(summary(error), null, 2) + "\n", { fsync: false });
+  };
   try {
-    results = await runProject(project, {
-      storeDir: ctx.storeDir(),
-      ...(jobs ? { jobs } : {}),
-      cache: !ctx.flagBool("no-cache"),
-      env: buildEnv(ctx),
-      signal: ac.signal,
-      logger: runLogger(ctx),
-      onEvent: (e) => {
-        timer.onEvent(e);
-        explained.onEvent(e);
-        if (progress && e.type === "miss") ran.add(`${e.gadget}\0${e.stage}\0${e.arch ?? ""}`);
-        // Progress (DESIGN §2): one status line per step that ran, on a terminal only.
-        if (progress && e.type === "done" && ran.has(`${e.gadget}\0${e.stage}\0${e.arch ?? ""}`)) {
-          ctx.warn(`  ${e.gadget} ${e.stage}${e.arch ? `@${e.arch}` : ""} ${fmtMs(e.ms ?? 0)}`);
-        }
-      },
+    const env = { ...buildEnv(ctx), ...registryEnv(ctx) };
+    project = await engine.loadProject({ cwd: ctx.cwd, ...(file ? { file } : {}), tasks: ctx.args, ...(only.length ? { gadgets: only } : {}), ...(overrides ? { optionOverrides: overrides } : {}) });
+    if (ctx.flagBool("dry")) {
+      if (json) {
+        ctx.out(
+          toJson(
+            {
+              tasks: project.tasks,
+              steps: project.steps.map((s) => ({ task: s.task, stage: typeof s.spec === "string" ? s.spec : s.spec.stage, ...(typeof s.spec === "string" ? {} : { options: s.spec.options ?? {} }) })),
+              ...(project.publishFrom !== undefined ? { publishFrom: project.publishFrom } : {}),
+              gadgets: project.gadgets,
+            },
+            false,
+          ),
+        );
+      } else printPlan(ctx, project);
+      return 0;
+    }
+    if (project.gadgets.length === 0) throw new GadgetError({ what: "nothing to run", which: project.gadgetfile.file, why: "the gadgetfile selects no gadgets" });
+    const progress = ctx.stderrIsTTY && !json && !explain;
+    const ran = new Set<string>();
+    const tasks = requested.join(" ");
+    ctx.interrupts?.doing(() => {
+      const now = recorder.inFlight();
+      return `gadget run ${tasks}${now.length ? `; in flight: ${now.join(", ")}` : ""}`;
     });
-  } finally {
-    process.off("SIGINT", onSig);
-    process.off("SIGTERM", onSig);
-    await (await import("../../engine/pool.js")).closePool();
+    const several = project.gadgets.length > 1;
+    try {
+      results = await engine.runProject(project, {
+        storeDir: ctx.storeDir(),
+        ...(jobs ? { jobs } : {}),
+        cache: !ctx.flagBool("no-cache"),
+        env,
+        signal: ctx.signal,
+        logger: runLogger(ctx),
+        // gadgets build side by side: each one's lines say whose they are
+        ...(several ? { loggerFor: (g: GadgetInfo) => runLogger(ctx, `[${g.name}] `) } : {}),
+        ...(keepGoing ? { keepGoing } : {}),
+        ...(failFast ? { failFast } : {}),
+        onEvent: (e) => {
+          recorder.onEvent(e);
+          explained.onEvent(e);
+          if (progress && e.type === "miss") ran.add(`${e.gadget}\0${e.stage}\0${e.arch ?? ""}`);
+          // Progress (DESIGN §2): one status line per step that ran, on a terminal only.
+          if (progress && e.type === "done" && ran.has(`${e.gadget}\0${e.stage}\0${e.arch ?? ""}`)) {
+            ctx.warn(`  ${e.gadget} ${e.stage}${e.arch ? `@${e.arch}` : ""} ${fmtMs(e.ms ?? 0)}`);
+          }
+        },
+      });
+    } finally {
+      await (await import("../../engine/pool.js")).closePool();
+    }
+  } catch (e) {
+    await writeSummary(e).catch((w: unknown) => ctx.warn(`warning: could not write --json-file: ${(w as Error)?.message ?? String(w)}`));
+    throw e;
   }
-  if (ac.signal.aborted) return 130;
-  if (explain) {
+  await writeSummary();
+  if (explain && project) {
     for (const l of explained.lines(project.gadgets.map((g) => g.name))) ctx.warn(l);
     ctx.warn(await explainSummary(explained, project.gadgetfile.dir, ctx.env));
   }
   if (json) {
-    ctx.out(toJson(resultsJson(results, timer, project.tasks, imageDigest, imageReference), false));
+    ctx.out(toJson(summary(), false));
     for (const r of results) if (!r.ok) ctx.warn(formatError(r.error, ctx.verbose));
     return results.every((r) => r.ok) ? 0 : 1;
   }
-  return (await reportResults(ctx, results, timer)) ? 0 : 1;
+  return (await reportResults(ctx, results, recorder)) ? 0 : 1;
 }
 
-/** The logger stages get: info and warnings on stderr, debug with -v. */
-export function runLogger(ctx: CommandContext): Logger {
-  return { info: (m) => ctx.warn(m), warn: (m) => ctx.warn(`warning: ${m}`), debug: (m) => (ctx.verbose ? ctx.warn(m) : undefined), diagnostics: (t) => ctx.warn(t) };
+/** The logger stages get: info and warnings on stderr, debug with -v; `prefix` names the gadget when several build at once. */
+export function runLogger(ctx: CommandContext, prefix = ""): Logger {
+  const lines = (t: string) => (prefix ? t.replace(/^(?=.)/gm, prefix) : t);
+  return { info: (m) => ctx.warn(lines(m)), warn: (m) => ctx.warn(lines(`warning: ${m}`)), debug: (m) => (ctx.verbose ? ctx.warn(lines(m)) : undefined), diagnostics: (t) => ctx.warn(lines(t)) };
 }
 
 /**
@@ -265,6 +258,7 @@ export function runLogger(ctx: CommandContext): Logger {
 async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: string | undefined; only: string[]; overrides: Record<string, unknown> | undefined }): Promise<number> {
   const [{ watchProject }, { imageDigest, imageReference }, { ExecLoop, parseExecFlags, parseExecGrace }] = await Promise.all([import("../../engine/watch.js"), import("../../engine/project.js"), import("../exec-loop.js")]);
   const explain = ctx.flagBool("explain");
+  ctx.interrupts?.handOver(); // Ctrl-C ends watch mode with 0
   const exec = new ExecLoop(ctx, { templates: parseExecFlags(ctx.flagList("exec")), graceMs: parseExecGrace(ctx.flagString("exec-grace")), storeDir: ctx.storeDir() });
   const ac = new AbortController();
   let stopping = false;
@@ -293,7 +287,7 @@ async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: s
       storeDir: ctx.storeDir(),
       ...(o.jobs ? { jobs: o.jobs } : {}),
       cache: !ctx.flagBool("no-cache"),
-      env: buildEnv(ctx),
+      env: { ...buildEnv(ctx), ...registryEnv(ctx) },
       logger: runLogger(ctx),
       signal: ac.signal,
       handlers: {
