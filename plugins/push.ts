@@ -35,14 +35,15 @@ const options = t.object({
 export type PushStageOptions = Infer<typeof options>;
 
 /**
- * The registry client's hints name `gadget image push` flags; in a gadgetfile the same settings
- * are the push target's options — say that instead (a hint names what works where it is printed).
+ * The registry client's hints name the `--cert-dir` and `--insecure-registries` flags, which
+ * `gadget run` has too; in a gadgetfile the same settings are also the push target's options —
+ * say both (a hint names what works where it is printed).
  */
 export function targetHint(hint: string | undefined): string | undefined {
   if (!hint) return hint;
   return hint
-    .replace(/(?:pass |use )?--insecure-registries ([^\s,]+)/g, (_m, host: string) => `set insecureRegistries: ["${host}"] on the push target`)
-    .replace(/--cert-dir DIR/g, 'certDir: "DIR" on the push target');
+    .replace(/(?:pass |use )?--insecure-registries ([^\s,]+)/g, (_m, host: string) => `pass --insecure-registries ${host} (or set insecureRegistries: ["${host}"] on the push target)`)
+    .replace(/--cert-dir DIR/g, '--cert-dir DIR (or certDir: "DIR" on the push target)');
 }
 
 /** The environment variables `gadget run`'s registry flags become (and CI may set directly). */
@@ -99,7 +100,7 @@ export const pushStage = defineStage({
     } catch (e) {
       // name the gadget and the reference; keep the registry's own words, code and hint
       if (!(e instanceof GadgetError) || e.code === "ABORTED") throw e;
-      const hint = e.code === "TLS" ? "pass the registry's CA with `gadget run --cert-dir DIR` (a folder holding ca.crt) or the push target's certDir, or list a plain-HTTP registry in --insecure-registries" : targetHint(e.hint);
+      const hint = targetHint(e.hint);
       throw new GadgetError({ what: `pushing ${ctx.gadget.name}`, which: reference, why: e.message, ...(hint ? { hint } : {}), ...(e.code ? { code: e.code } : {}), cause: e });
     }
     ctx.logger.info(pushResultLine(r));

@@ -218,7 +218,7 @@ export async function buildGo(ctx: StageContext<unknown>, src: GoSource, out: st
     if (res.exitCode === 0 && !res.signal) {
       const rel = relative(ctx.gadget.dir, dirname(src.goMod));
       const modDir = rel === "" ? "." : rel.startsWith("..") ? dirname(src.goMod) : rel;
-      ctx.logger.warn(`${ctx.gadget.name}: ${join(modDir, "go.mod")} or go.sum lacks what ${which} needs; built with -mod=mod on a scratch copy (your files are unchanged): run \`go mod tidy\` in ${modDir} to record it`);
+      ctx.logger.warn(`${join(modDir, "go.mod")} or go.sum lacks what ${which} needs; built with -mod=mod on a scratch copy (your files are unchanged): run \`go mod tidy\` in ${modDir} to record it`);
     }
   }
   if (res.exitCode !== 0 || res.signal) throw new ToolError(res, { what: `building ${which} to wasm` });

@@ -172,7 +172,7 @@ describe("gadget run: a gadgetfile project with Go wasm modules", () => {
     const r = await run();
     expect(r.code, r.stderr).toBe(0);
     expect(Object.keys(digestsOf(r)).sort()).toEqual(["wasm_go", "wasm_lib"]);
-    expect(r.stderr).toBe("warning: wasm_lib: go/go.mod or go.sum lacks what go/program.go needs; built with -mod=mod on a scratch copy (your files are unchanged): run `go mod tidy` in go to record it\n");
+    expect(r.stderr).toBe("[wasm_lib] warning: go/go.mod or go.sum lacks what go/program.go needs; built with -mod=mod on a scratch copy (your files are unchanged): run `go mod tidy` in go to record it\n");
     expect(await readFile(join(proj, "wasm_lib", "go", "go.mod"), "utf8")).toBe(libGoMod);
     expect(existsSync(join(proj, "wasm_lib", "go", "go.sum"))).toBe(false);
     const calls = (await readFile(goLog, "utf8")).trim().split("\n");

@@ -242,11 +242,11 @@ describe("--only patterns and stage identities", () => {
     expect(explainDiff(base, { ...base, code: { ...base.code, id: "b" }, args: "b" })).toBe("stage ./s.ts changed");
   });
 
-  it("a push target's hints name its options instead of gadget image push's flags", async () => {
+  it("a push target's hints name gadget run's flag and the target's option", async () => {
     const { targetHint } = await import("../../plugins/push.js");
-    expect(targetHint("if r:5000 serves plain HTTP, pass --insecure-registries r:5000")).toBe('if r:5000 serves plain HTTP, set insecureRegistries: ["r:5000"] on the push target');
+    expect(targetHint("if r:5000 serves plain HTTP, pass --insecure-registries r:5000")).toBe('if r:5000 serves plain HTTP, pass --insecure-registries r:5000 (or set insecureRegistries: ["r:5000"] on the push target)');
     expect(targetHint("pass the registry's CA with --cert-dir DIR (a folder holding ca.crt), or use --insecure-registries r:5000 for a plain-HTTP registry")).toBe(
-      `pass the registry's CA with certDir: "DIR" on the push target (a folder holding ca.crt), or set insecureRegistries: ["r:5000"] on the push target for a plain-HTTP registry`,
+      `pass the registry's CA with --cert-dir DIR (or certDir: "DIR" on the push target) (a folder holding ca.crt), or pass --insecure-registries r:5000 (or set insecureRegistries: ["r:5000"] on the push target) for a plain-HTTP registry`,
     );
     expect(targetHint("log in with: gadget login r:5000")).toBe("log in with: gadget login r:5000");
   });

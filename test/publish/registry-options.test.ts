@@ -39,7 +39,7 @@ describe("gadget run's registry flags reach the push targets", () => {
     const r = await repo.run(["run", "publish", "--authfile", auth]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^Error: pushing exec_count \\(${reg.host}/acme/exec_count:t1\\): .*certificate`, "m"));
-    expect(r.stderr).toContain("hint: pass the registry's CA with `gadget run --cert-dir DIR` (a folder holding ca.crt) or the push target's certDir");
+    expect(r.stderr).toContain(`hint: pass the registry's CA with --cert-dir DIR (or certDir: "DIR" on the push target) (a folder holding ca.crt)`);
   }, 120_000);
 
   it("--cert-dir and --authfile on the command line publish to the TLS + htpasswd registry", async () => {
