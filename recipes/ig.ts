@@ -31,6 +31,8 @@ export interface IgStepOptions {
   validateMetadata?: boolean;
   /** Create or extend gadget.yaml from the program. */
   updateMetadata?: boolean;
+  /** io.inspektor-gadget.builder.version (default: see oci-pack). */
+  builderVersion?: string;
 }
 
 /** ig's local pipeline: clang + llvm-strip per arch (concurrently), wasm, btfgen, pack, tag. */
@@ -41,7 +43,7 @@ export function igSteps(opts: IgStepOptions = {}): StepSpec[] {
     { stage: "wasm", options: {} },
   ];
   if (opts.btfgen) steps.push({ stage: "btfgen", options: { enabled: true, archive: opts.btfhubArchive } });
-  steps.push({ stage: "oci-pack", options: { validateMetadata: opts.validateMetadata ?? true, updateMetadata: opts.updateMetadata ?? false } });
+  steps.push({ stage: "oci-pack", options: { validateMetadata: opts.validateMetadata ?? true, updateMetadata: opts.updateMetadata ?? false, ...(opts.builderVersion !== undefined ? { builderVersion: opts.builderVersion } : {}) } });
   steps.push({ stage: "store-tag", options: {} });
   return steps;
 }

@@ -20,6 +20,7 @@ const overrideFields = {
   ebpfsource: str,
   metadata: str,
   settings: t.anyObject(),
+  builderVersion: str,
 };
 
 const gadgetSpec = t.object({ path: t.required(str), name: str, ...overrideFields });

@@ -30,6 +30,8 @@ export interface BuildOptions {
   validateMetadata?: boolean;
   btfgen?: boolean;
   btfhubArchive?: string;
+  /** io.inspektor-gadget.builder.version; default: env GADGET_BUILDER_VERSION, `ig version` of an ig on PATH, ours. */
+  builderVersion?: string;
   env?: Record<string, string | undefined>;
   logger?: Logger;
   onEvent?: (e: StepEvent) => void;
@@ -49,7 +51,7 @@ export interface BuildResult {
 }
 
 interface IgRecipe {
-  igSteps(opts: { btfgen?: boolean; btfhubArchive?: string; validateMetadata?: boolean; updateMetadata?: boolean }): StepSpec[];
+  igSteps(opts: { btfgen?: boolean; btfhubArchive?: string; validateMetadata?: boolean; updateMetadata?: boolean; builderVersion?: string }): StepSpec[];
   gadgetFromBuildYaml(dir: string, opts: { file?: string; tag?: string; archs?: Arch[]; cwd?: string; updateMetadata?: boolean }): Promise<{ gadget: GadgetInfo; warnings: string[] }>;
   parseArchs(values: string[]): Promise<Arch[]>;
 }
@@ -103,6 +105,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     ...(opts.btfhubArchive ? { btfhubArchive: resolve(cwd, opts.btfhubArchive) } : {}),
     validateMetadata: opts.validateMetadata ?? true,
     updateMetadata: opts.updateMetadata ?? false,
+    ...(opts.builderVersion !== undefined ? { builderVersion: opts.builderVersion } : {}),
   });
   const [{ runGraph }, { loadBuiltinStages }] = await Promise.all([import("../engine/run-graph.js"), import("../engine/plugins.js")]);
   const stages = await loadBuiltinStages();
