@@ -76,13 +76,15 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["image", "build"],
     summary: "Build a gadget folder into the local store (ig-compatible)",
-    usage: "gadget image build PATH [-f FILE] [-t TAG] [-o DIR] [--local] [--update-metadata] [--validate-metadata=false] [--btfgen --btfhub-archive DIR] [--arch amd64,arm64] [--json]",
+    usage: "gadget image build PATH [-f FILE] [-t TAG] [-o DIR] [--local] [--update-metadata] [--validate-metadata=false] [--btfgen --btfhub-archive DIR] [--builder-version V] [--arch amd64,arm64] [--json]",
     flags: [
       { name: "file", short: "f", type: "string", value: "FILE", description: "build file (default PATH/build.yaml)" },
       { name: "tag", short: "t", type: "string", value: "TAG", description: "name and tag for the image" },
       { name: "output", short: "o", type: "string", value: "DIR", description: "ig's output directory for intermediate files" },
       { name: "local", short: "l", type: "boolean", description: "build with the tools on PATH (the default and only mode)" },
       { name: "builder-image", type: "string", value: "IMAGE", description: "not supported: gadget always builds with local tools" },
+      { name: "builder-image-pull", type: "string", value: "POLICY", description: "ig's builder image pull policy (always, missing, never): accepted and checked, no effect (no container build)" },
+      { name: "builder-version", type: "string", value: "VERSION", description: "io.inspektor-gadget.builder.version, e.g. v0.41.0 (default: env GADGET_BUILDER_VERSION, else `ig version` of an ig on PATH, else gadget's own)" },
       { name: "update-metadata", type: "boolean", description: "create or extend gadget.yaml from the program" },
       { name: "validate-metadata", type: "boolean", description: "check gadget.yaml against the program's BTF", default: true },
       { name: "btfgen", type: "boolean", description: "generate minimal BTF for the kernels of --btfhub-archive" },

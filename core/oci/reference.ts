@@ -128,3 +128,14 @@ export function tryParseStoredRef(refName: string): Reference | undefined {
     return undefined;
   }
 }
+
+/**
+ * ig's GadgetImageDesc.String() (pkg/oci/oci.go): `<repository>:<tag>@<digest>`, with an empty
+ * tag for a digest-only reference (`host/repo:@sha256:…`), and `@<digest>` without a name.
+ * Used in the result lines of build, pull, push and tag.
+ */
+export function igImageString(reference: string | undefined, digest: string): string {
+  if (!reference) return `@${digest}`;
+  const ref = parseReference(reference);
+  return `${referenceName(ref)}:${ref.tag ?? ""}@${digest}`;
+}

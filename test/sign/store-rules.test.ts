@@ -40,7 +40,9 @@ describe("signed images in the store", () => {
     // this process wrote blobs (it holds the writers lock): rm only collects garbage when no writer is active
     await releaseWriterLock(store.root);
     const rm = await g("image", "rm", "localhost:5000/rules/x:v1");
-    expect(rm.stdout).toBe("Successfully removed localhost:5000/rules/x:v1\n");
+    // ig (cmd/common/image/remove.go): cmd.Printf → stderr
+    expect(rm.stderr).toBe("Successfully removed localhost:5000/rules/x:v1\n");
+    expect(rm.stdout).toBe("");
     const names = (await store.entries()).map((e) => e.annotations?.["org.opencontainers.image.ref.name"]).sort();
     // the referrers-tag index and the oci11/bundle referrers it lists went with the image
     expect(names).toEqual([`sha256-${hex}.sig`]);

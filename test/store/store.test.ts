@@ -46,12 +46,13 @@ describe("image list / tag / rm on ig's own export", () => {
     const before = blobCount();
     expect(before).toBe(6);
     const t = await runGadget(["--oci-store", dir, "image", "tag", "trace_open", "localhost:5000/mine:v1"]);
-    expect(t.stdout).toBe("Successfully tagged with localhost:5000/mine:v1\n");
+    // ig: `Successfully tagged with %s` with GadgetImageDesc.String() = <repo>:<tag>@<digest>
+    expect(t.stderr).toBe(`Successfully tagged with localhost:5000/mine:v1@${IG_FIXTURE_INDEX_DIGEST}\n`);
     const l = await runGadget(["--oci-store", dir, "image", "list", "-o", "json"]);
     expect(JSON.parse(l.stdout).map((x: { Repository: string; Tag: string }) => `${x.Repository}:${x.Tag}`)).toEqual(["localhost:5000/mine:v1", "trace_open:latest"]);
 
     const rm1 = await runGadget(["--oci-store", dir, "image", "rm", "trace_open"]);
-    expect(rm1.stdout).toBe("Successfully removed trace_open\n");
+    expect(rm1.stderr).toBe("Successfully removed trace_open\n");
     expect(blobCount()).toBe(before);
 
     const rm2 = await runGadget(["--oci-store", dir, "image", "remove", "localhost:5000/mine:v1"]);
