@@ -49,7 +49,7 @@ describe("image list / tag / rm on ig's own export", () => {
     // ig: `Successfully tagged with %s` with GadgetImageDesc.String() = <repo>:<tag>@<digest>
     expect(t.stderr).toBe(`Successfully tagged with localhost:5000/mine:v1@${IG_FIXTURE_INDEX_DIGEST}\n`);
     const l = await runGadget(["--oci-store", dir, "image", "list", "-o", "json"]);
-    expect(JSON.parse(l.stdout).map((x: { Repository: string; Tag: string }) => `${x.Repository}:${x.Tag}`)).toEqual(["localhost:5000/mine:v1", "trace_open:latest"]);
+    expect(JSON.parse(l.stdout).map((x: { Repository: string; Tag: string }) => `${x.Repository}:${x.Tag}`)).toEqual(["trace_open:latest", "localhost:5000/mine:v1"]); // sorted by full reference, as ig (ghcr.io/… < localhost:5000/…)
 
     const rm1 = await runGadget(["--oci-store", dir, "image", "rm", "trace_open"]);
     expect(rm1.stderr).toBe("Successfully removed trace_open\n");
