@@ -181,16 +181,19 @@ describe("import input forms and output", () => {
     expect((await listJson(fresh))[0]!.Digest).toBe(IG_FIXTURE_INDEX_DIGEST);
   });
 
-  it("-o json, -o jsonpretty and --json print one document", async () => {
-    for (const args of [["-o", "json"], ["-o", "jsonpretty"], ["--json"]]) {
-      const r = await runGadget(["image", "import", IG_FIXTURE_TAR, ...args, "--oci-store", join(dir, "fresh-json")]);
-      expect(r.code, r.stderr).toBe(0);
-      const doc = JSON.parse(r.stdout);
-      expect(doc.images).toEqual([{ reference: REF, digest: IG_FIXTURE_INDEX_DIGEST }]);
-      expect(r.stdout.includes("\n  ")).toBe(args[1] === "jsonpretty");
-    }
+  it("-o json|jsonpretty print ig's schema (an array of the imported tags), --json gadget's document", async () => {
+    // ig, cmd/common/image/import.go: case OutputModeJSON: bytes, _ := json.Marshal(tags);
+    // fmt.Fprintln(cmd.OutOrStdout(), string(bytes)); case OutputModeJSONPretty: json.MarshalIndent(tags, "", "  ")
+    const j = await runGadget(["image", "import", IG_FIXTURE_TAR, "-o", "json", "--oci-store", join(dir, "fresh-json")]);
+    expect(j.code, j.stderr).toBe(0);
+    expect(j.stdout).toBe(`["${REF}"]\n`);
+    const p = await runGadget(["image", "import", IG_FIXTURE_TAR, "-o", "jsonpretty", "--oci-store", join(dir, "fresh-json")]);
+    expect(p.stdout).toBe(`[\n  "${REF}"\n]\n`);
+    const ours = await runGadget(["image", "import", IG_FIXTURE_TAR, "--json", "--oci-store", join(dir, "fresh-json")]);
+    expect(JSON.parse(ours.stdout).images).toEqual([{ reference: REF, digest: IG_FIXTURE_INDEX_DIGEST }]);
     const bad = await runGadget(["image", "import", IG_FIXTURE_TAR, "-o", "yaml", "--oci-store", join(dir, "fresh-json")]);
     expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('Error: invalid usage: invalid output mode "yaml", valid values are: json, jsonpretty\n');
   });
 
   it("a bare ref name (as skopeo and other tools write) imports under a usable name, with a warning", async () => {
@@ -268,7 +271,7 @@ describe("progress", () => {
 });
 
 describe("signatures and referrers travel with the image", () => {
-  it("export includes the .sig tag and OCI referrers; import restores them and omits .sig from its list", async () => {
+  it("export includes the .sig tag and OCI referrers; import restores them and lists every tag as ig does", async () => {
     const src = join(dir, "signed-store");
     await storeWithFixture(src);
     const s = await LayoutStore.open(src);
@@ -314,7 +317,10 @@ describe("signatures and referrers travel with the image", () => {
     const dst = join(dir, "signed-import");
     const r = await runGadget(["image", "import", tar, "--oci-store", dst]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe(`Successfully imported images:\n  ${REF}\n`);
+    // ig (ImportGadgetImages) copies and prints every tag of the archive, in ascending order
+    expect(r.stdout).toBe(`Successfully imported images:\n  ${REF}\n  sha256-${hex}.sig\n`);
+    const j = await runGadget(["image", "import", tar, "-o", "json", "--oci-store", dst]);
+    expect(j.stdout).toBe(`["${REF}","sha256-${hex}.sig"]\n`);
     const d = await LayoutStore.open(dst);
     expect((await d.resolve(`sha256-${hex}.sig`)).digest).toBe(sigDesc.digest);
     expect((await d.entries()).map((e) => e.digest)).toContain(refDesc.digest);
@@ -342,7 +348,7 @@ describe("real signatures (gadget image sign) survive export and import", () => 
     const dst = join(dir, "sign-dst");
     const im = await runGadget(["image", "import", tar, "--oci-store", dst]);
     expect(im.code, im.stderr).toBe(0);
-    expect(im.stdout).toBe(`Successfully imported images:\n  ${REF}\n`);
+    expect(im.stdout).toBe(`Successfully imported images:\n  ${REF}\n  sha256-${IG_FIXTURE_INDEX_DIGEST.slice(7)}\n  sha256-${IG_FIXTURE_INDEX_DIGEST.slice(7)}.sig\n`);
     const v = await runGadget(["image", "verify", "trace_open", "--public-keys", `${key}.pub`, "--oci-store", dst]);
     expect(v.stderr).toBe("");
     expect(v.code).toBe(0);
