@@ -14,7 +14,7 @@ import { digestHex, isDigest, VerifyingStream, type Digest } from "../oci/digest
 import type { Content, Target } from "../oci/content.js";
 import { readAll } from "../oci/content.js";
 import { encodeIndex } from "../oci/gojson.js";
-import { Annotation } from "../oci/media-types.js";
+import { Annotation, MediaType } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, nodeKind, parseIndex, sniffKind, successors, type Descriptor, type Index } from "../oci/model.js";
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
 import { tempName, writeFileAtomic } from "./atomic.js";
@@ -66,6 +66,8 @@ export class LayoutStore implements Target {
     if (layout === undefined) {
       if (opts.create === false) throw storeError(root, "not an OCI layout (no oci-layout file)");
       try {
+        // ig creates its store folders 0700 (pkg/oci/local_oci_store.go: os.MkdirAll(…, 0o700))
+        await mkdir(root, { recursive: true, mode: 0o700 });
         await mkdir(join(root, "blobs", "sha256"), { recursive: true });
         await writeFileAtomic(join(root, LAYOUT_FILE), LAYOUT_JSON, { fsync: false });
       } catch (e) {
@@ -233,7 +235,8 @@ export class LayoutStore implements Target {
     try {
       text = await readFile(join(this.root, INDEX_FILE), "utf8");
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return { schemaVersion: 2, manifests: [] };
+      // a new store's index.json carries the top-level mediaType, as oras v2.6 writes it (ig)
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
       throw storeError(this.root, `reading index.json: ${describeSystemError(e)}`, undefined, e);
     }
     try {

@@ -40,7 +40,8 @@ const manifestOf = (layers: object[]) =>
 /** One `Error:` line (plus an optional hint), exit 1, no stack trace. */
 function expectCleanError(r: RunResult, pattern: RegExp): void {
   expect(r.code, r.stderr).toBe(1);
-  const lines = r.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("hint:"));
+  // pull prints ig's status line ("Pulling X...") on stderr before the error
+  const lines = r.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("hint:") && !/^Pulling .*\.\.\.$/.test(l));
   expect(lines, r.stderr).toHaveLength(1);
   expect(lines[0]).toMatch(/^Error: /);
   expect(lines[0]).toMatch(pattern);

@@ -90,9 +90,17 @@ describe("export", () => {
   it("writes ig's tar headers byte for byte, except mtime 0", async () => {
     const ours = await readFile(join(dir, "a.tar"));
     const igs = await readFile(IG_FIXTURE_TAR);
-    expect(ours.length).toBe(igs.length);
     const ho = headers(ours);
     const hi = headers(igs);
+    // the fixture predates oras v2.6: its index.json has no top-level mediaType, ours has
+    // (`"mediaType":"application/vnd.oci.image.index.v1+json",`); only that entry differs in size
+    const sizeOf = (h: Buffer) => parseInt(h.toString("latin1", 124, 135), 8);
+    const padded = (n: number) => Math.ceil(n / BLOCK) * BLOCK;
+    const at = hi.findIndex((h) => h.toString("latin1", 0, 10) === "index.json");
+    expect(sizeOf(ho[at]!)).toBe(sizeOf(hi[at]!) + Buffer.byteLength('"mediaType":"application/vnd.oci.image.index.v1+json",'));
+    expect(ours.length).toBe(igs.length - padded(sizeOf(hi[at]!)) + padded(sizeOf(ho[at]!)));
+    ho[at]!.fill(0, 124, 136);
+    hi[at]!.fill(0, 124, 136);
     expect(ho.map((h) => h.toString("latin1", 0, 100).replace(/\0+$/, ""))).toEqual(hi.map((h) => h.toString("latin1", 0, 100).replace(/\0+$/, "")));
     for (let i = 0; i < ho.length; i++) {
       const o = Buffer.from(ho[i]!);
