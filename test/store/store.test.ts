@@ -89,14 +89,18 @@ describe("image list / tag / rm on ig's own export", () => {
     expect(JSON.parse(list.stdout).map((x: { Repository: string }) => x.Repository)).toEqual(["other"]);
   });
 
-  it("inspect shows the index, both manifests and their layers (human and --json)", async () => {
+  it("inspect -o summary shows the index, both manifests and their layers (human and --json)", async () => {
     extractFixture();
-    const h = await runGadget(["--oci-store", dir, "image", "inspect", "trace_open"]);
+    const h = await runGadget(["--oci-store", dir, "image", "inspect", "trace_open", "-o", "summary"]);
     expect(h.code).toBe(0);
     expect(h.stdout).toContain(`Digest:     ${IG_FIXTURE_INDEX_DIGEST}`);
     expect(h.stdout).toMatch(/linux\/amd64\s+sha256:20a66462/);
     expect(h.stdout).toMatch(/linux\/arm64\s+sha256:cd246274/);
     expect(h.stdout).toContain("application/vnd.gadget.ebpf.program.v1+binary");
+    // the eBPF objects read in TypeScript: maps with type, key/value size, max entries; programs by section
+    expect(h.stdout).toContain("\neBPF (amd64):\n");
+    expect(h.stdout).toContain("  map events  RingBuf  key 0 B  value 0 B  max entries 262144\n");
+    expect(h.stdout).toContain("  program ig_openat_x  tracepoint  syscalls/sys_exit_openat  (109 instructions)\n");
     const j = await runGadget(["--oci-store", dir, "image", "inspect", "trace_open", "--json"]);
     const doc = JSON.parse(j.stdout);
     expect(doc.descriptor.digest).toBe(IG_FIXTURE_INDEX_DIGEST);
