@@ -100,6 +100,12 @@ describe("push and pull against a real registry (plain HTTP)", () => {
     expect(r).toEqual({ reference: `${reg.host}/gadgets/bydigest@${img.index.digest}`, digest: img.index.digest });
     const sb = await LayoutStore.open(b);
     expect((await sb.resolve(`${reg.host}/gadgets/bydigest@${img.index.digest}`)).digest).toBe(img.index.digest);
+    // the CLI prints ig's GadgetImageDesc.String() (pkg/oci/oci.go: "%s:%s@%s" with an empty tag
+    // for a digest reference) and ig's warning for the unsigned image (signaturePullWarning)
+    const byDigest = `${reg.host}/gadgets/bydigest@${img.index.digest}`;
+    const cli = await runGadget(["image", "pull", byDigest, "--insecure-registries", reg.host, "--oci-store", join(tmp.dir, "d2")]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stderr).toBe(`Pulling ${byDigest}...\nWarning: no signature found for gadget ${byDigest}\nSuccessfully pulled ${reg.host}/gadgets/bydigest:@${img.index.digest}\n`);
   });
 
   it("an unknown tag is not found, and the store stays as it was", async () => {
