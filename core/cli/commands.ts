@@ -196,6 +196,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "password", short: "p", type: "string", value: "PASSWORD", description: "password (prefer --password-stdin)" },
       { name: "password-stdin", type: "boolean", description: "read the password from stdin" },
       { name: "authfile", type: "string", value: "FILE", description: "auth file to write" },
+      { name: "compat-auth-file", type: "string", value: "FILE", description: "a Docker-compatible config file to write instead (containers' flag; same format)" },
       { name: "get-login", type: "boolean", description: "print the user logged in to REGISTRY" },
       { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key" },
       { name: "tls-verify", type: "boolean", description: "verify TLS certificates", default: true },
@@ -211,6 +212,7 @@ export const COMMANDS: CommandSpec[] = [
     flags: [
       { name: "all", short: "a", type: "boolean", description: "remove every login" },
       { name: "authfile", type: "string", value: "FILE", description: "auth file" },
+      { name: "compat-auth-file", type: "string", value: "FILE", description: "a Docker-compatible config file to edit instead" },
     ],
     args: { min: 0, max: 1 },
     load: () => import("./commands/logout.js"),
