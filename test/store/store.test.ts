@@ -178,8 +178,9 @@ describe("bad input: one-line errors and exit codes", () => {
     expect(r.code).toBe(1);
     expect(r.stderr.split("\n")[0]).toBe('Error: resolving image ("nothere"): not found');
     expect(r.stderr).not.toMatch(/\s+at /);
-    const i = await runGadget(["--oci-store", dir, "image", "inspect", "nothere:v2"]);
+    const i = await runGadget(["--oci-store", dir, "image", "inspect", "nothere:v2", "--pull", "never"]);
     expect(i.code).toBe(1);
+    expect(i.stderr.split("\n")[0]).toBe("Error: resolving image on local registry (ghcr.io/inspektor-gadget/gadget/nothere:v2): not found");
   });
 
   it("bad name → exit 1 naming the name", async () => {
