@@ -19,6 +19,7 @@ export { defineStage, defineGadgetfile, step } from "./types.js";
 export { t, checkSchema, formatKeyPath, type Schema, type Infer, type KeyPath, type Problem } from "./schema.js";
 export type * from "./types.js";
 export { builderVersion } from "./version.js";
+export { resolveBuilderVersion, type ResolvedBuilderVersion } from "./builder-version.js";
 export { parseElf, isElf, EM_BPF, type ElfFile, type ElfSection, type ElfSymbol } from "./btf/elf.js";
 export { parseBtf, BtfKind, type Btf, type BtfType } from "./btf/btf.js";
 export { readBpfObject, unresolvedSymbols, decodeValue, goQuote, type BpfObject, type BpfGlobal, type BpfMap, type BpfProgram, type BpfExtern, type GadgetMarker } from "./btf/object.js";

@@ -77,6 +77,8 @@ export interface GadgetInfo {
   validateMetadata?: boolean;
   /** Free-form settings from the gadgetfile or build.yaml, for custom stages. */
   settings: Record<string, unknown>;
+  /** `io.inspektor-gadget.builder.version` from the gadgetfile (see oci-pack's `builderVersion`). */
+  builderVersion?: string;
 }
 
 /**
@@ -272,6 +274,12 @@ export interface GadgetOverrides {
   /** Check gadget.yaml against the program's BTF (default true; `gadget run --validate-metadata=false` overrides). */
   validateMetadata?: boolean;
   settings?: Record<string, unknown>;
+  /**
+   * The `io.inspektor-gadget.builder.version` annotation, e.g. "v0.41.0": ig warns when it differs
+   * from its own version. Default: env GADGET_BUILDER_VERSION, else `ig version` of an ig on PATH,
+   * else gadget's own version.
+   */
+  builderVersion?: string;
 }
 
 export interface GadgetSpec extends GadgetOverrides {

@@ -16,6 +16,11 @@ const options = t.object({
   validateMetadata: t.boolean(),
   /** ig's --update-metadata (default false): writes gadget.yaml in the gadget folder. */
   updateMetadata: t.boolean(),
+  /**
+   * `io.inspektor-gadget.builder.version` (`gadget image build --builder-version`). Default: env
+   * GADGET_BUILDER_VERSION, the gadgetfile's builderVersion, `ig version` of an ig on PATH, ours.
+   */
+  builderVersion: t.string(),
 });
 export type OciPackOptions = Infer<typeof options>;
 
@@ -47,6 +52,11 @@ function validates(ctx: { options: OciPackOptions; gadget: { validateMetadata?: 
   return ctx.options.validateMetadata ?? ctx.gadget.validateMetadata ?? true;
 }
 
+async function builderVersionFor(ctx: { options: OciPackOptions; gadget: { builderVersion?: string }; env: Readonly<Record<string, string | undefined>> }) {
+  const { resolveBuilderVersion } = await api();
+  return resolveBuilderVersion({ option: ctx.options.builderVersion, gadgetfile: ctx.gadget.builderVersion, env: ctx.env });
+}
+
 function displayPath(p: string): string {
   const r = relative(process.cwd(), p);
   return r && !r.startsWith("..") ? r : p;
@@ -61,12 +71,14 @@ export const ociPackStage = defineStage({
   result,
   // Cached like any step: a hit whose index left the store is re-run by the engine, and an
   // unchanged gadget keeps its digest across runs even without SOURCE_DATE_EPOCH.
-  inputs(ctx) {
+  async inputs(ctx) {
     const artifacts = [...ctx.artifacts.keys()].filter((k) => /^(ebpf|btfgen)@/.test(k) || k === "wasm");
-    return { files: [ctx.gadget.metadata], artifacts, env: ["SOURCE_DATE_EPOCH"], args: { validate: validates(ctx), update: ctx.options.updateMetadata ?? false, archs: ctx.gadget.archs } };
+    // the resolved version is part of the key: a new ig on PATH gives a new annotation
+    const builder = (await builderVersionFor(ctx)).version;
+    return { files: [ctx.gadget.metadata], artifacts, env: ["SOURCE_DATE_EPOCH", "GADGET_BUILDER_VERSION"], args: { validate: validates(ctx), update: ctx.options.updateMetadata ?? false, archs: ctx.gadget.archs, builder } };
   },
   async run(ctx) {
-    const { assertValid, builderVersion, createdTimestamp, EMPTY_DIGEST, EMPTY_JSON, MediaType, pack, parseMetadata, readBpfObject, sha256, unknownMetadataKeys, updateMetadata, validateMetadata } = await api();
+    const { assertValid, createdTimestamp, EMPTY_DIGEST, EMPTY_JSON, MediaType, pack, parseMetadata, readBpfObject, sha256, unknownMetadataKeys, updateMetadata, validateMetadata } = await api();
     const { gadget } = ctx;
     const which = displayPath(gadget.metadata);
     const ebpfPaths: Partial<Record<Arch, string>> = {};
@@ -141,7 +153,7 @@ export const ociPackStage = defineStage({
       archs: gadget.archs,
       layers,
       created: createdTimestamp(ctx.env.SOURCE_DATE_EPOCH),
-      builderVersion: builderVersion(),
+      builderVersion: (await builderVersionFor(ctx)).version,
       annotations: { ...ctx.annotations },
     });
 

@@ -31,6 +31,8 @@ export interface IgStepOptions {
   validateMetadata?: boolean;
   /** Create or extend gadget.yaml from the program. */
   updateMetadata?: boolean;
+  /** io.inspektor-gadget.builder.version (default: see oci-pack). */
+  builderVersion?: string;
 }
 
 /** ig's local pipeline: clang + llvm-strip per arch (concurrently), wasm, btfgen, pack, tag. */
@@ -42,7 +44,7 @@ export function igSteps(opts: IgStepOptions = {}): StepSpec[] {
   ];
   if (opts.btfgen) steps.push({ stage: "btfgen", options: { enabled: true, archive: opts.btfhubArchive } });
   // validateMetadata unset: the gadget's setting (gadgetfile defaults.validateMetadata), else on
-  steps.push({ stage: "oci-pack", options: { ...(opts.validateMetadata !== undefined ? { validateMetadata: opts.validateMetadata } : {}), updateMetadata: opts.updateMetadata ?? false } });
+  steps.push({ stage: "oci-pack", options: { ...(opts.validateMetadata !== undefined ? { validateMetadata: opts.validateMetadata } : {}), updateMetadata: opts.updateMetadata ?? false, ...(opts.builderVersion !== undefined ? { builderVersion: opts.builderVersion } : {}) } });
   steps.push({ stage: "store-tag", options: {} });
   return steps;
 }

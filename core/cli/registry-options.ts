@@ -56,3 +56,14 @@ export function registryEnv(ctx: Pick<CommandContext, "cwd" | "env" | "flagStrin
   }
   return env;
 }
+
+/**
+ * login/logout's auth file: `--authfile`, or containers/common's `--compat-auth-file` (a
+ * Docker-compatible config file to use instead; gadget's auth files are in that format anyway).
+ */
+export function authFileFlag(ctx: CommandContext): string | undefined {
+  const a = ctx.flagString("authfile");
+  const c = ctx.flagString("compat-auth-file");
+  if (a !== undefined && c !== undefined) throw usageError("options for paths to the credential file and to the Docker-compatible credential file can not be set simultaneously");
+  return c ?? a;
+}

@@ -99,6 +99,8 @@ export async function resolveGadgets(gf: Gadgetfile, baseDir: string, file: stri
         ...(validateMetadata !== undefined ? { validateMetadata } : {}),
         settings: { ...(defaults.settings ?? {}), ...(spec.settings ?? {}) },
       };
+      const builderVersion = pick("builderVersion");
+      if (builderVersion !== undefined) info.builderVersion = builderVersion;
       byDir.set(dir, info); // a later, more specific entry overrides an earlier glob match
     }
   }

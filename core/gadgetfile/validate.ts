@@ -21,6 +21,7 @@ const overrideFields = {
   metadata: str,
   validateMetadata: t.boolean(),
   settings: t.anyObject(),
+  builderVersion: str,
 };
 
 const gadgetSpec = t.object({ path: t.required(str), name: str, ...overrideFields });

@@ -8,6 +8,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { GadgetError } from "../errors.js";
 import { normalizeReference } from "../oci/reference.js";
+import { MediaType } from "../oci/media-types.js";
+import type { Digest } from "../oci/digest.js";
+import type { Descriptor } from "../oci/model.js";
 import type { Arch, GadgetInfo, Logger, StepSpec } from "../types.js";
 import type { StepEvent } from "../engine/run-graph.js";
 
@@ -30,6 +33,8 @@ export interface BuildOptions {
   validateMetadata?: boolean;
   btfgen?: boolean;
   btfhubArchive?: string;
+  /** io.inspektor-gadget.builder.version; default: env GADGET_BUILDER_VERSION, `ig version` of an ig on PATH, ours. */
+  builderVersion?: string;
   env?: Record<string, string | undefined>;
   logger?: Logger;
   onEvent?: (e: StepEvent) => void;
@@ -49,7 +54,7 @@ export interface BuildResult {
 }
 
 interface IgRecipe {
-  igSteps(opts: { btfgen?: boolean; btfhubArchive?: string; validateMetadata?: boolean; updateMetadata?: boolean }): StepSpec[];
+  igSteps(opts: { btfgen?: boolean; btfhubArchive?: string; validateMetadata?: boolean; updateMetadata?: boolean; builderVersion?: string }): StepSpec[];
   gadgetFromBuildYaml(dir: string, opts: { file?: string; tag?: string; archs?: Arch[]; cwd?: string; updateMetadata?: boolean }): Promise<{ gadget: GadgetInfo; warnings: string[] }>;
   parseArchs(values: string[]): Promise<Arch[]>;
 }
@@ -66,6 +71,17 @@ const OUTPUT_NAMES: Record<string, (arch?: string) => string> = {
   wasm: () => "program.wasm",
   btfgen: (a) => `btfs-${a === "amd64" ? "x86_64" : a}.tar.gz`,
 };
+
+/**
+ * An untagged build is listed in index.json by digest (no ref name), as ig's oras store records
+ * every manifest it is given: the image stays reachable (fsck does not call it garbage) and
+ * `gadget image inspect @sha256:…`, `tag` and `export` find it.
+ */
+async function recordUntagged(storeDir: string, desc: Descriptor): Promise<void> {
+  const { LayoutStore } = await import("../store/layout-store.js");
+  const store = await LayoutStore.open(storeDir);
+  await store.updateIndex((entries) => ({ entries: entries.some((e) => e.digest === desc.digest) ? entries : [...entries, desc], result: undefined }));
+}
 
 function usage(what: string, which: string, why: string, hint: string): GadgetError {
   return new GadgetError({ what, which, why, hint, exitCode: 2, code: "USAGE" });
@@ -103,6 +119,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     ...(opts.btfhubArchive ? { btfhubArchive: resolve(cwd, opts.btfhubArchive) } : {}),
     validateMetadata: opts.validateMetadata ?? true,
     updateMetadata: opts.updateMetadata ?? false,
+    ...(opts.builderVersion !== undefined ? { builderVersion: opts.builderVersion } : {}),
   });
   const [{ runGraph }, { loadBuiltinStages }] = await Promise.all([import("../engine/run-graph.js"), import("../engine/plugins.js")]);
   const stages = await loadBuiltinStages();
@@ -135,6 +152,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const tagged = result.results["store-tag"] as { reference?: string; digest: string } | undefined;
     const digest = tagged?.digest ?? packed?.digest;
     if (!digest || !packed) throw new GadgetError({ what: "build produced no image", which: opts.path });
+    if (!tagged?.reference) await recordUntagged(opts.storeDir, { mediaType: MediaType.ImageIndex, digest: digest as Digest, size: packed.size });
     return { gadget: gadget.name, ...(tagged?.reference ? { reference: tagged.reference } : {}), digest, size: packed.size, manifests: packed.manifests ?? [], warnings };
   } finally {
     if (workDir) await rm(workDir, { recursive: true, force: true });

@@ -13,7 +13,7 @@ import type { Writable } from "node:stream";
 import { GadgetError, describeSystemError, systemErrorCode, type ErrorCode } from "../errors.js";
 import { digestAlgorithm, digestHex, digestMismatch, sizeMismatch, type Digest } from "../oci/digest.js";
 import { encodeIndex, compareGoStrings } from "../oci/gojson.js";
-import { Annotation } from "../oci/media-types.js";
+import { Annotation, MediaType } from "../oci/media-types.js";
 import type { Descriptor, Index } from "../oci/model.js";
 import { walkGraph } from "../oci/walk.js";
 import { formatReference, isSignatureTag, parseReference } from "../oci/reference.js";
@@ -185,7 +185,8 @@ export async function planExport(store: LayoutStore, references: string[]): Prom
   indexEntries.sort((a, b) => compareGoStrings(a.digest, b.digest) || compareGoStrings(refNameOf(a) ?? "", refNameOf(b) ?? ""));
 
   const blobs = [...nodes.values()].sort((a, b) => compareGoStrings(a.desc.digest, b.desc.digest));
-  const index: Index = { schemaVersion: 2, manifests: indexEntries };
+  // the top-level mediaType as oras v2.6's oci.Store writes a new layout's index.json (ig's export)
+  const index: Index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: indexEntries };
   const totalBytes = blobs.reduce((n, b) => n + b.desc.size, 0);
   const signatures = [...tagged.keys()].filter((n) => isSignatureTag(n)).sort();
   return { index, blobs, images, signatures, totalBytes };

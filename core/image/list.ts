@@ -1,8 +1,14 @@
-/** `image list`: the tagged gadget images in a store, with CREATED from the host-arch manifest. */
+/**
+ * `image list`: the tagged gadget images in a store, with CREATED from the host-arch manifest, as
+ * ig's GetGadgetImages (pkg/oci/oci.go): sorted by full reference (the store's tags in ascending
+ * order), a digest-only reference shows TAG `latest` (ig's default when the name has no tag).
+ * Signature tags are left out (ig warns about each one it cannot read as an image; we skip them).
+ */
 import { Annotation, isIndexType } from "../oci/media-types.js";
 import { parseIndex, parseManifest, type Descriptor } from "../oci/model.js";
 import { displayRepository, isSignatureTag, parseReference } from "../oci/reference.js";
 import { refNameOf, type LayoutStore } from "../store/layout-store.js";
+import { compareGoStrings } from "../oci/gojson.js";
 
 export interface ImageSummary {
   /** Full normalized reference, e.g. ghcr.io/inspektor-gadget/gadget/trace_open:latest */
@@ -47,12 +53,12 @@ export async function listImages(store: LayoutStore): Promise<ImageSummary[]> {
     try {
       const ref = parseReference(name);
       repository = displayRepository(ref);
-      tag = ref.tag ?? "";
+      tag = ref.tag ?? "latest";
     } catch {
       /* a foreign name: show it verbatim */
     }
     out.push({ reference: name, repository, tag, digest: entry.digest, created: await createdOf(store, entry), descriptor: entry });
   }
-  out.sort((a, b) => (a.repository === b.repository ? (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0) : a.repository < b.repository ? -1 : 1));
+  out.sort((a, b) => compareGoStrings(a.reference, b.reference));
   return out;
 }

@@ -9,7 +9,7 @@ import { copyGraph } from "../oci/copy.js";
 import type { Content, TransferIo } from "../oci/content.js";
 import type { Descriptor } from "../oci/model.js";
 import type { Digest } from "../oci/digest.js";
-import { formatReference, parseReference, referenceName } from "../oci/reference.js";
+import { formatReference, igImageString, parseReference, referenceName } from "../oci/reference.js";
 import { LayoutStore } from "../store/layout-store.js";
 import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
 import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
@@ -70,10 +70,15 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
       reference = `${referenceName(ref)}@${root.digest}`;
       await store.tagExact(root, reference);
     }
-    // signatures (legacy .sig tag, referrers) come along; an unsigned image is not an error
-    await pullSignatures(repo, store, root.digest, { concurrency }).catch((e: unknown) =>
-      opts.onWarning?.(`could not pull the signatures of ${root.digest}: ${(e as Error).message}`),
-    );
+    // signatures (legacy .sig tag, referrers) come along; an unsigned image is not an error,
+    // only ig's warning (pkg/oci/signature_error.go, signaturePullWarning)
+    const named = ref.tag ? reference : `${referenceName(ref)}@${root.digest}`;
+    try {
+      const sigs = await pullSignatures(repo, store, root.digest, { concurrency });
+      if (sigs.length === 0) opts.onWarning?.(`no signature found for gadget ${named}`);
+    } catch (e) {
+      opts.onWarning?.(signaturePullWarning(named, ref.registry, e));
+    }
     return { reference, digest: root.digest };
   } finally {
     await repo.client.close();
@@ -102,7 +107,15 @@ async function removeUnreferenced(store: LayoutStore, written: Digest[]): Promis
   }
 }
 
-/** ig's result line. */
+/** ig's wording when a pulled image's signatures could not be fetched (signaturePullWarning). */
+export function signaturePullWarning(image: string, registry: string, e: unknown): string {
+  const code = e instanceof GadgetError ? e.code : undefined;
+  if (code === "UNAUTHORIZED" || code === "DENIED" || code === "AUTH") return `not authorized to fetch the signature for gadget ${image}`;
+  if (code === "NETWORK" || code === "TLS") return `fetching the signature for gadget ${image}: ${registry} is unreachable`;
+  return `error pulling signature for gadget ${image}: ${(e as Error).message}`;
+}
+
+/** ig's result line: `Successfully pulled <repo>:<tag>@<digest>` (`<repo>:@<digest>` for a digest pull). */
 export function pullResultLine(r: PullResult): string {
-  return r.reference.includes("@") ? `Successfully pulled ${r.reference}` : `Successfully pulled ${r.reference}@${r.digest}`;
+  return `Successfully pulled ${igImageString(r.reference, r.digest)}`;
 }

@@ -6,7 +6,7 @@
 import { GadgetError } from "../errors.js";
 import { copyGraph, type CopyStats } from "../oci/copy.js";
 import { Semaphore } from "../limit.js";
-import { parseReference, referenceName, formatReference, tryParseStoredRef } from "../oci/reference.js";
+import { igImageString, parseReference, referenceName, formatReference, tryParseStoredRef } from "../oci/reference.js";
 import { LayoutStore, refNameOf } from "../store/layout-store.js";
 import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
 import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
@@ -128,7 +128,7 @@ async function mountCandidates(store: LayoutStore, registry: string, repository:
   return out;
 }
 
-/** ig's result line: `Successfully pushed <repo>:<tag>@<digest>`. */
+/** ig's result line: `Successfully pushed <repo>:<tag>@<digest>` (`<repo>:@<digest>` for a digest push). */
 export function pushResultLine(r: PushResult): string {
-  return r.reference.includes("@") ? `Successfully pushed ${r.reference}` : `Successfully pushed ${r.reference}@${r.digest}`;
+  return `Successfully pushed ${igImageString(r.reference, r.digest)}`;
 }

@@ -114,7 +114,9 @@ export function pack(input: PackInput): PackedImage {
     configDesc = { mediaType: MediaType.GadgetConfig, digest: sha256(input.config), size: input.config.byteLength, annotations };
     config = { descriptor: configDesc, bytes: input.config };
   } else {
-    configDesc = emptyDescriptor();
+    // ig packs with oras.PackManifest, which puts ConfigAnnotations on the empty config
+    // descriptor too: with no gadget.yaml that is `created` (and any stage annotations)
+    configDesc = { ...emptyDescriptor(), annotations };
   }
 
   const manifests = archs.map((arch) => {

@@ -30,7 +30,6 @@ const TAG = "[\\w][\\w.-]{0,127}";
 const DIGEST = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
 const REFERENCE_RE = new RegExp(`^(${DOMAIN})/(${PATH_COMPONENT}(?:/${PATH_COMPONENT})*)(?::(${TAG}))?(?:@(${DIGEST}))?$`);
 const TAG_RE = new RegExp(`^${TAG}$`);
-const HEX64_RE = /^[a-f0-9]{64}$/;
 const NAME_MAX = 255;
 
 function invalid(input: string, why: string, hint?: string): GadgetError {
@@ -56,10 +55,13 @@ function splitDomain(name: string): [domain: string, remainder: string] {
 
 /** Parse and normalize an image reference as ig does. Throws GadgetError on invalid input. */
 export function parseReference(input: string): Reference {
-  const s = input.trim();
+  // As ig: nothing is trimmed (whitespace makes the name invalid), and a bare 64-hex string is a
+  // gadget name like any other (ig prefixes ghcr.io/inspektor-gadget/gadget/ before distribution's
+  // check that forbids 64-hex repository names, which then never applies).
+  const s = input;
   if (s === "") throw invalid(input, "the name is empty");
+  if (/\s/.test(s)) throw invalid(input, "invalid reference format: the name contains whitespace", s.trim() !== "" ? `write it without spaces: ${s.replace(/\s+/g, "")}` : undefined);
   if (s.includes("://")) throw invalid(input, "a reference has no URL scheme", `drop the scheme: ${s.replace(/^[a-zA-Z]+:\/\//, "")}`);
-  if (HEX64_RE.test(s)) throw invalid(input, "cannot specify 64-byte hexadecimal strings", "use name@sha256:<hex>");
   let [domain, remainder] = splitDomain(s);
   // distribution's splitDockerDomain
   if (domain === "index.docker.io") domain = "docker.io";
@@ -127,4 +129,15 @@ export function tryParseStoredRef(refName: string): Reference | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * ig's GadgetImageDesc.String() (pkg/oci/oci.go): `<repository>:<tag>@<digest>`, with an empty
+ * tag for a digest-only reference (`host/repo:@sha256:…`), and `@<digest>` without a name.
+ * Used in the result lines of build, pull, push and tag.
+ */
+export function igImageString(reference: string | undefined, digest: string): string {
+  if (!reference) return `@${digest}`;
+  const ref = parseReference(reference);
+  return `${referenceName(ref)}:${ref.tag ?? ""}@${digest}`;
 }

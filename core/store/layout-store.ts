@@ -13,7 +13,7 @@ import { GadgetError, describeSystemError, systemErrorCode } from "../errors.js"
 import { digestHex, isDigest, VerifyingStream, type Digest } from "../oci/digest.js";
 import { isVerified, readAll, type Content, type Target, type TransferIo } from "../oci/content.js";
 import { encodeIndex } from "../oci/gojson.js";
-import { Annotation } from "../oci/media-types.js";
+import { Annotation, MediaType } from "../oci/media-types.js";
 import { KEEP_GRAPH_DEPTH, MAX_MANIFEST_BYTES, parseIndex, type Descriptor, type Index } from "../oci/model.js";
 import { classify, walkGraph } from "../oci/walk.js";
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
@@ -83,6 +83,8 @@ export class LayoutStore implements Target {
     if (layout === undefined) {
       if (opts.create === false) throw storeError(root, "not an OCI layout (no oci-layout file)");
       try {
+        // ig creates its store folders 0700 (pkg/oci/local_oci_store.go: os.MkdirAll(…, 0o700))
+        await ensureDir(root, 0o700);
         await ensureDir(join(root, "blobs", "sha256"));
         await writeFileAtomic(join(root, LAYOUT_FILE), LAYOUT_JSON, { fsync: false, mode: FILE_MODE });
       } catch (e) {
@@ -289,7 +291,8 @@ export class LayoutStore implements Target {
     try {
       text = await readFile(join(this.root, INDEX_FILE), "utf8");
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return { schemaVersion: 2, manifests: [] };
+      // a new store's index.json carries the top-level mediaType, as oras v2.6 writes it (ig)
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
       throw storeError(this.root, `reading index.json: ${describeSystemError(e)}`, undefined, e);
     }
     try {
@@ -357,16 +360,20 @@ export class LayoutStore implements Target {
    */
   async tagReference(source: string, reference: string): Promise<Descriptor> {
     const ref = parseReference(reference);
-    if (!ref.tag) throw new GadgetError({ what: "tagging image", which: reference, why: "the destination needs a tag, not only a digest" });
-    const name = formatReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag });
+    // a tag, or (as ig does) a digest-only name — only the source's own digest, never a name that points at other content
+    const name = ref.tag ? formatReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag }) : formatReference(ref);
     await this.holdWriterLock();
     return this.updateIndex(async (entries) => {
       const desc = await resolveIn(entries, source, this);
+      if (!ref.tag && ref.digest !== desc.digest) {
+        throw new GadgetError({ what: "tagging image", which: reference, why: `the destination names ${ref.digest} but ${source} is ${desc.digest}`, hint: "give the destination a tag (repo:tag), or the source's own digest", code: "DIGEST_MISMATCH" });
+      }
       const annotations = { ...(desc.annotations ?? {}) };
       delete annotations[Annotation.RefName];
       return { entries: withEntry(entries, tagEntry(desc, name, annotations)), result: desc };
     });
   }
+
 
   /** Remove one tag; the content stays. */
   async untag(reference: string): Promise<void> {

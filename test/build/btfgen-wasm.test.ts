@@ -65,7 +65,7 @@ char LICENSE[] SEC("license") = "GPL";
     const store = join(root, "store");
     const r = await runGadget(["image", "build", g, "--btfgen", "--btfhub-archive", archive, "--oci-store", store], { env: { SOURCE_DATE_EPOCH: "1700000000" } });
     expect(r.code, r.stderr).toBe(0);
-    const index = await blobJson(store, digestOf(r.stdout));
+    const index = await blobJson(store, digestOf(r.stderr));
     const [amd, arm] = await Promise.all(index.manifests.map((d: any) => blobJson(store, d.digest)));
     expect(amd.layers.map((l: any) => l.mediaType)).toEqual(["application/vnd.gadget.ebpf.program.v1+binary", "application/vnd.gadget.btfgen.v1+binary"]);
     const files = untar(gunzipSync(await blob(store, amd.layers[1].digest)));

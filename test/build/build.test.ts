@@ -25,10 +25,11 @@ beforeAll(async () => {
   await Promise.all(
     EXAMPLE_NAMES.map(async (name) => {
       const r = await runGadget(["image", "build", join(examples, name), "-t", `${name}:test`, "--oci-store", store], { env: { SOURCE_DATE_EPOCH: SDE } });
-      expect(r.stderr).toBe("");
+      // ig (cmd/common/image/build.go): cmd.Printf("Successfully built %s\n", desc.String()) → stderr
+      expect(r.stdout).toBe("");
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`^Successfully built ghcr\\.io/inspektor-gadget/gadget/${name}:test@sha256:[a-f0-9]{64}\\n$`));
-      built[name] = { digest: digestOf(r.stdout), ref: `ghcr.io/inspektor-gadget/gadget/${name}:test` };
+      expect(r.stderr).toMatch(new RegExp(`^Successfully built ghcr\\.io/inspektor-gadget/gadget/${name}:test@sha256:[a-f0-9]{64}\\n$`));
+      built[name] = { digest: digestOf(r.stderr), ref: `ghcr.io/inspektor-gadget/gadget/${name}:test` };
     }),
   );
 });
@@ -125,16 +126,16 @@ describe("gadget image build (examples)", () => {
     );
     again.forEach((r) => expect(r.code, r.stderr).toBe(0));
     EXAMPLE_NAMES.forEach((name, i) => {
-      expect(digestOf(again[2 * i]!.stdout)).toBe(built[name]!.digest);
-      expect(digestOf(again[2 * i + 1]!.stdout)).toBe(built[name]!.digest);
-      expect(again[2 * i]!.stdout).toBe(`Successfully built @${built[name]!.digest}\n`);
+      expect(digestOf(again[2 * i]!.stderr)).toBe(built[name]!.digest);
+      expect(digestOf(again[2 * i + 1]!.stderr)).toBe(built[name]!.digest);
+      expect(again[2 * i]!.stderr).toBe(`Successfully built @${built[name]!.digest}\n`);
     });
   });
 
   it("without SOURCE_DATE_EPOCH the created time is now, so the digest changes", async () => {
     const r = await runGadget(["image", "build", join(examples, "count_syscall"), "--oci-store", join(root, "store3")], { env: { SOURCE_DATE_EPOCH: undefined } });
     expect(r.code).toBe(0);
-    expect(digestOf(r.stdout)).not.toBe(built.count_syscall!.digest);
+    expect(digestOf(r.stderr)).not.toBe(built.count_syscall!.digest);
   });
 
   it("built images survive inspect, list, tag and rm", async () => {
@@ -145,7 +146,7 @@ describe("gadget image build (examples)", () => {
     expect(ins.code).toBe(0);
     expect(JSON.parse(ins.stdout).descriptor.digest).toBe(built.trace_exec!.digest);
     const tag = await runGadget(["image", "tag", "trace_exec:test", "localhost:5000/te:v2", ...s]);
-    expect(tag.stdout).toBe("Successfully tagged with localhost:5000/te:v2\n");
+    expect(tag.stderr).toBe(`Successfully tagged with localhost:5000/te:v2@${built.trace_exec!.digest}\n`);
     expect((await runGadget(["image", "rm", "trace_exec:test", ...s])).code).toBe(0);
     const ins2 = await runGadget(["image", "inspect", "localhost:5000/te:v2", "--json", ...s]);
     expect(JSON.parse(ins2.stdout).descriptor.digest).toBe(built.trace_exec!.digest);
@@ -167,7 +168,7 @@ describe("gadget image build (examples)", () => {
     expect((await readdir(out)).sort()).toEqual(["amd64.bpf.o", "arm64.bpf.o", "program.wasm"]);
     const one = await runGadget(["image", "build", join(examples, "count_syscall"), "--arch", "arm64", "-t", "cs:arm", "--oci-store", store], { env: { SOURCE_DATE_EPOCH: SDE } });
     expect(one.code, one.stderr).toBe(0);
-    const idx = await blobJson(store, digestOf(one.stdout));
+    const idx = await blobJson(store, digestOf(one.stderr));
     expect(idx.manifests.map((d: any) => d.platform.architecture)).toEqual(["arm64"]);
   });
 
@@ -182,6 +183,6 @@ describe("gadget image build (examples)", () => {
     expect(text).toMatch(/datasources:\n\s+exec:\n\s+fields:\n\s+timestamp:/);
     const again = await runGadget(["image", "build", g, "--oci-store", store], { env: { SOURCE_DATE_EPOCH: SDE } });
     expect(again.code, again.stderr).toBe(0);
-    expect(digestOf(again.stdout)).toBe(digestOf(r.stdout));
+    expect(digestOf(again.stderr)).toBe(digestOf(r.stderr));
   });
 });

@@ -72,7 +72,7 @@ describe("ig recipe on the engine", () => {
       expect(res.manifests.map((m) => m.arch)).toEqual(["amd64", "arm64"]);
       expect(res.reference).toBe("ghcr.io/inspektor-gadget/gadget/cs:lib");
       const cli = await runGadget(["image", "build", join(examples, "count_syscall"), "--oci-store", join(dir, "store2")], { env: { SOURCE_DATE_EPOCH: "1700000000" } });
-      expect(cli.stdout).toBe(`Successfully built @${res.digest}\n`);
+      expect(cli.stderr).toBe(`Successfully built @${res.digest}\n`);
       await expect(lib.buildImage({ path: "nowhere", cwd: examples, storeDir: join(dir, "store") })).rejects.toThrow(/gadget folder not found/);
     } finally {
       await cleanup();

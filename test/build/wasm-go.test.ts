@@ -67,13 +67,14 @@ describe("gadget image build: a Go wasm module (examples/wasm_go)", () => {
     // one after the other: the second build finds the first's compiled packages in Go's own cache
     const r1 = await build(join(examples, "wasm_go"), "-t", "wasm_go:test", "-o", out);
     const r2 = await runGadget(["image", "build", "wasm_go", "--oci-store", join(root, "store2")], { cwd: other, env: { SOURCE_DATE_EPOCH: SDE } });
-    expect(r1.stderr).toBe("");
+    expect(r1.stdout).toBe("");
+    expect(r1.stderr).toMatch(/^Successfully built ghcr\.io\/inspektor-gadget\/gadget\/wasm_go:test@sha256:[a-f0-9]{64}\n$/);
     expect(r1.code).toBe(0);
     expect(r2.code, r2.stderr).toBe(0);
-    const digest = digestOf(r1.stdout);
-    expect(digestOf(r2.stdout)).toBe(digest);
+    const digest = digestOf(r1.stderr);
+    expect(digestOf(r2.stderr)).toBe(digest);
     const r3 = await build(join(examples, "wasm_go"));
-    expect(r3.stdout).toBe(`Successfully built @${digest}\n`);
+    expect(r3.stderr).toBe(`Successfully built @${digest}\n`);
 
     const index = await blobJson(store, digest);
     expect(index.manifests.map((d: any) => d.platform.architecture)).toEqual(["amd64", "arm64"]);
@@ -246,7 +247,7 @@ pub extern "C" fn gadgetInit() -> i32 {
     const g = await crate("wasm_rs", LIB_RS);
     const r = await runGadget(["image", "build", g, "--oci-store", store], { env: { SOURCE_DATE_EPOCH: SDE, CARGO_NET_OFFLINE: "true" } });
     expect(r.code, r.stderr).toBe(0);
-    const index = await blobJson(store, digestOf(r.stdout));
+    const index = await blobJson(store, digestOf(r.stderr));
     const m = await blobJson(store, index.manifests[0].digest);
     expect(m.layers[1].mediaType).toBe(WASM_LAYER);
     const mod = await WebAssembly.compile(new Uint8Array(await blob(store, m.layers[1].digest)));

@@ -92,7 +92,7 @@ export default defineGadgetfile({
     const r = await runWith(src, ["run", "--dry"]);
     expect(r.code).toBe(1);
     expect(r.stderr.split("\n")[0]).toBe(
-      `Error: invalid gadgetfile (gadgetfile.ts:${lineOf(src, "validateMetdata")}: tasks.build.steps[2].options.validateMetdata): unknown key "validateMetdata" (known keys: validateMetadata, updateMetadata) for stage oci-pack`,
+      `Error: invalid gadgetfile (gadgetfile.ts:${lineOf(src, "validateMetdata")}: tasks.build.steps[2].options.validateMetdata): unknown key "validateMetdata" (known keys: validateMetadata, updateMetadata, builderVersion) for stage oci-pack`,
     );
   });
 

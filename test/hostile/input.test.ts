@@ -32,7 +32,8 @@ afterAll(async () => {
 /** One `Error:` line (plus an optional hint), exit 1 or 2, no stack trace. */
 function expectCleanError(r: RunResult, pattern: RegExp = /./): void {
   expect([1, 2], r.stderr).toContain(r.code);
-  const lines = r.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("hint:") && !l.startsWith("Usage:") && l.trim() !== "");
+  // pull and push print ig's status line ("Pulling X...") on stderr before the error
+  const lines = r.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("hint:") && !l.startsWith("Usage:") && l.trim() !== "" && !/^(Pulling|Pushing) .*\.\.\.$/.test(l));
   expect(lines, r.stderr).toHaveLength(1);
   expect(lines[0]).toMatch(/^Error: /);
   expect(lines[0]).toMatch(pattern);

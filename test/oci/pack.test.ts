@@ -29,13 +29,21 @@ describe("pack: bytes identical to ig's image build", () => {
     expect(packed.index.bytes.at(-1)).toBe("}".charCodeAt(0));
   });
 
-  it("no gadget.yaml → the OCI empty config descriptor with data e30= and only `created`", () => {
+  it("no gadget.yaml → the OCI empty config descriptor with data e30= and only `created`, on the config too", () => {
+    // issue 17 gap 7: ig packs with oras.PackManifest (content/oras pack.go: `configDesc =
+    // ocispec.DescriptorEmptyJSON; configDesc.Annotations = opts.ConfigAnnotations`), so the empty
+    // config descriptor carries the manifest's annotations: only org.opencontainers.image.created.
     const packed = pack({ archs: ["amd64"], layers: {}, created: "2024-01-01T00:00:00Z", builderVersion: "v1" });
-    const m = JSON.parse(Buffer.from(packed.manifests[0]!.bytes).toString());
+    const raw = Buffer.from(packed.manifests[0]!.bytes).toString();
+    expect(raw).toContain(
+      '"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"annotations":{"org.opencontainers.image.created":"2024-01-01T00:00:00Z"},"data":"e30="}',
+    );
+    const m = JSON.parse(raw);
     expect(m.config).toEqual({
       mediaType: "application/vnd.oci.empty.v1+json",
       digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
       size: 2,
+      annotations: { "org.opencontainers.image.created": "2024-01-01T00:00:00Z" },
       data: "e30=",
     });
     expect(m.annotations).toEqual({ "org.opencontainers.image.created": "2024-01-01T00:00:00Z" });

@@ -20,6 +20,9 @@ describe("image names are normalized as ig does (DESIGN §3)", () => {
     [`127.0.0.1:5000/a:t@sha256:${HEX}`, `127.0.0.1:5000/a:t@sha256:${HEX}`],
     ["a/b", "ghcr.io/a/b:latest"],
     ["my-gadget_1.x", "ghcr.io/inspektor-gadget/gadget/my-gadget_1.x:latest"],
+    // issue 17 gap 9: ig's normalizeImageName prefixes the domain first, so distribution's
+    // "cannot specify 64-byte hexadecimal strings" check (on the whole name) never fires
+    [HEX, `ghcr.io/inspektor-gadget/gadget/${HEX}:latest`],
   ];
   for (const [input, want] of table) {
     it(`${input} → ${want}`, () => expect(normalizeReference(input)).toBe(want));
@@ -31,11 +34,13 @@ describe("image names are normalized as ig does (DESIGN §3)", () => {
     ["UPPER", /lowercase/],
     ["ghcr.io/Foo/bar", /lowercase/],
     ["a b", /invalid reference format/],
+    // issue 17 gap 9: ig does not trim (" trace_open" fails reference.ParseNormalizedNamed)
+    [" trace_open", /whitespace/],
+    ["trace_open\n", /whitespace/],
     ["x:", /invalid reference format/],
     ["x@sha256:abc", /invalid reference format|digest/],
     ["x:bad tag", /invalid reference format/],
     ["-x", /invalid reference format/],
-    [HEX, /64-byte hexadecimal/],
     ["x/" + "a".repeat(300), /255 characters/],
     ["../etc/passwd", /invalid reference format/],
   ];

@@ -61,10 +61,10 @@ describe("TLS + htpasswd registry", () => {
     const ref = `${reg.host}/private/gadget:v1`;
     const img = await makeImage(a, ref);
     const push = await runGadget(["image", "push", ref, "--oci-store", a, "--authfile", authfile, "--cert-dir", reg.certDir!, "-v"]);
-    expect(push.stdout).toContain(`Successfully pushed ${ref}@${img.index.digest}`);
+    expect(push.stderr).toContain(`Successfully pushed ${ref}@${img.index.digest}`);
     noSecrets(push.stdout, push.stderr);
     const pull = await runGadget(["image", "pull", ref, "--oci-store", b, "--cert-dir", reg.certDir!, "-v"], { env: { REGISTRY_AUTH_FILE: authfile } });
-    expect(pull.stdout).toContain(`Successfully pulled ${ref}@${img.index.digest}`);
+    expect(pull.stderr).toContain(`Successfully pulled ${ref}@${img.index.digest}`);
     noSecrets(pull.stdout, pull.stderr);
 
     const out = await runGadget(["logout", reg.host, "--authfile", authfile]);
@@ -151,7 +151,7 @@ esac
     const ref = `${reg.host}/helper/gadget:v1`;
     const img = await makeImage(a, ref);
     const push = await runGadget(["image", "push", ref, "--oci-store", a, "--authfile", authfile, "--cert-dir", reg.certDir!], { env });
-    expect(push.stdout).toContain(`Successfully pushed ${ref}@${img.index.digest}`);
+    expect(push.stderr).toContain(`Successfully pushed ${ref}@${img.index.digest}`);
     expect(await readFile(join(state, "calls"), "utf8")).toContain("get");
 
     const who = await runGadget(["login", reg.host, "--get-login", "--authfile", authfile], { env });
@@ -175,8 +175,8 @@ describe("mutual TLS", () => {
       const img = await makeImage(a, ref);
       await writeFile(join(t.dir, "none.json"), "{}");
       const ok = await runGadget(["image", "push", ref, "--oci-store", a, "--cert-dir", mtls.certDir!, "--authfile", join(t.dir, "none.json")]);
-      expect(ok.stderr).toBe("");
-      expect(ok.stdout).toContain(`Successfully pushed ${ref}@${img.index.digest}`);
+      expect(ok.stdout).toBe("");
+      expect(ok.stderr).toBe(`Pushing ${ref}...\nSuccessfully pushed ${ref}@${img.index.digest}\n`);
       // only the CA, no client certificate: the registry refuses the handshake
       const caOnly = join(t.dir, "ca-only");
       await mkdir(caOnly);

@@ -12,7 +12,7 @@ export interface FixtureImage {
   digests: string[];
 }
 
-export async function makeImage(storeDir: string, reference: string, opts: { layerSize?: number; name?: string; layer?: Buffer } = {}): Promise<FixtureImage> {
+export async function makeImage(storeDir: string, reference: string, opts: { layerSize?: number; name?: string; layer?: Buffer; created?: string } = {}): Promise<FixtureImage> {
   const store = await LayoutStore.open(storeDir);
   const size = opts.layerSize ?? 4096;
   const config = Buffer.from(`name: ${opts.name ?? "test"}\ndescription: a test gadget\n`);
@@ -25,7 +25,7 @@ export async function makeImage(storeDir: string, reference: string, opts: { lay
       amd64: { ebpf: { digest: sha256(amd), size: amd.length } },
       arm64: { ebpf: { digest: sha256(arm), size: arm.length } },
     },
-    created: "2024-01-01T00:00:00Z",
+    created: opts.created ?? "2024-01-01T00:00:00Z",
     builderVersion: "test",
   });
   const blobs: [Descriptor, Uint8Array][] = [

@@ -170,8 +170,9 @@ describe("bad input gives one-line errors", () => {
     const key = join(tmp.dir, "nis.key");
     await exec("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key]);
     expectOneLineError(await gadget(["image", "sign", "localhost:5000/cli/absent:v1", "--key", key]), /^Error: resolving image \("localhost:5000\/cli\/absent:v1"\): not found$/);
-    const v = await gadget(["image", "verify", "localhost:5000/cli/absent:v1", "--public-keys", join(tmp.dir, "a.pub")]);
-    expectOneLineError(v, /^Error: resolving image \("localhost:5000\/cli\/absent:v1"\): not found$/);
+    // ig's verify pulls a missing image first (--pull missing); --pull never only looks in the store
+    const v = await gadget(["image", "verify", "localhost:5000/cli/absent:v1", "--pull", "never", "--public-keys", join(tmp.dir, "a.pub")]);
+    expectOneLineError(v, /^Error: resolving image on local registry \(localhost:5000\/cli\/absent:v1\): not found$/);
   });
 
   it("usage: --key missing, bad --format (exit 2)", async () => {

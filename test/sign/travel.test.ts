@@ -59,11 +59,12 @@ describe("signatures travel", () => {
   it("sign → push → pull into a fresh store → verify offline", async () => {
     const host = reg!.host;
     const push = await runGadget(["image", "push", ref, "--insecure-registries", host, "--oci-store", srcStore]);
-    expect(push.stderr).toBe("");
+    expect(push.stderr).toBe(`Pushing ${ref}...\nSuccessfully pushed ${ref}@${digest}\n`);
     expect(push.code).toBe(0);
     const dst = join(tmp.dir, "pulled");
     const pull = await runGadget(["image", "pull", ref, "--insecure-registries", host, "--oci-store", dst]);
-    expect(pull.stderr).toBe("");
+    // signed: no "no signature found" warning
+    expect(pull.stderr).toBe(`Pulling ${ref}...\nSuccessfully pulled ${ref}@${digest}\n`);
     expect(pull.code).toBe(0);
     await reg!.stop();
     reg = undefined;
@@ -76,7 +77,7 @@ describe("signatures travel", () => {
   it("sign → export → import into a fresh store → verify", async () => {
     const file = join(tmp.dir, "signed.tar");
     const exp = await runGadget(["image", "export", ref, file, "--oci-store", srcStore]);
-    expect(exp.stderr).toBe("");
+    expect(exp.stderr).toBe(`Successfully exported images to ${file}\n`);
     expect(exp.code).toBe(0);
     const dst = join(tmp.dir, "imported");
     const imp = await runGadget(["image", "import", file, "--oci-store", dst]);

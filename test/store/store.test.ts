@@ -46,12 +46,13 @@ describe("image list / tag / rm on ig's own export", () => {
     const before = blobCount();
     expect(before).toBe(6);
     const t = await runGadget(["--oci-store", dir, "image", "tag", "trace_open", "localhost:5000/mine:v1"]);
-    expect(t.stdout).toBe("Successfully tagged with localhost:5000/mine:v1\n");
+    // ig: `Successfully tagged with %s` with GadgetImageDesc.String() = <repo>:<tag>@<digest>
+    expect(t.stderr).toBe(`Successfully tagged with localhost:5000/mine:v1@${IG_FIXTURE_INDEX_DIGEST}\n`);
     const l = await runGadget(["--oci-store", dir, "image", "list", "-o", "json"]);
-    expect(JSON.parse(l.stdout).map((x: { Repository: string; Tag: string }) => `${x.Repository}:${x.Tag}`)).toEqual(["localhost:5000/mine:v1", "trace_open:latest"]);
+    expect(JSON.parse(l.stdout).map((x: { Repository: string; Tag: string }) => `${x.Repository}:${x.Tag}`)).toEqual(["trace_open:latest", "localhost:5000/mine:v1"]); // sorted by full reference, as ig (ghcr.io/… < localhost:5000/…)
 
     const rm1 = await runGadget(["--oci-store", dir, "image", "rm", "trace_open"]);
-    expect(rm1.stdout).toBe("Successfully removed trace_open\n");
+    expect(rm1.stderr).toBe("Successfully removed trace_open\n");
     expect(blobCount()).toBe(before);
 
     const rm2 = await runGadget(["--oci-store", dir, "image", "remove", "localhost:5000/mine:v1"]);
@@ -88,14 +89,18 @@ describe("image list / tag / rm on ig's own export", () => {
     expect(JSON.parse(list.stdout).map((x: { Repository: string }) => x.Repository)).toEqual(["other"]);
   });
 
-  it("inspect shows the index, both manifests and their layers (human and --json)", async () => {
+  it("inspect -o summary shows the index, both manifests and their layers (human and --json)", async () => {
     extractFixture();
-    const h = await runGadget(["--oci-store", dir, "image", "inspect", "trace_open"]);
+    const h = await runGadget(["--oci-store", dir, "image", "inspect", "trace_open", "-o", "summary"]);
     expect(h.code).toBe(0);
     expect(h.stdout).toContain(`Digest:     ${IG_FIXTURE_INDEX_DIGEST}`);
     expect(h.stdout).toMatch(/linux\/amd64\s+sha256:20a66462/);
     expect(h.stdout).toMatch(/linux\/arm64\s+sha256:cd246274/);
     expect(h.stdout).toContain("application/vnd.gadget.ebpf.program.v1+binary");
+    // the eBPF objects read in TypeScript: maps with type, key/value size, max entries; programs by section
+    expect(h.stdout).toContain("\neBPF (amd64):\n");
+    expect(h.stdout).toContain("  map events  RingBuf  key 0 B  value 0 B  max entries 262144\n");
+    expect(h.stdout).toContain("  program ig_openat_x  tracepoint  syscalls/sys_exit_openat  (109 instructions)\n");
     const j = await runGadget(["--oci-store", dir, "image", "inspect", "trace_open", "--json"]);
     const doc = JSON.parse(j.stdout);
     expect(doc.descriptor.digest).toBe(IG_FIXTURE_INDEX_DIGEST);
@@ -173,8 +178,9 @@ describe("bad input: one-line errors and exit codes", () => {
     expect(r.code).toBe(1);
     expect(r.stderr.split("\n")[0]).toBe('Error: resolving image ("nothere"): not found');
     expect(r.stderr).not.toMatch(/\s+at /);
-    const i = await runGadget(["--oci-store", dir, "image", "inspect", "nothere:v2"]);
+    const i = await runGadget(["--oci-store", dir, "image", "inspect", "nothere:v2", "--pull", "never"]);
     expect(i.code).toBe(1);
+    expect(i.stderr.split("\n")[0]).toBe("Error: resolving image on local registry (ghcr.io/inspektor-gadget/gadget/nothere:v2): not found");
   });
 
   it("bad name → exit 1 naming the name", async () => {

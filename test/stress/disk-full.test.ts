@@ -75,7 +75,8 @@ async function snapshot(store: string): Promise<{ index: string; blobs: string[]
 
 function expectCleanEnospc(r: RunResult, store: string): void {
   expect(r.code, r.stderr).toBe(1);
-  const lines = r.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("hint:"));
+  // pull prints ig's status line ("Pulling X...") on stderr before the error
+  const lines = r.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("hint:") && !/^Pulling .*\.\.\.$/.test(l));
   expect(lines, r.stderr).toHaveLength(1);
   expect(lines[0]).toMatch(/^Error: /);
   expect(lines[0]).toMatch(/ENOSPC|no space left/i);

@@ -1,18 +1,17 @@
 /**
  * `gadget image build PATH`: flags → buildImage() (core/image/build.ts). Prints
- * `Successfully built <repo>:<tag>@sha256:…` (untagged: `@sha256:…`) as ig, or one JSON document.
+ * `Successfully built <repo>:<tag>@sha256:…` (untagged: `@sha256:…`) on stderr as ig (cobra's
+ * cmd.Printf), or one JSON document on stdout.
  */
 import { GadgetError, usageError } from "../../errors.js";
 import { buildImage, loadIgRecipe } from "../../image/build.js";
-import { parseReference, referenceName } from "../../oci/reference.js";
+import { igImageString } from "../../oci/reference.js";
 import type { Logger } from "../../types.js";
 import { buildEnv, type CommandContext } from "../context.js";
 
 /** ig's output line: `<repository>:<tag>@<digest>`, or `@<digest>` when untagged. */
 export function builtLine(reference: string | undefined, digest: string): string {
-  if (!reference) return `Successfully built @${digest}`;
-  const ref = parseReference(reference);
-  return `Successfully built ${referenceName(ref)}:${ref.tag ?? "latest"}@${digest}`;
+  return `Successfully built ${igImageString(reference, digest)}`;
 }
 
 
@@ -27,6 +26,12 @@ export async function run(ctx: CommandContext): Promise<void> {
       code: "USAGE",
     });
   }
+  const pullPolicy = ctx.flagString("builder-image-pull");
+  if (pullPolicy !== undefined && !["always", "missing", "never"].includes(pullPolicy)) {
+    throw usageError(`invalid value for --builder-image-pull: ${pullPolicy}`, "valid values are always, missing, never (gadget builds without a builder image, so the value has no effect)");
+  }
+  const builderVersion = ctx.flagString("builder-version");
+  if (builderVersion !== undefined) (await import("../../builder-version.js")).checkBuilderVersion(builderVersion, "--builder-version");
   const path = ctx.args[0];
   if (path === undefined) throw usageError("missing PATH", "gadget image build PATH (the gadget folder, e.g. `.`)");
   const json = ctx.flagBool("json");
@@ -58,6 +63,7 @@ export async function run(ctx: CommandContext): Promise<void> {
     validateMetadata: ctx.flags["validate-metadata"] !== false,
     btfgen: ctx.flagBool("btfgen"),
     ...(str("btfhub-archive") !== undefined ? { btfhubArchive: str("btfhub-archive")! } : {}),
+    ...(builderVersion !== undefined ? { builderVersion } : {}),
     env: buildEnv(ctx),
     logger,
     ...(ctx.stderrIsTTY && !json
@@ -65,5 +71,6 @@ export async function run(ctx: CommandContext): Promise<void> {
       : {}),
   });
   if (json) ctx.out(JSON.stringify({ gadget: result.gadget, reference: result.reference ?? null, digest: result.digest, size: result.size, manifests: result.manifests }));
-  else ctx.out(builtLine(result.reference, result.digest));
+  // ig: cmd.Printf (cobra writes it to stderr)
+  else ctx.warn(builtLine(result.reference, result.digest));
 }

@@ -19,8 +19,8 @@ export async function run(ctx: CommandContext): Promise<void> {
   } finally {
     progress?.stop();
   }
-  // with "-" stdout carries the archive: the result goes to stderr
-  const say = toStdout ? ctx.warn : ctx.out;
-  if (ctx.flagBool("json")) say(JSON.stringify(result));
-  else say(`Successfully exported images to ${file}`);
+  // ig (cmd/common/image/export.go): cmd.Printf, which cobra writes to stderr. --json goes to
+  // stdout, unless stdout carries the archive.
+  if (ctx.flagBool("json")) (toStdout ? ctx.warn : ctx.out)(JSON.stringify(result));
+  else ctx.warn(`Successfully exported images to ${file}`);
 }

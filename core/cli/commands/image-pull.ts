@@ -11,13 +11,13 @@ export async function run(ctx: CommandContext): Promise<void> {
   const json = ctx.flagBool("json");
   const progress = ctx.stderrIsTTY && !json ? createProgress(ctx.stderr, "Pulling") : undefined;
   if (progress) opts.onProgress = progress.onProgress;
-  // ig prints the name as given first
-  if (!json) ctx.out(`Pulling ${withoutUserinfo(image)}...`);
+  // ig prints the name as given first; result lines go to stderr (DESIGN §2), --json to stdout
+  if (!json) ctx.warn(`Pulling ${withoutUserinfo(image)}...`);
   try {
-    const r = await pullImage({ ...opts, onWarning: (m) => ctx.warn(`warning: ${m}`) });
+    const r = await pullImage({ ...opts, onWarning: (m) => ctx.warn(`Warning: ${m}`) });
     progress?.finish();
     if (json) ctx.out(JSON.stringify({ reference: r.reference, digest: r.digest }));
-    else ctx.out(pullResultLine(r));
+    else ctx.warn(pullResultLine(r));
   } catch (e) {
     progress?.finish();
     throw e;

@@ -5,5 +5,6 @@ export async function run(ctx: CommandContext): Promise<void> {
   const store = await ctx.openStore();
   const result = await store.removeImage(image);
   if (ctx.flagBool("json")) ctx.out(JSON.stringify({ removed: image, ...result }));
-  else ctx.out(`Successfully removed ${image}`);
+  // ig (cmd/common/image/remove.go): cmd.Printf("Successfully removed %s\n", image), which cobra writes to stderr
+  else ctx.warn(`Successfully removed ${image}`);
 }

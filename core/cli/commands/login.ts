@@ -2,6 +2,7 @@ import { usageError } from "../../errors.js";
 import { getLogin, login, normalizeRegistryArg } from "../../auth/login.js";
 import { registryTimeouts } from "../../registry/timeouts.js";
 import type { CommandContext } from "../context.js";
+import { authFileFlag } from "../registry-options.js";
 
 async function readStdin(ctx: CommandContext): Promise<string> {
   let s = "";
@@ -44,7 +45,7 @@ export async function run(ctx: CommandContext): Promise<void> {
   const arg = ctx.args[0];
   if (!arg) throw usageError("login needs a REGISTRY", "usage: gadget login REGISTRY [-u USER] [--password-stdin]");
   const registry = normalizeRegistryArg(arg);
-  const authfile = ctx.flagString("authfile");
+  const authfile = authFileFlag(ctx);
   if (ctx.flagBool("get-login")) {
     ctx.out(await getLogin(registry, { authfile, env: ctx.env }));
     return;
