@@ -87,7 +87,7 @@ describe("the store's .tmp folder", () => {
     expect(await ls(t)).toEqual(kept);
   });
 
-  it("folders are created with explicit modes under umask 000 (store 0755, .tmp 0700, files 0644, blobs 0444)", async () => {
+  it("folders are created with explicit modes under umask 000 (store 0700 as ig, .tmp 0700, files 0644, blobs 0444)", async () => {
     const store = join(tmp.dir, "umask0");
     const r = spawnSync("sh", ["-c", `umask 000 && exec "$0" "$@"`, process.execPath, GADGET_BIN, "--oci-store", store, "image", "import", IG_FIXTURE_TAR], { cwd: REPO_ROOT, encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
@@ -100,7 +100,7 @@ describe("the store's .tmp folder", () => {
       index: await mode("index.json"),
       layout: await mode("oci-layout"),
       lock: await mode(".tmp/writers.lock"),
-    }).toEqual({ root: "755", blobs: "755", sha256: "755", tmp: "700", index: "644", layout: "644", lock: "644" });
+    }).toEqual({ root: "700", blobs: "755", sha256: "755", tmp: "700", index: "644", layout: "644", lock: "644" }); // the root 0700 as ig's
     for (const b of await readdir(join(store, "blobs", "sha256"))) expect(await mode(`blobs/sha256/${b}`)).toBe("444");
   });
 
