@@ -174,6 +174,26 @@ export class LayoutStore implements Target {
     return src.pipe(verify);
   }
 
+  /**
+   * A stream of the blob's bytes, counted but not hashed: for a consumer that verifies the digest
+   * itself (a registry checks every upload against the digest it is given). A size that does not
+   * match the descriptor is an error.
+   */
+  async read(desc: Descriptor, io: TransferIo = {}): Promise<Readable> {
+    const path = this.blobPath(desc.digest);
+    try {
+      await stat(path);
+    } catch {
+      throw new GadgetError({ what: "reading blob", which: desc.digest, why: "not found in the store", code: "NOT_FOUND" });
+    }
+    const count = new ByteCounter();
+    count._flush = (cb) => cb(count.bytes === desc.size ? null : new GadgetError({ what: "reading blob", which: desc.digest, why: `size mismatch: expected ${desc.size} bytes, found ${count.bytes}`, hint: "run gadget image fsck", code: "SIZE_MISMATCH" }));
+    const src = createReadStream(path, { highWaterMark: desc.size >= LARGE_BLOB ? CHUNK : 64 * 1024, ...(io.signal ? { signal: io.signal } : {}) });
+    src.on("error", (e) => count.destroy(e));
+    count.on("error", () => {}); // the consumer sees it; never an unhandled 'error' event
+    return src.pipe(count);
+  }
+
   /** Read a (small) blob fully and verify it. */
   async fetchBytes(desc: Descriptor, limit = MAX_MANIFEST_BYTES): Promise<Buffer> {
     if (desc.size > limit) {
