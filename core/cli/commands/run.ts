@@ -171,7 +171,13 @@ export async function run(ctx: CommandContext): Promise<number> {
   // --json-file: the summary, whatever happens (a gadgetfile that does not load included)
   const summary = (error?: unknown) =>
     runSummary({ tasks: project?.tasks ?? requested, ...(project ? { project } : {}), ...(results ? { results } : {}), recorder, imageDigest: engine.imageDigest, imageReference: engine.imageReference, ...(error !== undefined ? { error } : {}) });
+  const profileFile = ctx.flagString("profile");
+  const profile = profileFile ? new (await import("../trace-profile.js")).TraceProfile({ command: `gadget run ${requested.join(" ")}`, cwd: ctx.cwd }) : undefined;
   const writeSummary = async (error?: unknown) => {
+    if (profile && profileFile) {
+      const { writeFileAtomic } = await import("../../store/atomic.js");
+      await writeFileAtomic(resolve(ctx.cwd, profileFile), JSON.stringify(profile.toJson()) + "\n", { fsync: false });
+    }
     if (!jsonFile) return;
     const { writeFileAtomic } = await import("../../store/atomic.js");
     await writeFileAtomic(resolve(ctx.cwd, jsonFile), JSON.stringify(summary(error), null, 2) + "\n", { fsync: false });
@@ -226,6 +232,7 @@ export async function run(ctx: CommandContext): Promise<number> {
         onEvent: (e) => {
           recorder.onEvent(e);
           explained.onEvent(e);
+          profile?.onEvent(e);
           if (progress && e.type === "miss") ran.add(`${e.gadget}\0${e.stage}\0${e.arch ?? ""}`);
           // Progress (DESIGN §2): one status line per step that ran, on a terminal only.
           if (progress && e.type === "done" && ran.has(`${e.gadget}\0${e.stage}\0${e.arch ?? ""}`)) {
@@ -239,7 +246,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     // a run that printed nothing of its steps' and only tagged into the store: the next identical run may skip it all
     if (fast && !logged) await recordIfQualifies(fast, project, results, startedAt);
   } catch (e) {
-    await writeSummary(e).catch((w: unknown) => ctx.warn(`warning: could not write --json-file: ${(w as Error)?.message ?? String(w)}`));
+    await writeSummary(e).catch((w: unknown) => ctx.warn(`warning: could not write --json-file or --profile: ${(w as Error)?.message ?? String(w)}`));
     throw e;
   }
   await writeSummary();
