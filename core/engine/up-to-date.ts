@@ -157,8 +157,8 @@ export interface RecordInput {
   files: Iterable<string>;
   /** The folders the gadget globs looked at, with their names when they were listed. */
   dirs: ReadonlyMap<string, string[]>;
-  /** Per gadget, in order: its result line's digest, and the image it tagged (reference undefined: untagged). */
-  gadgets: (UpToDateGadget & { tagged: { reference?: string; digest: string } })[];
+  /** Per gadget, in order: its result line's digest, and the image it tagged (reference undefined: untagged; no `tagged`: the run tags nothing). */
+  gadgets: (UpToDateGadget & { tagged?: { reference?: string; digest: string } })[];
 }
 
 /**
@@ -180,14 +180,17 @@ export async function recordUpToDate(inv: Invocation, r: RecordInput): Promise<s
   const tags: StateEntry["tags"] = [];
   const blobs: string[] = [];
   for (const g of r.gadgets) {
-    if (g.tagged.reference === undefined) {
-      blobs.push(g.tagged.digest);
+    const t = g.tagged;
+    if (!t) continue;
+    if (t.reference === undefined) {
+      blobs.push(t.digest);
       continue;
     }
-    const names = [...store.refs].filter(([, d]) => d === g.tagged.digest).map(([n]) => n);
-    const name = names.find((n) => n === g.tagged.reference || n.endsWith(`/${g.tagged.reference}`) || g.tagged.reference!.endsWith(`/${n}`)) ?? (names.length === 1 ? names[0] : undefined);
-    if (!name) return `${g.tagged.reference} is not in the store's index.json`;
-    tags.push([name, g.tagged.digest]);
+    const ref = t.reference;
+    const names = [...store.refs].filter(([, d]) => d === t.digest).map(([n]) => n);
+    const name = names.find((n) => n === ref || n.endsWith(`/${ref}`) || ref.endsWith(`/${n}`)) ?? (names.length === 1 ? names[0] : undefined);
+    if (!name) return `${ref} is not in the store's index.json`;
+    tags.push([name, t.digest]);
   }
   const entry: StateEntry = { invocation: invocationKey(inv), files, dirs, tags, blobs, gadgets: r.gadgets.map((g) => ({ name: g.name, ...(g.digest ? { digest: g.digest } : {}) })) };
   const file = join(cacheRoot(r.projectRoot, inv.env), UP_TO_DATE_FILE);

@@ -305,13 +305,17 @@ async function recordIfQualifies(inv: Invocation, project: Project | undefined, 
       uncached.push(stage.name);
     }
   }
-  if (uncached.length !== 1) return; // exactly the one step that tags the image
+  if (uncached.length > 1) return; // at most the one step that tags the image
   const { imageDigest } = await import("../../engine/project.js");
   const gadgets = [];
   for (const r of results) {
+    const d = imageDigest(r);
+    if (uncached.length === 0) {
+      gadgets.push({ name: r.gadget.name, ...(d ? { digest: d } : {}) });
+      continue;
+    }
     const res = r.results[uncached[0]!];
     if (typeof res?.digest !== "string" || (res.reference !== undefined && typeof res.reference !== "string")) return;
-    const d = imageDigest(r);
     gadgets.push({ name: r.gadget.name, ...(d ? { digest: d } : {}), tagged: { digest: res.digest, ...(typeof res.reference === "string" ? { reference: res.reference } : {}) } });
   }
   const [{ recordUpToDate }, { listedDirs }, { join }, { existsSync }] = await Promise.all([import("../../engine/up-to-date.js"), import("../../gadgetfile/glob.js"), import("node:path"), import("node:fs")]);
