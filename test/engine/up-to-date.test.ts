@@ -106,6 +106,13 @@ describe("gadget run: the no-op fast path", () => {
     expect((await full()).full).toBe(false);
   });
 
+  it("a task that tags nothing (compile) takes it too", async () => {
+    expect((await full(["run", "compile"])).full).toBe(true);
+    const again = await full(["run", "compile"]);
+    expect(again.full).toBe(false);
+    expect(again.lines.map((l) => l.split(" ")[1])).toEqual(first.map((l) => l.split(" ")[1]));
+  });
+
   it("--explain, --json and --no-cache always run in full", async () => {
     for (const flag of ["--explain", "--json", "--no-cache"]) {
       const before = await loads(repo);
