@@ -161,17 +161,7 @@ export class LayoutStore implements Target {
    * blobs are read in 1 MiB chunks (fewer syscalls and stream turns on a push).
    */
   async fetch(desc: Descriptor, io: TransferIo = {}): Promise<Readable> {
-    const path = this.blobPath(desc.digest);
-    try {
-      await stat(path);
-    } catch {
-      throw new GadgetError({ what: "reading blob", which: desc.digest, why: "not found in the store", code: "NOT_FOUND" });
-    }
-    const verify = new VerifyingStream(desc.digest, desc.size, desc.digest);
-    const src = createReadStream(path, { highWaterMark: desc.size >= LARGE_BLOB ? CHUNK : 64 * 1024, ...(io.signal ? { signal: io.signal } : {}) });
-    src.on("error", (e) => verify.destroy(e));
-    verify.on("error", () => {}); // the consumer sees it; never an unhandled 'error' event
-    return src.pipe(verify);
+    return this.streamBlob(desc, new VerifyingStream(desc.digest, desc.size, desc.digest), io);
   }
 
   /**
@@ -180,18 +170,23 @@ export class LayoutStore implements Target {
    * match the descriptor is an error.
    */
   async read(desc: Descriptor, io: TransferIo = {}): Promise<Readable> {
+    const count = new ByteCounter();
+    count._flush = (cb) => cb(count.bytes === desc.size ? null : new GadgetError({ what: "reading blob", which: desc.digest, why: `size mismatch: expected ${desc.size} bytes, found ${count.bytes}`, hint: "run gadget image fsck", code: "SIZE_MISMATCH" }));
+    return this.streamBlob(desc, count, io);
+  }
+
+  /** The blob's file piped through `check` (which sees every error: it is what the consumer reads). */
+  private async streamBlob(desc: Descriptor, check: Transform, io: TransferIo): Promise<Readable> {
     const path = this.blobPath(desc.digest);
     try {
       await stat(path);
     } catch {
       throw new GadgetError({ what: "reading blob", which: desc.digest, why: "not found in the store", code: "NOT_FOUND" });
     }
-    const count = new ByteCounter();
-    count._flush = (cb) => cb(count.bytes === desc.size ? null : new GadgetError({ what: "reading blob", which: desc.digest, why: `size mismatch: expected ${desc.size} bytes, found ${count.bytes}`, hint: "run gadget image fsck", code: "SIZE_MISMATCH" }));
     const src = createReadStream(path, { highWaterMark: desc.size >= LARGE_BLOB ? CHUNK : 64 * 1024, ...(io.signal ? { signal: io.signal } : {}) });
-    src.on("error", (e) => count.destroy(e));
-    count.on("error", () => {}); // the consumer sees it; never an unhandled 'error' event
-    return src.pipe(count);
+    src.on("error", (e) => check.destroy(e));
+    check.on("error", () => {}); // the consumer sees it; never an unhandled 'error' event
+    return src.pipe(check);
   }
 
   /** Read a (small) blob fully and verify it. */
