@@ -222,6 +222,7 @@ export class RemoteRepository implements Target {
     // the consumer may attach later (e.g. after taking a lock): it still sees the error then,
     // but an early failure must not be an unhandled 'error' event
     out.on("error", () => {});
+    abortWithConsumer(out, body);
     return markVerified(body.pipe(verify).pipe(out));
   }
 
@@ -471,4 +472,15 @@ export class RemoteRepository implements Target {
     }
     this.stats.blobUploads++;
   }
+}
+
+/**
+ * A consumer that stops reading early (its write failed: a full disk) destroys the stream it was
+ * given; the response body behind it must go too, or the request never ends and closing the
+ * client waits for it forever.
+ */
+function abortWithConsumer(out: Readable, body: Readable): void {
+  out.once("close", () => {
+    if (!out.readableEnded && !body.destroyed) body.destroy();
+  });
 }
