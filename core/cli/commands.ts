@@ -255,13 +255,15 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["run"],
     summary: "Run tasks from the nearest gadgetfile.ts (default task: build)",
-    usage: "gadget run [TASK…] [--only NAME,…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch [--exec CMD…] [--exec-grace 3s]] [--typecheck] [--validate-metadata=false] [-f FILE] [--keep-going | --fail-fast] [--json] [--json-file FILE] [--authfile FILE] [--cert-dir DIR] [--insecure-registries HOSTS] [--timeout DURATION] [--allow-unsafe-cflags]",
+    usage: "gadget run [TASK…] [--only NAME,…] [--jobs N] [--dry] [--explain] [--no-cache] [--remote-cache REF [--remote-cache-read-only]] [--watch [--exec CMD…] [--exec-grace 3s]] [--typecheck] [--validate-metadata=false] [-f FILE] [--keep-going | --fail-fast] [--json] [--json-file FILE] [--authfile FILE] [--cert-dir DIR] [--insecure-registries HOSTS] [--timeout DURATION] [--allow-unsafe-cflags]",
     flags: [
       { name: "only", type: "list", value: "NAMES", description: "only these gadgets (names or folders, globs allowed: --only 'net/*,trace_open')" },
       { name: "jobs", short: "j", type: "string", value: "N", description: "steps run at once (default: CPU count)" },
       { name: "dry", type: "boolean", description: "print the plan, run nothing" },
       { name: "explain", type: "boolean", description: "say why each step hit or missed the cache" },
       { name: "no-cache", type: "boolean", description: "ignore the cache" },
+      { name: "remote-cache", type: "string", value: "REF", description: "the step cache's registry tier, e.g. ghcr.io/acme/gadget-cache (env GADGET_REMOTE_CACHE; the gadgetfile's cache.remote; off: none)" },
+      { name: "remote-cache-read-only", type: "boolean", description: "read the remote cache, never write it (env GADGET_REMOTE_CACHE_READ_ONLY=1; pull-request builds)" },
       { name: "watch", short: "w", type: "boolean", description: "rebuild on change" },
       { name: "exec", type: "string", value: "CMD", description: "with --watch: (re)start CMD for each gadget whose image changed, e.g. 'ig run {ref}' (repeatable; placeholders {ref} {digest} {name} {dir}; no shell unless sh -c '…')", repeatable: true },
       { name: "exec-grace", type: "string", value: "DURATION", description: "how long an --exec instance gets after SIGINT, then after SIGTERM, before SIGKILL (default 3s)" },

@@ -15,6 +15,7 @@ import { relative, resolve } from "node:path";
 import type { GadgetInfo, Logger } from "../../types.js";
 import type { GadgetRunResult, StepEvent } from "../../engine/run-graph.js";
 import type { Project } from "../../engine/project.js";
+import type { RemoteCacheSettings } from "../../engine/remote-cache-config.js";
 import { displayPath } from "../../gadgetfile/bundle.js";
 
 export function parseJobs(v: string | undefined): number | undefined {
@@ -33,7 +34,7 @@ export function fmtMs(ms: number): string {
 export function explainLine(e: StepEvent): string | undefined {
   if (!e.cacheable) return undefined;
   const step = `${e.gadget} ${e.stage}${e.arch ? `@${e.arch}` : ""}`;
-  if (e.type === "hit") return `${step}: hit`;
+  if (e.type === "hit") return `${step}: hit${e.tier === "remote" ? " (remote)" : ""}`;
   if (e.type === "miss") return `${step}: miss: ${e.reason ?? "unknown"}`;
   return undefined;
 }
@@ -192,6 +193,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       return 0;
     }
     if (project.gadgets.length === 0) throw new GadgetError({ what: "nothing to run", which: project.gadgetfile.file, why: "the gadgetfile selects no gadgets" });
+    const remoteCache = ctx.flagBool("no-cache") ? undefined : await remoteCacheOf(ctx, project);
     const progress = ctx.stderrIsTTY && !json && !explain;
     const ran = new Set<string>();
     const tasks = requested.join(" ");
@@ -206,6 +208,7 @@ export async function run(ctx: CommandContext): Promise<number> {
         ...(jobs ? { jobs } : {}),
         cache: !ctx.flagBool("no-cache"),
         env,
+        ...(remoteCache ? { remoteCache } : {}),
         signal: ctx.signal,
         logger: runLogger(ctx),
         // gadgets build side by side: each one's lines say whose they are
@@ -240,6 +243,19 @@ export async function run(ctx: CommandContext): Promise<number> {
     return results.every((r) => r.ok) ? 0 : 1;
   }
   return (await reportResults(ctx, results, recorder)) ? 0 : 1;
+}
+
+/** The remote cache of this run (--remote-cache, GADGET_REMOTE_CACHE, the gadgetfile's cache), if any. */
+export async function remoteCacheOf(ctx: CommandContext, project: Project): Promise<RemoteCacheSettings | undefined> {
+  const flag = ctx.flagString("remote-cache");
+  const flagReadOnly = ctx.flagBool("remote-cache-read-only");
+  const gadgetfile = project.gadgetfile.config.cache;
+  if (flag === undefined && !ctx.env.GADGET_REMOTE_CACHE && !gadgetfile?.remote) {
+    if (flagReadOnly) throw usageError("--remote-cache-read-only needs a remote cache", "pass --remote-cache REGISTRY/REPO, set GADGET_REMOTE_CACHE, or set cache.remote in the gadgetfile");
+    return undefined;
+  }
+  const { resolveRemoteCache } = await import("../../engine/remote-cache-config.js");
+  return resolveRemoteCache({ ...(flag !== undefined ? { flag } : {}), flagReadOnly, env: ctx.env, ...(gadgetfile ? { gadgetfile } : {}), baseDir: project.gadgetfile.dir });
 }
 
 /** The logger stages get: info and warnings on stderr, debug with -v; `prefix` names the gadget when several build at once. */
