@@ -167,6 +167,7 @@ export class RemoteCache {
         timeouts: { deadlineMs: 0, idleMs: this.settings.idleMs },
         retry: { retries: RETRIES },
         signal: this.abort.signal,
+        onDebug: (line) => this.logger.debug(`remote cache: ${line}`),
       });
     })();
     return this.repo;
