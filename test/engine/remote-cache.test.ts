@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { cp, mkdir, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { generateKeyPairSync } from "node:crypto";
 import { join } from "node:path";
 import { GADGET_BIN, runGadget, tempDir, type RunResult } from "../helpers/cli.js";
@@ -234,6 +234,19 @@ describe("remote cache: entries that must not be used", () => {
     expect(digests(r)).toEqual(Object.fromEntries(Object.entries(aDigests).filter(([k]) => k === "g00" || k === "g01")));
   });
 
+  it("an entry built with other headers than this checkout has is a miss naming the header", async () => {
+    const REPO = "team/headers";
+    const w = await checkout(1);
+    expect((await w.run(["run", "--json", "--remote-cache", `${reg.host}/${REPO}`])).code).toBe(0);
+    const c = await copyCheckout(w);
+    await writeFile(join(c.dir, "_shared", "counter.h"), (await readFile(join(c.dir, "_shared", "counter.h"), "utf8")) + "/* changed here */\n");
+    const r = await c.run(["run", "--json", "--explain", "--remote-cache", `${reg.host}/${REPO}`, "--remote-cache-read-only"]);
+    expect(r.code, r.stderr).toBe(0);
+    const ex = explained(r.stderr);
+    expect(ex.get("g00 clang@amd64")).toBe("miss: remote: built with another _shared/counter.h");
+    expect(ex.get("g00 clang@arm64")).toBe("miss: remote: built with another _shared/counter.h");
+  });
+
   it("a tampered embedded blob is a miss (`remote: corrupt entry`), rebuilt, without a warning", async () => {
     const REPO = "team/tamper";
     const w = await checkout(2);
@@ -381,6 +394,23 @@ describe("remote cache: read-only and failures", () => {
       expect(w[0]).toContain("building locally");
       expect(digests({ code, stdout, stderr })).toEqual(aDigests);
     } finally {
+      await own.stop();
+    }
+  });
+
+  it("a registry that accepts connections and never answers: the idle timeout (GADGET_REMOTE_CACHE_TIMEOUT), one warning, a local build", async () => {
+    const own = await startRegistry();
+    process.kill(own.pid, "SIGSTOP");
+    try {
+      const c = await checkout(2);
+      const r = await c.run(["run", "--json", "--remote-cache", `${own.host}/team/silent`], { GADGET_INSECURE_REGISTRIES: own.host, GADGET_REMOTE_CACHE_TIMEOUT: "300ms" });
+      expect(r.code, r.stderr).toBe(0);
+      const w = warnings(r.stderr);
+      expect(w).toHaveLength(1);
+      expect(w[0]).toContain("idle timeout");
+      expect(digests(r)).toEqual({ g00: aDigests.g00, g01: aDigests.g01 });
+    } finally {
+      process.kill(own.pid, "SIGCONT");
       await own.stop();
     }
   });
