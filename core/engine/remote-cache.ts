@@ -257,6 +257,8 @@ export class RemoteCache {
   }
 
   private async download(repo: RemoteRepository, layers: Descriptor[], cfg: EntryConfig, req: RemoteLookup): Promise<RemoteHit> {
+    // a tampered embedded blob is found before anything is written
+    if (layers.some(hasBadEmbedding)) throw new EntryRejected("corrupt", "an embedded blob does not match its digest");
     const byDigest = new Map(layers.map((l) => [l.digest, l]));
     await mkdir(req.outDir, { recursive: true });
     const artifacts = new Map<string, Artifact>();

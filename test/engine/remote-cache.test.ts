@@ -181,6 +181,7 @@ describe("remote cache: checkouts share steps through a real registry", () => {
     const ex = explained(r.stderr);
     expect(ex.size).toBe(N * 6);
     for (const [k, v] of ex) expect(`${k}: ${v}`).toBe(`${k}: hit (remote)`);
+    expect(r.stderr).toContain(`explain: ${N * 6} hits (${N * 6} remote), 0 misses;`);
     const j = parse(r);
     expect(j.cache).toEqual({ localHits: 0, remoteHits: N * 6, misses: 0 });
     expect(j.gadgets[0]!.remoteHits).toBe(6);

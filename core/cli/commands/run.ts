@@ -61,9 +61,10 @@ export class ExplainLog {
       .map((e) => explainLine(e)!)
       .filter(Boolean);
   }
-  counts(): { hits: number; misses: number } {
+  counts(): { hits: number; misses: number; remoteHits: number } {
     const hits = this.events.filter((e) => e.type === "hit").length;
-    return { hits, misses: this.events.length - hits };
+    const remoteHits = this.events.filter((e) => e.type === "hit" && e.tier === "remote").length;
+    return { hits, misses: this.events.length - hits, remoteHits };
   }
   clear(): void {
     this.events.length = 0;
@@ -73,7 +74,7 @@ export class ExplainLog {
 /** `explain: 18 hits, 0 misses; cache 1.20 MB in .gadget (42 entries, bound 2.00 GB)` */
 export async function explainSummary(log: ExplainLog, projectRoot: string, env: Record<string, string | undefined>): Promise<string> {
   const [{ cacheUsage, cacheLimit }, { CACHE_DIR }, { formatBytes }, { join }] = await Promise.all([import("../../engine/cache-prune.js"), import("../../engine/cache.js"), import("../progress.js"), import("node:path")]);
-  const { hits, misses } = log.counts();
+  const { hits, misses, remoteHits } = log.counts();
   const usage = await cacheUsage(join(projectRoot, CACHE_DIR));
   let bound: string;
   try {
@@ -82,7 +83,7 @@ export async function explainSummary(log: ExplainLog, projectRoot: string, env: 
   } catch (e) {
     bound = (e as Error).message;
   }
-  return `explain: ${hits} hit${hits === 1 ? "" : "s"}, ${misses} miss${misses === 1 ? "" : "es"}; cache ${formatBytes(usage.bytes)} in ${CACHE_DIR} (${usage.entries} entries, ${bound})`;
+  return `explain: ${hits} hit${hits === 1 ? "" : "s"}${remoteHits > 0 ? ` (${remoteHits} remote)` : ""}, ${misses} miss${misses === 1 ? "" : "es"}; cache ${formatBytes(usage.bytes)} in ${CACHE_DIR} (${usage.entries} entries, ${bound})`;
 }
 
 /** The command line's options for stages (`--validate-metadata=BOOL`), given only when set. */
