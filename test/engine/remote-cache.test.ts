@@ -202,6 +202,32 @@ describe("remote cache: checkouts share steps through a real registry", () => {
     expect((await reg.requests()).length).toBe(before);
   });
 
+  it("gadget run --watch uses the remote cache too (its first build: all remote hits)", async () => {
+    const c = await copyCheckout(A);
+    const child = spawn(process.execPath, [GADGET_BIN, "run", "--watch", "--explain", "--only", "g00", "--remote-cache", `${reg.host}/${REPO}`, "--oci-store", c.store], {
+      cwd: c.dir,
+      env: { ...process.env, SOURCE_DATE_EPOCH: "1700000000", GADGET_INSECURE_REGISTRIES: reg.host },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+    try {
+      for (let i = 0; i < 1000 && !stderr.includes("watching "); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(stderr).toContain("watching ");
+      const ex = explained(stderr);
+      expect(ex.size).toBe(6);
+      for (const [k, v] of ex) expect(`${k}: ${v}`).toBe(`${k}: hit (remote)`);
+      expect(stdout).toContain(`✓ g00 `);
+      expect(stdout).toContain(aDigests.g00!);
+    } finally {
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+    }
+  });
+
   it("gadget cache ls --remote lists the entries; gadget cache ls the local ones", async () => {
     const r = await runGadget(["cache", "ls", "--remote", "--remote-cache", `${reg.host}/${REPO}`, "--json"], { cwd: B.dir, env: { GADGET_INSECURE_REGISTRIES: reg.host } });
     expect(r.code, r.stderr).toBe(0);

@@ -306,6 +306,7 @@ async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: s
       cache: !ctx.flagBool("no-cache"),
       env: { ...buildEnv(ctx), ...registryEnv(ctx) },
       logger: runLogger(ctx),
+      remoteCacheFor: (project) => remoteCacheOf(ctx, project),
       signal: ac.signal,
       handlers: {
         onLoad: (project) => {
