@@ -222,13 +222,18 @@ export class RemoteCache {
   /** A cosign legacy signature (`sha256-<hex>.sig`) by one of the public keys, binding the digest to the key. */
   private async checkSignature(repo: RemoteRepository, digest: Digest, key: string): Promise<string | undefined> {
     const [{ cosignSignatureTag, SIGNATURE_ANNOTATION, SignMediaType }, { verifyData }, { parseManifest }] = await Promise.all([import("../sign/constants.js"), import("../sign/keys.js"), import("../oci/model.js")]);
-    let sigManifest;
+    let bytes: Buffer;
     try {
-      sigManifest = parseManifest((await repo.fetchManifest(cosignSignatureTag(digest))).bytes, "signature");
+      bytes = (await repo.fetchManifest(cosignSignatureTag(digest))).bytes;
     } catch (e) {
       if (codeOf(e) === "NOT_FOUND") return "remote: unsigned";
-      if (codeOf(e) === "INVALID_CONTENT") return "remote: bad signature";
       throw e;
+    }
+    let sigManifest;
+    try {
+      sigManifest = parseManifest(bytes, "signature");
+    } catch {
+      return "remote: bad signature";
     }
     for (const layer of sigManifest.layers) {
       if (layer.mediaType !== SignMediaType.SimpleSigning) continue;
