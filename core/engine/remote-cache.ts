@@ -21,6 +21,7 @@ import { pipeline } from "node:stream/promises";
 import { createWriteStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { GadgetError } from "../errors.js";
+import { Semaphore } from "../limit.js";
 import type { Digest } from "../oci/digest.js";
 import type { Descriptor } from "../oci/model.js";
 import type { RemoteRepository } from "../registry/repository.js";
@@ -44,6 +45,13 @@ import {
   type EntryStoreBlob,
 } from "./remote-cache-entry.js";
 
+/**
+ * Requests in flight at once (the client's sockets are 4 + 2; more would only queue inside undici,
+ * each with an abort listener on the client's signal). Lookups go before uploads.
+ */
+const IN_FLIGHT = 6;
+const LOOKUP = 1;
+const UPLOAD = 0;
 /** Blobs up to this size are sent from memory (replayable, so retried). */
 const BUFFER_MAX = 8 * 1024 * 1024;
 const RETRIES = 2;
@@ -120,6 +128,7 @@ export class RemoteCache {
   private readonly pending = new Set<Promise<void>>();
   private readonly uploads = new Map<string, Promise<void>>();
   private readonly savedKeys = new Set<string>();
+  private readonly slots = new Semaphore(IN_FLIGHT);
   private publicKeys: PublicKey[] | undefined;
   private signKey: SigningKey | undefined;
   /** Counters for tests and --json. */
@@ -173,6 +182,26 @@ export class RemoteCache {
     return this.repo;
   }
 
+  /** One request (its answer fully read inside `f`) in a slot. */
+  private req<T>(f: () => Promise<T>, priority = LOOKUP): Promise<T> {
+    return this.slots.run(f, priority);
+  }
+
+  /** A download stream holding its slot until the stream ends (read, failed or destroyed). */
+  private async download$(repo: RemoteRepository, d: Descriptor, priority = LOOKUP): Promise<Readable> {
+    const release = await this.slots.acquire(priority);
+    try {
+      const s = await repo.fetch(d);
+      s.once("close", release);
+      s.once("end", release);
+      s.once("error", release);
+      return s;
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+
   /** The first registry failure: one warning, every request in flight aborted, local builds from now on. */
   private fail(e: unknown): void {
     if (this.down || this.abort.signal.aborted) return;
@@ -190,13 +219,13 @@ export class RemoteCache {
       const tag = entryTag(req.key);
       let desc: Descriptor;
       try {
-        desc = await repo.resolve(tag);
+        desc = await this.req(() => repo.resolve(tag));
       } catch (e) {
         if (codeOf(e) === "NOT_FOUND") return {};
         throw e;
       }
       stage = "entry";
-      const { bytes } = await repo.fetchManifest(desc.digest);
+      const { bytes } = await this.req(() => repo.fetchManifest(desc.digest));
       const m = decodeManifest(bytes, req.key);
       if (this.publicKeys) {
         const why = await this.checkSignature(repo, desc.digest as Digest, req.key);
@@ -224,7 +253,7 @@ export class RemoteCache {
     const [{ cosignSignatureTag, SIGNATURE_ANNOTATION, SignMediaType }, { verifyData }, { parseManifest }] = await Promise.all([import("../sign/constants.js"), import("../sign/keys.js"), import("../oci/model.js")]);
     let bytes: Buffer;
     try {
-      bytes = (await repo.fetchManifest(cosignSignatureTag(digest))).bytes;
+      bytes = (await this.req(() => repo.fetchManifest(cosignSignatureTag(digest)))).bytes;
     } catch (e) {
       if (codeOf(e) === "NOT_FOUND") return "remote: unsigned";
       throw e;
@@ -252,13 +281,18 @@ export class RemoteCache {
     const b = embeddedBytes(d);
     if (b) return b;
     const { readAll } = await import("../oci/content.js");
-    return readAll(await repo.fetch(d, { signal: this.abort.signal }), Math.max(d.size, 1));
+    const s = await this.download$(repo, d);
+    try {
+      return await readAll(s, Math.max(d.size, 1));
+    } finally {
+      s.destroy();
+    }
   }
 
   /** A blob as content to write somewhere: embedded bytes, or a verified download stream. */
   private async content(repo: RemoteRepository, d: Descriptor): Promise<Buffer | Readable> {
     if (hasBadEmbedding(d)) throw new EntryRejected("corrupt", `embedded ${d.digest} does not match`);
-    return embeddedBytes(d) ?? (await repo.fetch(d, { signal: this.abort.signal }));
+    return embeddedBytes(d) ?? (await this.download$(repo, d));
   }
 
   private async download(repo: RemoteRepository, layers: Descriptor[], cfg: EntryConfig, req: RemoteLookup): Promise<RemoteHit> {
@@ -287,7 +321,7 @@ export class RemoteCache {
         const desc: Descriptor = { mediaType: b.mediaType, digest: b.digest, size: b.size };
         if (await store.exists(desc)) continue;
         const file = files.get(b.digest);
-        await store.push(desc, file ? createReadStream(file) : await this.content(repo, byDigest.get(b.digest)!), { signal: this.abort.signal });
+        await store.push(desc, file ? createReadStream(file) : await this.content(repo, byDigest.get(b.digest)!));
       }
     }
     return { artifacts, annotations: cfg.annotations, ...(cfg.result ? { result: cfg.result } : {}), discovered: Object.keys(cfg.discovered), usedStore: cfg.storeBlobs.length > 0 };
@@ -343,10 +377,10 @@ export class RemoteCache {
     const entry = encodeEntry(cfg, { created: rfc3339(), content: small, inline: this.settings.inline });
     await Promise.all(entry.layers.map((l) => this.uploadOnce(repo, l, source.get(l.digest)!)));
     await this.uploadOnce(repo, entry.config.descriptor, async () => entry.config.bytes);
-    await repo.push(entry.manifest.descriptor, entry.manifest.bytes, { signal: this.abort.signal });
+    await this.req(() => repo.push(entry.manifest.descriptor, entry.manifest.bytes), UPLOAD);
     // signed before it is tagged: a reader that finds the tag finds the signature
     if (this.signKey) await this.sign(repo, entry.manifest.descriptor.digest as Digest, s.key);
-    await repo.tag(entry.manifest.descriptor, entry.tag);
+    await this.req(() => repo.tag(entry.manifest.descriptor, entry.tag), UPLOAD);
     this.stats.saves++;
   }
 
@@ -355,7 +389,7 @@ export class RemoteCache {
     const payload = signaturePayload(this.settings.reference, digest, key);
     const img = simpleSigningImage(payload, signData(this.signKey!, payload));
     for (const b of img.blobs) await this.uploadOnce(repo, b.descriptor, async () => b.bytes);
-    await repo.pushManifest(img.manifest.bytes, img.manifest.descriptor.mediaType, cosignSignatureTag(digest));
+    await this.req(() => repo.pushManifest(img.manifest.bytes, img.manifest.descriptor.mediaType, cosignSignatureTag(digest)), UPLOAD);
   }
 
   /** Upload a blob unless the repository has it; once per run whatever the number of steps sharing it. */
@@ -364,11 +398,12 @@ export class RemoteCache {
     if (!p) {
       p = (async () => {
         const d: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
-        if (await repo.exists(d, { signal: this.abort.signal })) {
+        if (await this.req(() => repo.exists(d), UPLOAD)) {
           this.stats.blobsSkipped++;
           return;
         }
-        await repo.push(d, await content(), { signal: this.abort.signal });
+        const c = await content();
+        await this.req(() => repo.push(d, c), UPLOAD);
         this.stats.blobsUploaded++;
       })();
       this.uploads.set(desc.digest, p);
