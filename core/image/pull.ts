@@ -14,7 +14,7 @@ import { LayoutStore } from "../store/layout-store.js";
 import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
 import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
 import { retryingDestination } from "../registry/retrying-storage.js";
-import { pullSignatures } from "../sign/transfer.js";
+import { findSignatures, pullSignatures } from "../sign/transfer.js";
 
 export type PullOptions = TransferOptions & {
   /** Told when the image came but its signatures could not be fetched. */
@@ -32,6 +32,8 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
   const concurrency = parseConcurrency(opts.concurrency) ?? 4;
   if (Number.isNaN(concurrency)) throw new GadgetError({ what: "invalid concurrency", which: String(opts.concurrency), why: "expected a whole number from 1 to 64", exitCode: 2, code: "USAGE" });
   const store = await LayoutStore.open(opts.storeDir);
+  // the store's writers lock (a flock process) is taken while the manifests are fetched, not before the first blob
+  store.holdWriterLock().catch(() => {}); // a failure shows again where a blob is written
   const repo = await openRemoteRepository(ref, { ...opts, concurrency });
   const emit = opts.onProgress as ((e: ProgressEvent) => void) | undefined;
   const written: Digest[] = [];
@@ -44,6 +46,9 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
       throw e;
     })).descriptor;
     const src = progressSource(repo, emit);
+    // the signature lookups go alongside the download (their answer is awaited after it)
+    const found = findSignatures(repo, root.digest, async () => root);
+    found.catch(() => {}); // seen (as ig's warning) when awaited
     try {
       // a present index or manifest counts only with its whole graph present and intact: the copy
       // skips a present node's subtree, and a repaired store may miss a child (moved aside as corrupt)
@@ -74,7 +79,7 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     // only ig's warning (pkg/oci/signature_error.go, signaturePullWarning)
     const named = ref.tag ? reference : `${referenceName(ref)}@${root.digest}`;
     try {
-      const sigs = await pullSignatures(repo, store, root.digest, { concurrency });
+      const sigs = await pullSignatures(repo, store, root.digest, { concurrency }, found);
       if (sigs.length === 0) opts.onWarning?.(`no signature found for gadget ${named}`);
     } catch (e) {
       opts.onWarning?.(signaturePullWarning(named, ref.registry, e));

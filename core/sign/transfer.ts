@@ -95,23 +95,41 @@ export async function pushSignatures(store: LayoutStore, dst: Target, indexDiges
  * are not an error (most images are unsigned); transport errors are thrown for the caller to
  * report (ig warns and keeps the pulled image).
  */
-export async function pullSignatures(src: ReadOnlyTarget, store: LayoutStore, indexDigest: Digest, opts: CopyOptions = {}): Promise<TransferredSignature[]> {
+/** Where a registry keeps an image's signatures: the legacy `.sig` tag's manifest, and its referrers. */
+export interface FoundSignatures {
+  legacy?: Descriptor;
+  referrers?: Descriptor[];
+}
+
+/**
+ * Look the signatures of `subject` up (no content is copied): pull starts this as soon as it
+ * knows the root, so the lookups overlap the image's download instead of following it.
+ */
+export async function findSignatures(src: ReadOnlyTarget, digest: Digest, subject: () => Promise<Descriptor>): Promise<FoundSignatures> {
+  const legacyP = tryResolve(src, cosignSignatureTag(digest));
+  legacyP.catch(() => {}); // awaited below
+  let referrers: Descriptor[] | undefined;
+  if (hasReferrersApi(src)) referrers = await src.referrers(await subject());
+  if (referrers === undefined) {
+    const tag = referrersTag(digest);
+    const idx = await tryResolve(src, tag);
+    if (idx) referrers = await fetchIndexEntries(src, idx, tag);
+  }
+  const legacy = await legacyP;
+  return { ...(legacy ? { legacy } : {}), ...(referrers ? { referrers } : {}) };
+}
+
+export async function pullSignatures(src: ReadOnlyTarget, store: LayoutStore, indexDigest: Digest, opts: CopyOptions = {}, found?: Promise<FoundSignatures>): Promise<TransferredSignature[]> {
   const out: TransferredSignature[] = [];
   const sigTag = cosignSignatureTag(indexDigest);
-  const legacy = await tryResolve(src, sigTag);
+  const where = await (found ?? findSignatures(src, indexDigest, () => subjectDescriptor(store, indexDigest)));
+  const legacy = where.legacy;
   if (legacy) {
     await copyGraph(src, store, legacy, opts);
     await store.tagExact(legacy, sigTag);
     out.push({ refName: sigTag, digest: legacy.digest });
   }
-
-  let referrers: Descriptor[] | undefined;
-  if (hasReferrersApi(src)) referrers = await src.referrers(await subjectDescriptor(store, indexDigest));
-  if (referrers === undefined) {
-    const tag = referrersTag(indexDigest);
-    const idx = await tryResolve(src, tag);
-    if (idx) referrers = await fetchIndexEntries(src, idx, tag);
-  }
+  const referrers = where.referrers;
   const kept: Descriptor[] = [];
   for (const r of referrers ?? []) {
     if (r.mediaType && r.mediaType !== MediaType.ImageManifest) continue; // referrers we can use are manifests
