@@ -307,6 +307,24 @@ export interface Gadgetfile {
   check?: Record<string, unknown>;
   /** `gadget run --watch` settings. */
   watch?: WatchSettings;
+  /** The step cache's second tier in an OCI registry (docs/remote-cache.md). */
+  cache?: CacheSettings;
+}
+
+/**
+ * The remote step cache of a gadgetfile (docs/remote-cache.md): `--remote-cache REF` and
+ * GADGET_REMOTE_CACHE override `remote`; `--remote-cache-read-only` and
+ * GADGET_REMOTE_CACHE_READ_ONLY=1 make it read-only.
+ */
+export interface CacheSettings {
+  /** A registry repository, e.g. "ghcr.io/acme/gadget-cache" ("off": no remote cache). */
+  remote?: string;
+  /** Only read (pull requests: no write credentials needed, nothing written). */
+  readOnly?: boolean;
+  /** Use only entries signed by one of these keys (PEM text or .pub paths relative to the gadgetfile). */
+  publicKeys?: string[];
+  /** Sign the entries this builder writes (a PEM key file relative to the gadgetfile, or env://VAR). */
+  signKey?: string;
 }
 
 /** `gadget run --watch` settings of a gadgetfile. */

@@ -34,6 +34,14 @@ const TIMEOUT_FLAG: FlagSpec = {
   description: "deadline for the whole registry operation, e.g. 90s, 30m (default 10m; 0 = none; env GADGET_REGISTRY_TIMEOUT); a request with no data for 30 s (or the deadline, when shorter) fails",
 };
 
+/** The remote cache's repository and the registry flags to reach it (cache ls/prune --remote). */
+const REMOTE_CACHE_FLAGS: FlagSpec[] = [
+  { name: "remote-cache", type: "string", value: "REF", description: "the remote cache repository (default: GADGET_REMOTE_CACHE, else the gadgetfile's cache.remote)" },
+  { name: "authfile", type: "string", value: "FILE", description: "auth file (env REGISTRY_AUTH_FILE)" },
+  { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key (env GADGET_CERT_DIR)" },
+  { name: "insecure-registries", type: "list", value: "HOSTS", description: "comma-separated registries reached over plain HTTP (env GADGET_INSECURE_REGISTRIES)" },
+];
+
 const ALLOW_UNSAFE_CFLAGS_FLAG: FlagSpec = {
   name: "allow-unsafe-cflags",
   type: "boolean",
@@ -255,13 +263,15 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["run"],
     summary: "Run tasks from the nearest gadgetfile.ts (default task: build)",
-    usage: "gadget run [TASK…] [--only NAME,…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch [--exec CMD…] [--exec-grace 3s]] [--typecheck] [--validate-metadata=false] [-f FILE] [--keep-going | --fail-fast] [--json] [--json-file FILE] [--authfile FILE] [--cert-dir DIR] [--insecure-registries HOSTS] [--timeout DURATION] [--allow-unsafe-cflags]",
+    usage: "gadget run [TASK…] [--only NAME,…] [--jobs N] [--dry] [--explain] [--no-cache] [--remote-cache REF [--remote-cache-read-only]] [--watch [--exec CMD…] [--exec-grace 3s]] [--typecheck] [--validate-metadata=false] [-f FILE] [--keep-going | --fail-fast] [--json] [--json-file FILE] [--authfile FILE] [--cert-dir DIR] [--insecure-registries HOSTS] [--timeout DURATION] [--allow-unsafe-cflags]",
     flags: [
       { name: "only", type: "list", value: "NAMES", description: "only these gadgets (names or folders, globs allowed: --only 'net/*,trace_open')" },
       { name: "jobs", short: "j", type: "string", value: "N", description: "steps run at once (default: CPU count)" },
       { name: "dry", type: "boolean", description: "print the plan, run nothing" },
       { name: "explain", type: "boolean", description: "say why each step hit or missed the cache" },
       { name: "no-cache", type: "boolean", description: "ignore the cache" },
+      { name: "remote-cache", type: "string", value: "REF", description: "the step cache's registry tier, e.g. ghcr.io/acme/gadget-cache (env GADGET_REMOTE_CACHE; the gadgetfile's cache.remote; off: none)" },
+      { name: "remote-cache-read-only", type: "boolean", description: "read the remote cache, never write it (env GADGET_REMOTE_CACHE_READ_ONLY=1; pull-request builds)" },
       { name: "watch", short: "w", type: "boolean", description: "rebuild on change" },
       { name: "exec", type: "string", value: "CMD", description: "with --watch: (re)start CMD for each gadget whose image changed, e.g. 'ig run {ref}' (repeatable; placeholders {ref} {digest} {name} {dir}; no shell unless sh -c '…')", repeatable: true },
       { name: "exec-grace", type: "string", value: "DURATION", description: "how long an --exec instance gets after SIGINT, then after SIGTERM, before SIGKILL (default 3s)" },
@@ -301,8 +311,10 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["cache", "prune"],
     summary: "Shrink the step cache (.gadget/): old, then least recently used entries",
-    usage: "gadget cache prune [--max-size SIZE] [--older-than DURATION] [-f FILE] [--json]",
+    usage: "gadget cache prune [--max-size SIZE] [--older-than DURATION] [-f FILE] [--json] | --remote --older-than DURATION [--remote-cache REF]",
     flags: [
+      { name: "remote", type: "boolean", description: "prune the remote cache (needs --older-than; deletes entries and their signatures by digest: the registry must allow deletes)" },
+      ...REMOTE_CACHE_FLAGS,
       { name: "max-size", type: "string", value: "SIZE", description: "keep at most this much, least recently used out first (e.g. 500M, 2G, 1GiB; default: GADGET_CACHE_MAX_SIZE or 2G)" },
       { name: "older-than", type: "string", value: "DURATION", description: "remove entries not used for this long (e.g. 12h, 7d, 2w)" },
       { name: "file", short: "f", type: "string", value: "FILE", description: "gadgetfile whose cache to prune (default: the nearest gadgetfile.ts)" },
@@ -310,6 +322,19 @@ export const COMMANDS: CommandSpec[] = [
     ],
     args: { min: 0, max: 0 },
     load: () => import("./commands/cache-prune.js"),
+  },
+  {
+    words: ["cache", "ls"],
+    summary: "List the step cache's entries (local .gadget/, or with --remote the registry's)",
+    usage: "gadget cache ls [--remote [--remote-cache REF]] [-f FILE] [--json]",
+    flags: [
+      { name: "remote", type: "boolean", description: "list the remote cache (--remote-cache, GADGET_REMOTE_CACHE or the gadgetfile's cache.remote)" },
+      ...REMOTE_CACHE_FLAGS,
+      { name: "file", short: "f", type: "string", value: "FILE", description: "gadgetfile (default: the nearest gadgetfile.ts)" },
+      JSON_FLAG,
+    ],
+    args: { min: 0, max: 0 },
+    load: () => import("./commands/cache-ls.js"),
   },
   {
     words: ["init"],

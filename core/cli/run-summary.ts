@@ -60,6 +60,7 @@ export class RunRecorder {
   /** Per gadget, when its steps were working: its time is their union (time queued for a --jobs slot left out). */
   private readonly timer = new GadgetTimer();
   private readonly hits = new Map<string, number>();
+  private readonly remoteHits = new Map<string, number>();
   private readonly misses = new Map<string, number>();
   private readonly steps = new Map<string, StepRecord[]>();
   private readonly hitSteps = new Set<string>();
@@ -75,6 +76,7 @@ export class RunRecorder {
     }
     if (e.type === "hit") {
       this.hits.set(e.gadget, (this.hits.get(e.gadget) ?? 0) + 1);
+      if (e.tier === "remote") this.remoteHits.set(e.gadget, (this.remoteHits.get(e.gadget) ?? 0) + 1);
       this.hitSteps.add(id);
     }
     if (e.type === "miss") this.misses.set(e.gadget, (this.misses.get(e.gadget) ?? 0) + 1);
@@ -97,8 +99,11 @@ export class RunRecorder {
     return this.timer.ms(g);
   }
 
-  counts(g: string): { hits: number; misses: number } {
-    return { hits: this.hits.get(g) ?? 0, misses: this.misses.get(g) ?? 0 };
+  /** Cache hits (local + remote), of which local and remote, and misses. */
+  counts(g: string): { hits: number; localHits: number; remoteHits: number; misses: number } {
+    const hits = this.hits.get(g) ?? 0;
+    const remoteHits = this.remoteHits.get(g) ?? 0;
+    return { hits, localHits: hits - remoteHits, remoteHits, misses: this.misses.get(g) ?? 0 };
   }
 
   stepsOf(g: string): StepRecord[] {
@@ -152,6 +157,11 @@ export function runSummary(i: SummaryInput): Record<string, unknown> {
     const e = i.error;
     out.error = { message: errorText(e), ...(isGadgetError(e) && e.code ? { code: e.code } : {}), ...(isGadgetError(e) && e.hint ? { hint: e.hint } : {}) };
   }
+  out.cache = {
+    localHits: gadgets.reduce((n, g) => n + g.localHits, 0),
+    remoteHits: gadgets.reduce((n, g) => n + g.remoteHits, 0),
+    misses: gadgets.reduce((n, g) => n + g.misses, 0),
+  };
   out.gadgets = gadgets;
   out.publish = i.project ? publishSummary(i.project, results, i.recorder) : [];
   return out;

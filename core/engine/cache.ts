@@ -391,11 +391,7 @@ export class StepCache {
       outputs[name] = { digest: a.digest, size: a.size };
       artifacts.set(name, { path: dest, digest: a.digest, size: a.size });
     }
-    const discovered: Record<string, string> = {};
-    for (const p of [...new Set(o.discovered)].sort()) {
-      const dg = await this.fileDigest(p);
-      if (dg) discovered[this.rel(p)] = dg;
-    }
+    const discovered = await this.discoveredRecord(o.discovered);
     const entry: ActionEntry = { v: 2, key: key.key, outputs, annotations: o.annotations, discovered, ...(o.result ? { result: o.result } : {}), ...(o.usedStore ? { usedStore: true } : {}) };
     const entryJson = JSON.stringify(entry);
     await writeFileAtomic(join(this.root, "actions", `${actionKey(key.key, discovered)}.json`), entryJson, { fsync: false });
@@ -404,6 +400,26 @@ export class StepCache {
     this.writeStepRecord(key, discovered);
     if (outDir) await rm(outDir, { recursive: true, force: true });
     return artifacts;
+  }
+
+  /** Discovered inputs (absolute paths) as an entry records them: path as stored → digest. */
+  async discoveredRecord(paths: readonly string[]): Promise<Record<string, string>> {
+    const discovered: Record<string, string> = {};
+    for (const p of [...new Set(paths)].sort()) {
+      const dg = await this.fileDigest(p);
+      if (dg) discovered[this.rel(p)] = dg;
+    }
+    return discovered;
+  }
+
+  /** The current digest of a path as an entry records it (relative to the project, or absolute). */
+  recordedDigest(p: string): Promise<string | null> {
+    return this.fileDigest(this.abs(p));
+  }
+
+  /** A path as an entry records it, made absolute. */
+  absPath(p: string): string {
+    return this.abs(p);
   }
 
   private async addToManifest(k1: string, set: string[]): Promise<void> {

@@ -17,6 +17,9 @@ import { checkStageResult, stepOptionsError, stepOptionsProblem } from "./stage-
 import { hashFileOffThread } from "./pool.js";
 import { Semaphore } from "../limit.js";
 import { PhaseGate, type PhaseMember } from "./phase-gate.js";
+import type { RemoteCacheSettings } from "./remote-cache-config.js";
+import type { RemoteCache } from "./remote-cache.js";
+import type { Descriptor } from "../oci/model.js";
 
 export { Semaphore };
 
@@ -38,6 +41,8 @@ export interface StepEvent {
   spans?: [number, number][];
   /** hit/miss: why (for --explain). */
   reason?: string;
+  /** hit: which tier of the cache had it (.gadget/, or the remote cache in a registry). */
+  tier?: "local" | "remote";
   error?: unknown;
 }
 
@@ -75,6 +80,8 @@ export interface RunGraphOptions {
    * returns (so artifact paths are only valid during the run) — pass a dir to keep them.
    */
   workDir?: string;
+  /** The step cache's registry tier (remote-cache.ts); only with the cache on. */
+  remoteCache?: RemoteCacheSettings;
 }
 
 export interface GadgetRunResult {
@@ -217,10 +224,13 @@ export function visibleAnnotations(st: Pick<GadgetState, "gadget" | "annotations
 }
 
 /** The store as stages see it: only the operations of StageStore, not the LayoutStore itself. */
-function narrowStore(s: LayoutStore): StageStore {
+function narrowStore(s: LayoutStore, onPush?: (desc: Descriptor) => void): StageStore {
   return {
     root: s.root,
-    push: (desc, content) => s.push(desc, content),
+    push: (desc, content) => {
+      onPush?.(desc);
+      return s.push(desc, content);
+    },
     exists: (desc) => s.exists(desc),
     fetchBytes: (desc) => s.fetchBytes(desc),
     resolve: (reference) => s.resolve(reference),
@@ -253,6 +263,13 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   } else {
     ownedWorkDir = await mkdtemp(join(tmpdir(), "gadget-run-"));
     workDir = ownedWorkDir;
+  }
+
+  // The remote tier: loaded only when configured; it connects on the first local miss.
+  let remote: RemoteCache | undefined;
+  if (cache && opts.remoteCache) {
+    const { openRemoteCache } = await import("./remote-cache.js");
+    remote = await openRemoteCache(opts.remoteCache, { env, logger, signal });
   }
 
   let storePromise: Promise<LayoutStore> | undefined;
@@ -336,6 +353,8 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
       if (arch) for (const [k, v] of st.perArch.get(arch) ?? []) visible.set(k, v);
       else for (const [a, m] of st.perArch) for (const [k, v] of m) visible.set(`${k}@${a}`, v);
       let usedStore = false;
+      // what the step writes into the store (a remote cache entry carries those blobs)
+      const pushed: { mediaType: string; digest: Descriptor["digest"]; size: number }[] = [];
       const ctx: StageContext<any, any> = {
         options: expandName(step.options, st.gadget.name) as Record<string, unknown>,
         gadget: st.gadget,
@@ -353,7 +372,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         $: makeDollar({ cwd: st.gadget.dir, baseEnv: env, signal }),
         store: () => {
           usedStore = true;
-          return openStore().then(narrowStore);
+          return openStore().then((s) => narrowStore(s, (d) => pushed.push({ mediaType: d.mediaType, digest: d.digest, size: d.size })));
         },
       };
       emit({ type: "start", ...base });
@@ -371,9 +390,22 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         lookup = await cache.lookup({ stage: step.stage, stepIndex: step.index, gadget: st.gadget, arch, options: ctx.options, declared, artifacts: visible, annotations: ctx.annotations, openStore });
         if (lookup.hit) {
           outcome = lookup.hit;
-          emit({ type: "hit", ...base, ms: performance.now() - t0, reason: "hit" });
+          emit({ type: "hit", ...base, ms: performance.now() - t0, reason: "hit", tier: "local" });
         } else {
-          emit({ type: "miss", ...base, reason: lookup.reason ?? "not built before" });
+          let reason = lookup.reason ?? "not built before";
+          if (remote) {
+            const dir = `${outDir}-remote`;
+            scratch.push(dir);
+            const c = cache;
+            const r = await remote.lookup({ key: lookup.key.key, currentDigest: (p) => c.recordedDigest(p), outDir: dir, openStore });
+            if (r.hit) {
+              const discovered = r.hit.discovered.map((p) => c.absPath(p));
+              const artifacts = await c.save(lookup.key, { artifacts: r.hit.artifacts, annotations: r.hit.annotations, ...(r.hit.result ? { result: r.hit.result } : {}), discovered, usedStore: r.hit.usedStore }, dir);
+              outcome = { artifacts, annotations: { ...r.hit.annotations }, ...(r.hit.result ? { result: r.hit.result } : {}), discovered };
+              emit({ type: "hit", ...base, ms: performance.now() - t0, reason: "hit (remote)", tier: "remote" });
+            } else if (r.reason) reason = r.reason;
+          }
+          if (!outcome) emit({ type: "miss", ...base, reason });
         }
       }
       if (!outcome) {
@@ -407,6 +439,18 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         outcome = { artifacts, annotations: { ...(res.annotations ?? {}) }, ...(res.result ? { result: res.result as Record<string, unknown> } : {}), discovered };
         if (cacheable && cache && lookup && !signal.aborted) {
           outcome.artifacts = await cache.save(lookup.key, { ...outcome, usedStore }, outDir);
+          if (remote) {
+            remote.save({
+              key: lookup.key.key,
+              stage: { name: step.stage.name, version: step.stage.version },
+              artifacts: outcome.artifacts,
+              annotations: outcome.annotations,
+              ...(outcome.result ? { result: outcome.result } : {}),
+              discovered: await cache.discoveredRecord(outcome.discovered),
+              storeBlobs: pushed,
+              openStore,
+            });
+          }
         }
       }
       for (const f of outcome.discovered) st.inputs.add(f);
@@ -490,6 +534,8 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
       }
     }
   } finally {
+    // the run ends when its entries are in the registry (or the registry failed)
+    await remote?.finish();
     if (ownedWorkDir) await rm(ownedWorkDir, { recursive: true, force: true });
     await Promise.all(scratch.map((d) => rm(d, { recursive: true, force: true }).catch(() => {})));
     await teardownAll(states, logger);

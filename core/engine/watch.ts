@@ -46,6 +46,8 @@ export interface WatchOptions extends Omit<RunProjectOptions, "only" | "signal" 
   /** Aborting it stops watching; watchProject resolves once everything is closed. */
   signal: AbortSignal;
   handlers: WatchHandlers;
+  /** The remote cache of a (re)loaded project (its gadgetfile's `cache`, overridden by flags). */
+  remoteCacheFor?: (project: Project) => Promise<RunProjectOptions["remoteCache"]>;
 }
 
 /** Watch until `o.signal` aborts. */
@@ -55,7 +57,7 @@ export async function watchProject(o: WatchOptions): Promise<void> {
   const chokidar = await import("chokidar");
   const debounceMs = o.debounceMs ?? 50;
   const h = o.handlers;
-  const { cwd: _cwd, file: _file, tasks: _tasks, gadgets: _g, optionOverrides: _oo, debounceMs: _d, signal: _s, handlers: _h, ...runOptions } = o;
+  const { cwd: _cwd, file: _file, tasks: _tasks, gadgets: _g, optionOverrides: _oo, debounceMs: _d, signal: _s, handlers: _h, remoteCacheFor: _rc, ...runOptions } = o;
 
   let project: Project | undefined;
   let configInputs = new Set<string>([findGadgetfile(o.cwd, o.file)]);
@@ -92,7 +94,8 @@ export async function watchProject(o: WatchOptions): Promise<void> {
     if (only && only.size === 0) return;
     let results: GadgetRunResult[];
     try {
-      results = await runProject(project, { ...runOptions, signal: ac.signal, ...(only ? { only } : {}), ...(h.onEvent ? { onEvent: h.onEvent } : {}) });
+      const remoteCache = runOptions.cache === false ? undefined : await o.remoteCacheFor?.(project);
+      results = await runProject(project, { ...runOptions, ...(remoteCache ? { remoteCache } : {}), signal: ac.signal, ...(only ? { only } : {}), ...(h.onEvent ? { onEvent: h.onEvent } : {}) });
     } catch (e) {
       h.onError(e);
       return;

@@ -40,6 +40,7 @@ export const GADGETFILE_SCHEMA = t.object({
   /** The check stage's options: their keys are checked against its schema once stages are loaded. */
   check: t.anyObject(),
   watch: t.object({ exec: strs }),
+  cache: t.object({ remote: str, readOnly: t.boolean(), publicKeys: strs, signKey: str }),
 });
 
 /** Where a key path is written: a file (display path) and 1-based line and column. */

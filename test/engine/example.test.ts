@@ -12,8 +12,9 @@ describe("gadgetfile.ts.example", () => {
       await copyFile(join(REPO_ROOT, "gadgetfile.ts.example"), join(dir, "gadgetfile.ts"));
       const gf = await loadGadgetfile(join(dir, "gadgetfile.ts"), { cache: false });
       const c = gf.config;
-      expect(Object.keys(c).sort()).toEqual(["check", "defaults", "gadgets", "plugins", "publish", "tasks", "watch"]);
+      expect(Object.keys(c).sort()).toEqual(["cache", "check", "defaults", "gadgets", "plugins", "publish", "tasks", "watch"]);
       expect(c.watch?.exec).toEqual(["ig run {ref} --verify-image=false"]);
+      expect(Object.keys(c.cache ?? {}).sort()).toEqual(["publicKeys", "readOnly", "remote", "signKey"]);
       const specs = c.gadgets.filter((g) => typeof g !== "string") as unknown as Record<string, unknown>[];
       const used = new Set(specs.flatMap((s) => Object.keys(s)));
       for (const k of ["path", "name", "tag", "archs", "cflags", "wasm", "ebpfsource", "metadata", "validateMetadata", "settings"]) expect(used).toContain(k);

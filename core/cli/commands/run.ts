@@ -15,6 +15,7 @@ import { relative, resolve } from "node:path";
 import type { GadgetInfo, Logger } from "../../types.js";
 import type { GadgetRunResult, StepEvent } from "../../engine/run-graph.js";
 import type { Project } from "../../engine/project.js";
+import type { RemoteCacheSettings } from "../../engine/remote-cache-config.js";
 import type { Invocation } from "../../engine/up-to-date.js";
 import { displayPath } from "../../gadgetfile/bundle.js";
 
@@ -34,7 +35,7 @@ export function fmtMs(ms: number): string {
 export function explainLine(e: StepEvent): string | undefined {
   if (!e.cacheable) return undefined;
   const step = `${e.gadget} ${e.stage}${e.arch ? `@${e.arch}` : ""}`;
-  if (e.type === "hit") return `${step}: hit`;
+  if (e.type === "hit") return `${step}: hit${e.tier === "remote" ? " (remote)" : ""}`;
   if (e.type === "miss") return `${step}: miss: ${e.reason ?? "unknown"}`;
   return undefined;
 }
@@ -61,9 +62,10 @@ export class ExplainLog {
       .map((e) => explainLine(e)!)
       .filter(Boolean);
   }
-  counts(): { hits: number; misses: number } {
+  counts(): { hits: number; misses: number; remoteHits: number } {
     const hits = this.events.filter((e) => e.type === "hit").length;
-    return { hits, misses: this.events.length - hits };
+    const remoteHits = this.events.filter((e) => e.type === "hit" && e.tier === "remote").length;
+    return { hits, misses: this.events.length - hits, remoteHits };
   }
   clear(): void {
     this.events.length = 0;
@@ -73,7 +75,7 @@ export class ExplainLog {
 /** `explain: 18 hits, 0 misses; cache 1.20 MB in .gadget (42 entries, bound 2.00 GB)` */
 export async function explainSummary(log: ExplainLog, projectRoot: string, env: Record<string, string | undefined>): Promise<string> {
   const [{ cacheUsage, cacheLimit }, { CACHE_DIR }, { formatBytes }, { join }] = await Promise.all([import("../../engine/cache-prune.js"), import("../../engine/cache.js"), import("../progress.js"), import("node:path")]);
-  const { hits, misses } = log.counts();
+  const { hits, misses, remoteHits } = log.counts();
   const usage = await cacheUsage(join(projectRoot, CACHE_DIR));
   let bound: string;
   try {
@@ -82,7 +84,7 @@ export async function explainSummary(log: ExplainLog, projectRoot: string, env: 
   } catch (e) {
     bound = (e as Error).message;
   }
-  return `explain: ${hits} hit${hits === 1 ? "" : "s"}, ${misses} miss${misses === 1 ? "" : "es"}; cache ${formatBytes(usage.bytes)} in ${CACHE_DIR} (${usage.entries} entries, ${bound})`;
+  return `explain: ${hits} hit${hits === 1 ? "" : "s"}${remoteHits > 0 ? ` (${remoteHits} remote)` : ""}, ${misses} miss${misses === 1 ? "" : "es"}; cache ${formatBytes(usage.bytes)} in ${CACHE_DIR} (${usage.entries} entries, ${bound})`;
 }
 
 /** The command line's options for stages (`--validate-metadata=BOOL`), given only when set. */
@@ -202,6 +204,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       return 0;
     }
     if (project.gadgets.length === 0) throw new GadgetError({ what: "nothing to run", which: project.gadgetfile.file, why: "the gadgetfile selects no gadgets" });
+    const remoteCache = ctx.flagBool("no-cache") ? undefined : await remoteCacheOf(ctx, project);
     const progress = ctx.stderrIsTTY && !json && !explain;
     const ran = new Set<string>();
     const tasks = requested.join(" ");
@@ -223,6 +226,7 @@ export async function run(ctx: CommandContext): Promise<number> {
         ...(jobs ? { jobs } : {}),
         cache: !ctx.flagBool("no-cache"),
         env,
+        ...(remoteCache ? { remoteCache } : {}),
         signal: ctx.signal,
         logger: noting(runLogger(ctx)),
         // gadgets build side by side: each one's lines say whose they are
@@ -260,6 +264,19 @@ export async function run(ctx: CommandContext): Promise<number> {
     return results.every((r) => r.ok) ? 0 : 1;
   }
   return (await reportResults(ctx, results, recorder)) ? 0 : 1;
+}
+
+/** The remote cache of this run (--remote-cache, GADGET_REMOTE_CACHE, the gadgetfile's cache), if any. */
+export async function remoteCacheOf(ctx: CommandContext, project: Project): Promise<RemoteCacheSettings | undefined> {
+  const flag = ctx.flagString("remote-cache");
+  const flagReadOnly = ctx.flagBool("remote-cache-read-only");
+  const gadgetfile = project.gadgetfile.config.cache;
+  if (flag === undefined && !ctx.env.GADGET_REMOTE_CACHE && !gadgetfile?.remote) {
+    if (flagReadOnly) throw usageError("--remote-cache-read-only needs a remote cache", "pass --remote-cache REGISTRY/REPO, set GADGET_REMOTE_CACHE, or set cache.remote in the gadgetfile");
+    return undefined;
+  }
+  const { resolveRemoteCache } = await import("../../engine/remote-cache-config.js");
+  return resolveRemoteCache({ ...(flag !== undefined ? { flag } : {}), flagReadOnly, env: ctx.env, ...(gadgetfile ? { gadgetfile } : {}), baseDir: project.gadgetfile.dir });
 }
 
 /**
@@ -376,6 +393,7 @@ async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: s
       cache: !ctx.flagBool("no-cache"),
       env: { ...buildEnv(ctx), ...registryEnv(ctx) },
       logger: runLogger(ctx),
+      remoteCacheFor: (project) => remoteCacheOf(ctx, project),
       signal: ac.signal,
       handlers: {
         onLoad: (project) => {
