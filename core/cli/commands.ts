@@ -157,6 +157,19 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./commands/image-push.js"),
   },
   {
+    words: ["image", "copy"],
+    summary: "Copy images between registries, the local store, OCI layouts and archives",
+    usage: "gadget image copy SRC DST [--all-tags] [--skip-signatures] [--concurrency N] [--json]   (SRC/DST: REF, docker://REF, store:[IMAGE], oci:DIR[:IMAGE], oci-archive:FILE[:IMAGE])",
+    flags: [
+      { name: "all-tags", type: "boolean", description: "copy every tag of the source repository (or every image of a local source)" },
+      { name: "skip-signatures", type: "boolean", description: "leave the image's signatures (.sig tag, referrers) behind" },
+      ...REGISTRY_FLAGS,
+      JSON_FLAG,
+    ],
+    args: { min: 2, max: 2 },
+    load: () => import("./commands/image-copy.js"),
+  },
+  {
     words: ["image", "export"],
     summary: "Export images to a tar file (OCI layout)",
     usage: "gadget image export IMAGE [IMAGE…] FILE",

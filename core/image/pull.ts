@@ -86,7 +86,7 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
 }
 
 /** Blobs this pull wrote that no tag reaches (the pull failed before tagging). */
-async function removeUnreferenced(store: LayoutStore, written: Digest[]): Promise<void> {
+export async function removeUnreferenced(store: LayoutStore, written: Digest[]): Promise<void> {
   if (written.length === 0) return;
   try {
     await store.updateIndex(async (entries) => {

@@ -131,3 +131,105 @@ export async function pullSignatures(src: ReadOnlyTarget, store: LayoutStore, in
   }
   return out;
 }
+
+/** Where signature tags are written: a registry repository (`tag`) or a layout (`tagExact`: bare names verbatim). */
+async function tagSignature(t: Target, desc: Descriptor, name: string): Promise<void> {
+  const exact = (t as { tagExact?: (d: Descriptor, n: string) => Promise<void> }).tagExact;
+  if (typeof exact === "function") await exact.call(t, desc, name);
+  else await t.tag(desc, name);
+}
+
+function isLayout(t: unknown): t is LayoutStore {
+  return typeof (t as { tagExact?: unknown })?.tagExact === "function" && typeof (t as { updateIndex?: unknown })?.updateIndex === "function";
+}
+
+/**
+ * Copy an image's signatures from any source to any destination (registry ↔ registry, store ↔
+ * registry, layout ↔ layout): the legacy `sha256-<hex>.sig` tag, and its referrers — read through
+ * the source's OCI 1.1 referrers API when it has one, else the referrers tag schema
+ * (`sha256-<hex>` index). On the destination, referrers land as manifests (a registry with the
+ * referrers API indexes them itself) and in its referrers-tag index, merged with what is there.
+ * Nothing is rewritten that is already right: a signature tag pointing at the same digest, or a
+ * referrers index already listing every referrer, is left alone; a referrers index copied to a
+ * destination that had none keeps its digest.
+ */
+export async function copySignatures(src: ReadOnlyTarget, dst: Target, subject: Descriptor, opts: CopyOptions = {}): Promise<TransferredSignature[]> {
+  const out: TransferredSignature[] = [];
+  const sigTag = cosignSignatureTag(subject.digest);
+  const legacy = await tryResolve(src, sigTag);
+  if (legacy) {
+    const have = await tryResolve(dst, sigTag);
+    if (have?.digest !== legacy.digest) {
+      await copyGraph(src, dst, legacy, opts);
+      await tagSignature(dst, legacy, sigTag);
+    }
+    out.push({ refName: sigTag, digest: legacy.digest });
+  }
+
+  const tag = referrersTag(subject.digest);
+  let listed: Descriptor[] | undefined;
+  let srcIndex: Descriptor | undefined;
+  if (hasReferrersApi(src)) listed = await src.referrers(subject);
+  if (listed === undefined) {
+    srcIndex = await tryResolve(src, tag);
+    if (srcIndex) listed = await fetchIndexEntries(src, srcIndex, tag);
+  }
+  // only manifests that really refer to this image
+  const kept: Descriptor[] = [];
+  for (const r of listed ?? []) {
+    if (r.mediaType && r.mediaType !== MediaType.ImageManifest) continue;
+    let m;
+    try {
+      m = parseManifest(await readAll(await src.fetch(r), MAX_MANIFEST_BYTES), r.digest);
+    } catch {
+      continue;
+    }
+    if (m.subject?.digest === subject.digest) kept.push(r.artifactType || r.annotations ? r : referrerDescriptor(r, m));
+  }
+  if (kept.length === 0) return out;
+  for (const r of kept) await copyGraph(src, dst, r, opts);
+
+  if (isLayout(dst)) {
+    const current = await tryResolve(dst, tag);
+    const theirs = current ? await fetchIndexEntries(dst, current, tag).catch(() => [] as Descriptor[]) : [];
+    if (current && kept.every((k) => theirs.some((t) => t.digest === k.digest))) {
+      out.push({ refName: tag, digest: current.digest });
+    } else if (!current && srcIndex && kept.length === listed!.length) {
+      await copyGraph(src, dst, srcIndex, opts);
+      await dst.tagExact(srcIndex, tag);
+      out.push({ refName: tag, digest: srcIndex.digest });
+    } else {
+      const desc = await addReferrers(dst, subject.digest, kept);
+      out.push({ refName: tag, digest: desc.digest });
+    }
+    return out;
+  }
+
+  // a registry with the referrers API lists the pushed manifests by itself
+  if (hasReferrersApi(dst) && (await dst.referrers(subject)) !== undefined) return out;
+  const remote = await tryResolve(dst, tag);
+  if (remote) {
+    const theirs = await fetchIndexEntries(dst, remote, tag).catch(() => [] as Descriptor[]);
+    const missing = kept.filter((k) => !theirs.some((t) => t.digest === k.digest));
+    if (missing.length === 0) {
+      out.push({ refName: tag, digest: remote.digest });
+      return out;
+    }
+    const idx = referrersIndex([...theirs, ...missing]);
+    await dst.push(idx.desc, idx.bytes);
+    await dst.tag(idx.desc, tag);
+    out.push({ refName: tag, digest: idx.desc.digest });
+    return out;
+  }
+  if (srcIndex && kept.length === listed!.length) {
+    await copyGraph(src, dst, srcIndex, opts);
+    await dst.tag(srcIndex, tag);
+    out.push({ refName: tag, digest: srcIndex.digest });
+    return out;
+  }
+  const idx = referrersIndex(kept);
+  await dst.push(idx.desc, idx.bytes);
+  await dst.tag(idx.desc, tag);
+  out.push({ refName: tag, digest: idx.desc.digest });
+  return out;
+}
