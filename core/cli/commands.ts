@@ -228,11 +228,19 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     words: ["image", "fsck"],
-    summary: "Check (and with --repair, clean) the local store",
+    summary: "Check the local store (exit 1 only for problems; garbage is reported, --repair or prune removes it)",
     usage: "gadget image fsck [--repair]",
     flags: [{ name: "repair", type: "boolean", description: "remove unreachable blobs and stale temp files; move corrupt blobs aside to .corrupt/ (pull again to restore them)" }, JSON_FLAG],
     args: { min: 0, max: 0 },
     load: () => import("./commands/image-fsck.js"),
+  },
+  {
+    words: ["image", "prune"],
+    summary: "Remove unreachable blobs and stale temp files from the local store",
+    usage: "gadget image prune [--dry-run] [--json]",
+    flags: [{ name: "dry-run", type: "boolean", description: "print what would be removed, remove nothing (also while another gadget process writes)" }, JSON_FLAG],
+    args: { min: 0, max: 0 },
+    load: () => import("./commands/image-prune.js"),
   },
   {
     words: ["login"],
