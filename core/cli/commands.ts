@@ -170,6 +170,20 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./commands/image-copy.js"),
   },
   {
+    words: ["image", "mirror"],
+    summary: "Copy many images into one registry (retries, bounded concurrency, reruns skip what is there)",
+    usage: "gadget image mirror FILE|-- REF… --to REGISTRY[/PREFIX] [--jobs N] [--skip-signatures] [--json]   (FILE: one reference per line, - for stdin)",
+    flags: [
+      { name: "to", type: "string", value: "REGISTRY[/PREFIX]", description: "destination registry and optional repository prefix: REF lands at REGISTRY/PREFIX/<its repository>:<tag>" },
+      { name: "jobs", short: "j", type: "string", value: "N", description: "images copied at once (default 4)" },
+      { name: "skip-signatures", type: "boolean", description: "leave the images' signatures behind" },
+      ...REGISTRY_FLAGS,
+      JSON_FLAG,
+    ],
+    args: { min: 0, max: Number.POSITIVE_INFINITY },
+    load: () => import("./commands/image-mirror.js"),
+  },
+  {
     words: ["image", "export"],
     summary: "Export images to a tar file (OCI layout)",
     usage: "gadget image export IMAGE [IMAGE…] FILE",
