@@ -184,6 +184,22 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./commands/image-mirror.js"),
   },
   {
+    words: ["image", "tags"],
+    summary: "List a registry repository's tags (every page)",
+    usage: "gadget image tags REPOSITORY [--json]",
+    flags: [...REGISTRY_FLAGS.filter((f) => f.name !== "concurrency"), JSON_FLAG],
+    args: { min: 1, max: 1 },
+    load: () => import("./commands/image-tags.js"),
+  },
+  {
+    words: ["image", "digest"],
+    summary: "Print the digest a registry reference points at, without pulling",
+    usage: "gadget image digest IMAGE [--json]",
+    flags: [...REGISTRY_FLAGS.filter((f) => f.name !== "concurrency"), JSON_FLAG],
+    args: { min: 1, max: 1 },
+    load: () => import("./commands/image-digest.js"),
+  },
+  {
     words: ["image", "export"],
     summary: "Export images to a tar file (OCI layout)",
     usage: "gadget image export IMAGE [IMAGE…] FILE",

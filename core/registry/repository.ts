@@ -29,6 +29,9 @@ export const MANIFEST_ACCEPT = [
 /** One page of a tag list (`/tags/list?n=1000`) is far smaller than this. */
 const MAX_TAGS_PAGE = 4 * 1024 * 1024;
 
+/** Pages of a tag list followed at most (a registry that never stops is an error, not a hang). */
+const MAX_TAG_PAGES = 10_000;
+
 /** Blobs up to this size go up in one PUT; larger ones as a streamed PATCH. */
 export const MONOLITHIC_MAX = 8 * 1024 * 1024;
 
@@ -280,11 +283,19 @@ export class RemoteRepository implements Target {
     return parseIndex(bytes, `referrers of ${subject.digest}`).manifests;
   }
 
-  /** Tags in the repository (follows `Link` pagination). */
+  /**
+   * Tags in the repository (follows `Link` pagination). A registry whose `Link` points back at a
+   * page already read, or that never stops, is an error rather than an endless loop.
+   */
   async tags(): Promise<string[]> {
     const out: string[] = [];
     let path: string | undefined = `${this.path("tags", "list")}?n=1000`;
+    const visited = new Set<string>();
     while (path) {
+      if (visited.has(path) || visited.size >= MAX_TAG_PAGES) {
+        throw new GadgetError({ what: "listing tags", which: this.name, why: visited.has(path) ? `the registry's next-page link points back at a page already read (${path})` : `more than ${MAX_TAG_PAGES} pages`, code: "PROTOCOL" });
+      }
+      visited.add(path);
       const res = await this.client.request({ method: "GET", path, scopes: this.pullScope(), headers: { accept: "application/json" } });
       if (res.status === 404) {
         await drain(res);
