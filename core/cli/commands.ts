@@ -306,7 +306,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     words: ["run"],
     summary: "Run tasks from the nearest gadgetfile.ts (default task: build)",
-    usage: "gadget run [TASK…] [--only NAME,…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch [--exec CMD…] [--exec-grace 3s]] [--typecheck] [--validate-metadata=false] [-f FILE] [--keep-going | --fail-fast] [--json] [--json-file FILE] [--authfile FILE] [--cert-dir DIR] [--insecure-registries HOSTS] [--timeout DURATION] [--allow-unsafe-cflags]",
+    usage: "gadget run [TASK…] [--only NAME,…] [--jobs N] [--dry] [--explain] [--no-cache] [--watch [--exec CMD…] [--exec-grace 3s]] [--typecheck] [--validate-metadata=false] [-f FILE] [--keep-going | --fail-fast] [--keep-old] [--json] [--json-file FILE] [--authfile FILE] [--cert-dir DIR] [--insecure-registries HOSTS] [--timeout DURATION] [--allow-unsafe-cflags]",
     flags: [
       { name: "only", type: "list", value: "NAMES", description: "only these gadgets (names or folders, globs allowed: --only 'net/*,trace_open')" },
       { name: "jobs", short: "j", type: "string", value: "N", description: "steps run at once (default: CPU count)" },
@@ -321,6 +321,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "file", short: "f", type: "string", value: "FILE", description: "gadgetfile (default: the nearest gadgetfile.ts, here or in a folder above)" },
       { name: "keep-going", type: "boolean", description: "publish the gadgets that built even when others failed (default: a publish is all or nothing)" },
       { name: "fail-fast", type: "boolean", description: "start no new step after the first failure" },
+      { name: "keep-old", type: "boolean", description: "keep the images a rebuild re-tags away from (default: their blobs that nothing else uses are removed at the end of the run)" },
       { name: "json-file", type: "string", value: "FILE", description: "write the run's summary (gadgets, steps, cache hits, digests, what each publish target did) to FILE, also when the run fails early" },
       { name: "authfile", type: "string", value: "FILE", description: "auth file for the publish targets (env REGISTRY_AUTH_FILE; a target's authfile wins)" },
       { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key for the publish targets (env GADGET_CERT_DIR; a target's certDir wins)" },

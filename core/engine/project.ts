@@ -133,6 +133,7 @@ export function runProject(p: Project, o: RunProjectOptions): Promise<GadgetRunR
     ...(p.publishFrom !== undefined ? { publishFrom: p.publishFrom } : {}),
     ...(o.keepGoing ? { keepGoing: true } : {}),
     ...(o.failFast ? { failFast: true } : {}),
+    ...(o.pruneReplaced ? { pruneReplaced: true } : {}),
   });
 }
 

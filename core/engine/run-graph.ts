@@ -11,6 +11,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { GadgetError } from "../errors.js";
 import type { Arch, Artifact, GadgetInfo, Logger, RunInfo, Stage, StageContext, StageInputs, StageResult, StageStore, StepSpec } from "../types.js";
 import type { LayoutStore } from "../store/layout-store.js";
+import type { Descriptor } from "../oci/model.js";
 import { exec, makeDollar } from "./exec.js";
 import { whichSync, type StepCache } from "./cache.js";
 import { checkStageResult, stepOptionsError, stepOptionsProblem } from "./stage-contract.js";
@@ -75,6 +76,11 @@ export interface RunGraphOptions {
    * returns (so artifact paths are only valid during the run) — pass a dir to keep them.
    */
   workDir?: string;
+  /**
+   * When a stage moves a tag to a new image, remove the blobs only the replaced image used, at the
+   * end of the run (`gadget run` without --keep-old). Default false: the old image stays.
+   */
+  pruneReplaced?: boolean;
 }
 
 export interface GadgetRunResult {
@@ -216,16 +222,36 @@ export function visibleAnnotations(st: Pick<GadgetState, "gadget" | "annotations
   return out;
 }
 
-/** The store as stages see it: only the operations of StageStore, not the LayoutStore itself. */
-function narrowStore(s: LayoutStore): StageStore {
+/**
+ * The store as stages see it: only the operations of StageStore, not the LayoutStore itself.
+ * `replaced` collects the images a `tag` moved away from (swept at the end of the run).
+ */
+function narrowStore(s: LayoutStore, replaced?: Map<string, Descriptor>): StageStore {
   return {
     root: s.root,
     push: (desc, content) => s.push(desc, content),
     exists: (desc) => s.exists(desc),
     fetchBytes: (desc) => s.fetchBytes(desc),
     resolve: (reference) => s.resolve(reference),
-    tag: (desc, reference, annotations) => s.tag(desc, reference, annotations),
+    tag: async (desc, reference, annotations) => {
+      const before = replaced ? await s.resolve(reference).catch(() => undefined) : undefined;
+      await s.tag(desc, reference, annotations);
+      if (before && before.digest !== desc.digest) replaced!.set(before.digest, before);
+    },
   };
+}
+
+/** Remove the blobs only the replaced images used (nothing while another gadget process writes: `gadget image prune` does it later). */
+async function pruneReplacedImages(store: LayoutStore, replaced: Map<string, Descriptor>, logger: Logger): Promise<void> {
+  const { sweep, withExclusiveStore } = await import("../store/prune.js");
+  const candidates = await store.reachable([...replaced.values()]);
+  const swept = await withExclusiveStore(store, () => sweep(store, { only: candidates.keys(), temps: false }));
+  if (!swept) {
+    logger.info("the replaced images' blobs stay (another gadget process is writing to the store): `gadget image prune` removes them later");
+    return;
+  }
+  const freed = swept.items.reduce((n, i) => n + i.bytes, 0);
+  if (swept.items.length > 0) logger.debug(`removed ${swept.items.length} blob(s) of replaced images (${freed} bytes)`);
 }
 
 export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]> {
@@ -255,6 +281,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     workDir = ownedWorkDir;
   }
 
+  const replaced = opts.pruneReplaced ? new Map<string, Descriptor>() : undefined;
   let storePromise: Promise<LayoutStore> | undefined;
   const openStore = () => (storePromise ??= import("../store/layout-store.js").then((m) => m.LayoutStore.open(opts.storeDir)));
 
@@ -353,7 +380,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         $: makeDollar({ cwd: st.gadget.dir, baseEnv: env, signal }),
         store: () => {
           usedStore = true;
-          return openStore().then(narrowStore);
+          return openStore().then((store) => narrowStore(store, replaced));
         },
       };
       emit({ type: "start", ...base });
@@ -488,6 +515,9 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         const { enforceCacheLimit } = await import("./cache-prune.js");
         await enforceCacheLimit(cache.root, env).catch((e: unknown) => logger.warn(`cache: ${(e as Error)?.message ?? String(e)}`));
       }
+    }
+    if (replaced && replaced.size > 0 && !signal.aborted) {
+      await pruneReplacedImages(await openStore(), replaced, logger).catch((e: unknown) => logger.warn(`removing replaced images: ${(e as Error)?.message ?? String(e)}`));
     }
   } finally {
     if (ownedWorkDir) await rm(ownedWorkDir, { recursive: true, force: true });

@@ -212,6 +212,8 @@ export async function run(ctx: CommandContext): Promise<number> {
         ...(several ? { loggerFor: (g: GadgetInfo) => runLogger(ctx, `[${g.name}] `) } : {}),
         ...(keepGoing ? { keepGoing } : {}),
         ...(failFast ? { failFast } : {}),
+        // a rebuild that re-tags a gadget removes the blobs only the replaced image used
+        ...(ctx.flagBool("keep-old") ? {} : { pruneReplaced: true }),
         onEvent: (e) => {
           recorder.onEvent(e);
           explained.onEvent(e);
@@ -290,6 +292,7 @@ async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: s
       env: { ...buildEnv(ctx), ...registryEnv(ctx) },
       logger: runLogger(ctx),
       signal: ac.signal,
+      ...(ctx.flagBool("keep-old") ? {} : { pruneReplaced: true }),
       handlers: {
         onLoad: (project) => {
           loaded = true;
