@@ -344,6 +344,8 @@ async function copyOne(
     const stats = await copyRoot(src.target, dst.storage, root, {
       concurrency: o.concurrency,
       onWritten,
+      // a registry checks the digest of every blob it commits: no second hash pass here
+      destinationVerifies: dst.repo !== undefined,
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.sameRegistry && dst.repo ? { mountFrom: (d: Descriptor) => dst.repo!.mount(d, o.sameRegistry!) } : {}),
       ...(dst.pushRoot ? { pushRoot: (d: Descriptor, bytes: Uint8Array) => dst.pushRoot!(img, d, bytes) } : {}),

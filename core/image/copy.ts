@@ -24,6 +24,8 @@ export interface CopyRootOptions {
   onWritten?: (desc: Descriptor) => void;
   onSkipped?: (desc: Descriptor) => void;
   signal?: AbortSignal;
+  /** The destination checks every blob's digest and size itself (a registry): the source skips its own hash pass. */
+  destinationVerifies?: boolean;
 }
 
 export interface CopyRootResult extends CopyStats {
@@ -33,7 +35,7 @@ export interface CopyRootResult extends CopyStats {
 
 export async function copyRoot(src: ReadOnlyTarget, dst: Storage, root: Descriptor, opts: CopyRootOptions = {}): Promise<CopyRootResult> {
   const concurrency = opts.concurrency ?? 4;
-  const ra = readAhead(src, dst, { concurrency });
+  const ra = readAhead(src, dst, { concurrency, destinationVerifies: Boolean(opts.destinationVerifies) });
   ra.start(root);
   let rootPushed = false;
   const retrying = retryingDestination(ra.source, ra.destination);

@@ -38,7 +38,11 @@ const quiet = <T>(p: Promise<T>): Promise<T> => {
   return p;
 };
 
-export function readAhead(src: ReadOnlyStorage, dst: Storage, opts: { concurrency?: number } = {}): ReadAhead {
+/**
+ * `destinationVerifies`: blobs are fetched unverified (TransferIo.unverified) because the
+ * destination checks digest and size itself (a registry, on commit): one hash pass less.
+ */
+export function readAhead(src: ReadOnlyStorage, dst: Storage, opts: { concurrency?: number; destinationVerifies?: boolean } = {}): ReadAhead {
   const limit = new Semaphore(Math.max(2, (opts.concurrency ?? 4) * 2));
   const reads = new Map<Digest, Promise<Buffer>>();
   const checks = new Map<string, Promise<boolean>>();
@@ -88,7 +92,7 @@ export function readAhead(src: ReadOnlyStorage, dst: Storage, opts: { concurrenc
     exists: (d) => src.exists(d),
     async fetch(d: Descriptor, io?: TransferIo): Promise<Readable> {
       if (isManifestLike(d)) return Readable.from([await read(d)]);
-      return src.fetch(d, io);
+      return src.fetch(d, opts.destinationVerifies ? { ...io, unverified: true } : io);
     },
   };
   const destination: Storage = {

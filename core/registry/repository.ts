@@ -215,8 +215,15 @@ export class RemoteRepository implements Target {
       await drain(res);
       throw new GadgetError({ what: "content verification failed", which, why: `size mismatch: expected ${desc.size} bytes, the registry announced ${declared}`, code: "SIZE_MISMATCH" });
     }
-    const verify = new VerifyingStream(desc.digest, desc.size, which as Digest);
     const body = res.body;
+    if (io.unverified) {
+      // the destination verifies (registry → registry copies): pass the bytes through, counted
+      const out = this.counter((n) => (this.stats.bytesDownloaded += n));
+      body.on("error", (e) => out.destroy(this.client.networkFailure(e)));
+      out.on("error", () => {});
+      return body.pipe(out);
+    }
+    const verify = new VerifyingStream(desc.digest, desc.size, which as Digest);
     body.on("error", (e) => verify.destroy(this.client.networkFailure(e)));
     const out = this.batcher((n) => (this.stats.bytesDownloaded += n));
     verify.on("error", (e) => out.destroy(e));

@@ -172,7 +172,7 @@ describe("gadget image copy", () => {
     expect(await skopeoDigest(`oci:${join(tmp.dir, "rt-layout")}:v1`)).toBe(img.index.digest);
   });
 
-  it("a corrupted download leaves the destination store as it was", async () => {
+  it("a corrupted download leaves the destination store as it was; a registry destination refuses it", async () => {
     const storeDir = join(tmp.dir, "corrupt-src");
     const ref = `${a.host}/corrupt/x:v1`;
     await makeImage(storeDir, ref, { layerSize: 50_000 });
@@ -190,6 +190,13 @@ describe("gadget image copy", () => {
       expect(await storeBlobs(dst)).toEqual(blobs);
       expect(await readFile(join(dst, "index.json"), "utf8")).toBe(index);
       expect((await (await LayoutStore.open(dst)).entries()).map(refNameOf)).toEqual([keep]);
+      // registry → registry the bytes are not hashed twice: the destination registry checks the
+      // digest when the upload is committed, refuses it, and no tag appears there
+      const r2 = await runGadget(["image", "copy", `${proxy.host}/corrupt/x:v1`, `${b.host}/corrupt/y:v1`, "--insecure-registries", `${proxy.host},${b.host}`]);
+      expect(r2.code).toBe(1);
+      expect(r2.stderr).toMatch(/digest/i);
+      const tags = await exec("skopeo", ["list-tags", "--tls-verify=false", `docker://${b.host}/corrupt/y`]).then((x) => x.stdout, () => "absent");
+      expect(tags).not.toContain("v1");
     } finally {
       await proxy.close();
     }
