@@ -1,10 +1,12 @@
 /**
- * Make signatures travel with push and pull (ig's signature pullers/exporters): the image's
- * legacy `sha256-<hex>.sig` tag and its referrers (`sha256-<hex>` referrers-tag index, or the
- * registry's referrers API when it has one) are copied with copyGraph and tagged on the other side.
+ * Make signatures travel with images (ig's signature pullers/exporters): the image's legacy
+ * `sha256-<hex>.sig` tag and its referrers (`sha256-<hex>` referrers-tag index, or the registry's
+ * referrers API when it has one) are copied with copyGraph and tagged on the other side. One
+ * function, copySignatures, for any source and destination; push and pull call it through:
  *
  * push.ts, after tagging the image:   await pushSignatures(store, repo, root.digest)
  * pull.ts, after tagging the image:   await pullSignatures(repo, store, root.digest)
+ * image copy, after tagging:          await copySignatures(src, dst, root)
  */
 import { GadgetError } from "../errors.js";
 import { readAll, type ReadOnlyTarget, type Target } from "../oci/content.js";
@@ -15,7 +17,7 @@ import { MediaType } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, parseIndex, parseManifest, type Descriptor } from "../oci/model.js";
 import type { LayoutStore } from "../store/layout-store.js";
 import { cosignSignatureTag, referrersTag } from "./constants.js";
-import { addReferrers, referrerDescriptor, signatureArtifacts } from "./related.js";
+import { addReferrers, referrerDescriptor } from "./related.js";
 
 /** A source that can list referrers through the OCI 1.1 referrers API; undefined = not supported there. */
 export interface ReferrersLister {
@@ -63,73 +65,22 @@ export interface TransferredSignature {
 
 /**
  * Copy the image's signature tags from the local store to `dst` (the image's repository) and tag
- * them there. A referrers index already in the repository is merged with ours, not replaced.
+ * them there (copySignatures). A referrers index already in the repository is merged with ours, not replaced.
  */
 export async function pushSignatures(store: LayoutStore, dst: Target, indexDigest: Digest, opts: CopyOptions = {}): Promise<TransferredSignature[]> {
-  const out: TransferredSignature[] = [];
-  for (const a of await signatureArtifacts(store, indexDigest)) {
-    await copyGraph(store, dst, a.descriptor, opts);
-    let root = a.descriptor;
-    if (a.refName === referrersTag(indexDigest)) {
-      const remote = await tryResolve(dst, a.refName);
-      if (remote && remote.digest !== root.digest) {
-        const mine = await fetchIndexEntries(store, root, a.refName);
-        const theirs = await fetchIndexEntries(dst, remote, a.refName).catch(() => [] as Descriptor[]);
-        const merged = [...theirs.filter((t) => !mine.some((m) => m.digest === t.digest)), ...mine];
-        if (merged.length > mine.length) {
-          const idx = referrersIndex(merged);
-          await dst.push(idx.desc, idx.bytes);
-          root = idx.desc;
-        }
-      }
-    }
-    await dst.tag(root, a.refName);
-    out.push({ refName: a.refName, digest: root.digest });
-  }
-  return out;
+  return copySignatures(store, dst, await subjectDescriptor(store, indexDigest), opts);
 }
 
 /**
- * Fetch the image's signatures from `src` into the local store: the legacy `.sig` tag, referrers
- * from the referrers API when `src` offers one, else the referrers tag schema. Absent signatures
- * are not an error (most images are unsigned); transport errors are thrown for the caller to
- * report (ig warns and keeps the pulled image).
+ * Fetch the image's signatures from `src` into the local store (copySignatures): the legacy `.sig`
+ * tag, referrers from the referrers API when `src` offers one, else the referrers tag schema.
+ * Absent signatures are not an error (most images are unsigned); transport errors are thrown for
+ * the caller to report (ig warns and keeps the pulled image).
  */
 export async function pullSignatures(src: ReadOnlyTarget, store: LayoutStore, indexDigest: Digest, opts: CopyOptions = {}): Promise<TransferredSignature[]> {
-  const out: TransferredSignature[] = [];
-  const sigTag = cosignSignatureTag(indexDigest);
-  const legacy = await tryResolve(src, sigTag);
-  if (legacy) {
-    await copyGraph(src, store, legacy, opts);
-    await store.tagExact(legacy, sigTag);
-    out.push({ refName: sigTag, digest: legacy.digest });
-  }
-
-  let referrers: Descriptor[] | undefined;
-  if (hasReferrersApi(src)) referrers = await src.referrers(await subjectDescriptor(store, indexDigest));
-  if (referrers === undefined) {
-    const tag = referrersTag(indexDigest);
-    const idx = await tryResolve(src, tag);
-    if (idx) referrers = await fetchIndexEntries(src, idx, tag);
-  }
-  const kept: Descriptor[] = [];
-  for (const r of referrers ?? []) {
-    if (r.mediaType && r.mediaType !== MediaType.ImageManifest) continue; // referrers we can use are manifests
-    await copyGraph(src, store, r, opts);
-    // keep only manifests that really refer to this image
-    let m;
-    try {
-      m = parseManifest(await store.fetchBytes(r), r.digest);
-    } catch {
-      continue;
-    }
-    if (m.subject?.digest === indexDigest) kept.push(referrerDescriptor(r, m));
-  }
-  if (kept.length > 0) {
-    const desc = await addReferrers(store, indexDigest, kept);
-    out.push({ refName: referrersTag(indexDigest), digest: desc.digest });
-  }
-  return out;
+  // the subject's digest is what matters (the store may not hold the image itself)
+  const subject = await subjectDescriptor(store, indexDigest).catch((): Descriptor => ({ mediaType: MediaType.ImageIndex, digest: indexDigest, size: 0 }));
+  return copySignatures(src, store, subject, opts);
 }
 
 /** Where signature tags are written: a registry repository (`tag`) or a layout (`tagExact`: bare names verbatim). */
@@ -154,6 +105,11 @@ function isLayout(t: unknown): t is LayoutStore {
  * destination that had none keeps its digest.
  */
 export async function copySignatures(src: ReadOnlyTarget, dst: Target, subject: Descriptor, opts: CopyOptions = {}): Promise<TransferredSignature[]> {
+  const out = await copySignaturesUnsorted(src, dst, subject, opts);
+  return out.sort((a, b) => (a.refName < b.refName ? -1 : a.refName > b.refName ? 1 : 0));
+}
+
+async function copySignaturesUnsorted(src: ReadOnlyTarget, dst: Target, subject: Descriptor, opts: CopyOptions): Promise<TransferredSignature[]> {
   const out: TransferredSignature[] = [];
   const sigTag = cosignSignatureTag(subject.digest);
   const legacy = await tryResolve(src, sigTag);
