@@ -21,10 +21,7 @@ import type { TransferredSignature } from "../sign/transfer.js";
 import { isSignatureTagName } from "../sign/constants.js";
 import { LayoutStore, refNameOf } from "../store/layout-store.js";
 import { copyImageSignatures, copyRoot } from "./copy.js";
-import { exportImages } from "./export.js";
-import { importImages } from "./import.js";
 import { parseLocation, type Location } from "./locations.js";
-import { removeUnreferenced } from "./pull.js";
 
 export type CopyImagesOptions = Omit<TransferOptions, "reference"> & {
   source: string;
@@ -193,6 +190,7 @@ async function openSource(loc: Location, opts: CopyImagesOptions): Promise<Sourc
       const dir = await mkdtemp(join(tmpdir(), "gadget-copy-src-"));
       const cleanup = () => rm(dir, { recursive: true, force: true });
       try {
+        const { importImages } = await import("./import.js"); // archives only: not loaded for registry copies
         await importImages({ storeDir: dir, file: loc.file });
         return localSource(await LayoutStore.open(dir), loc.image, `oci-archive:${loc.file}`, cleanup);
       } catch (e) {
@@ -292,6 +290,7 @@ async function openDestination(loc: Location, opts: CopyImagesOptions, allTags: 
       const cleanup = () => rm(dir, { recursive: true, force: true });
       const store = await LayoutStore.open(dir);
       return localDestination(store, loc.image, false, allTags, `oci-archive:${loc.file}`, async (names) => {
+        const { exportImages } = await import("./export.js");
         await exportImages({ storeDir: dir, references: names, file: loc.file });
       }, cleanup);
     }
@@ -354,7 +353,7 @@ async function copyOne(
     const signatures = o.skipSignatures ? [] : await copyImageSignatures(src.target, dst.target, root, { concurrency: o.concurrency, onWritten });
     return { source: img.name, destination, digest: root.digest, copied: stats.copied, skipped: stats.skipped, mounted: stats.mounted, bytes: stats.bytes, tagged, signatures };
   } catch (e) {
-    if (dst.store) await removeUnreferenced(dst.store, written);
+    if (dst.store) await (await import("./pull.js")).removeUnreferenced(dst.store, written);
     throw e;
   }
 }
