@@ -31,6 +31,8 @@ export type CopyImagesOptions = Omit<TransferOptions, "reference"> & {
   skipSignatures?: boolean;
   /** One line per image copied. */
   onImage?: (r: CopiedImage) => void;
+  /** Each node (blob or manifest) of an image as it lands at the destination or is found there. */
+  onNode?: (e: { image: string; desc: Descriptor; how: "copied" | "skipped" }) => void;
 };
 
 export interface CopiedImage {
@@ -315,7 +317,13 @@ export async function copyImages(opts: CopyImagesOptions): Promise<CopyImagesRes
     const sameRegistry = src.repo && dst.repo && src.repo.registry === dst.repo.registry && src.repo.repository !== dst.repo.repository ? src.repo.repository : undefined;
     const out: CopiedImage[] = [];
     for (const img of images) {
-      const r = await copyOne(src, dst, img, { concurrency, sameRegistry, skipSignatures: Boolean(opts.skipSignatures), ...(opts.signal ? { signal: opts.signal } : {}) });
+      const r = await copyOne(src, dst, img, {
+        concurrency,
+        sameRegistry,
+        skipSignatures: Boolean(opts.skipSignatures),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.onNode ? { onNode: (desc: Descriptor, how: "copied" | "skipped") => opts.onNode!({ image: img.name, desc, how }) } : {}),
+      });
       out.push(r);
       opts.onImage?.(r);
     }
@@ -333,16 +341,20 @@ async function copyOne(
   src: SourceEndpoint,
   dst: DestEndpoint,
   img: SourceImage,
-  o: { concurrency: number; sameRegistry: string | undefined; skipSignatures: boolean; signal?: AbortSignal },
+  o: { concurrency: number; sameRegistry: string | undefined; skipSignatures: boolean; signal?: AbortSignal; onNode?: (d: Descriptor, how: "copied" | "skipped") => void },
 ): Promise<CopiedImage> {
   const destination = dst.nameFor(img);
   const root = await img.resolve();
   const written: Digest[] = [];
-  const onWritten = (d: Descriptor) => void written.push(d.digest);
+  const onWritten = (d: Descriptor) => {
+    written.push(d.digest);
+    o.onNode?.(d, "copied");
+  };
   try {
     const stats = await copyRoot(src.target, dst.storage, root, {
       concurrency: o.concurrency,
       onWritten,
+      onSkipped: (d: Descriptor) => o.onNode?.(d, "skipped"),
       // a registry checks the digest of every blob it commits: no second hash pass here
       destinationVerifies: dst.repo !== undefined,
       ...(o.signal ? { signal: o.signal } : {}),

@@ -30,6 +30,8 @@ export type MirrorOptions = Omit<TransferOptions, "reference"> & {
 export type MirrorEvent =
   | { type: "start"; source: string; destination: string; attempt: number }
   | { type: "retry"; source: string; destination: string; attempt: number; error: string }
+  /** A blob or manifest of the image landed (copied) or was found at the destination (skipped). */
+  | { type: "progress"; source: string; destination: string; nodes: number; bytes: number }
   | { type: "done"; result: MirrorResult };
 
 export interface MirrorResult {
@@ -111,7 +113,18 @@ export async function mirrorImages(opts: MirrorOptions): Promise<MirrorSummary> 
         used = attempt;
         onEvent?.(attempt === 1 ? { type: "start", source, destination, attempt } : { type: "retry", source, destination, attempt, error: (last as Error).message });
         try {
-          const r = await copyImages({ ...transfer, source, destination });
+          let nodes = 0;
+          let bytes = 0;
+          const r = await copyImages({
+            ...transfer,
+            source,
+            destination,
+            onNode: ({ desc, how }) => {
+              nodes++;
+              if (how === "copied") bytes += desc.size;
+              onEvent?.({ type: "progress", source, destination, nodes, bytes });
+            },
+          });
           const img = r.images[0] as CopiedImage;
           result = { source, destination, ok: true, digest: img.digest, attempts: attempt, copied: img.copied, skipped: img.skipped, mounted: img.mounted, signatures: img.signatures.length };
           break;

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { runGadget, tempDir } from "../helpers/cli.js";
+import { GADGET_BIN, runCommand, runGadget, tempDir } from "../helpers/cli.js";
 import { startRegistry, type RunningRegistry } from "../helpers/registry.js";
 import { LayoutStore, releaseWriterLock } from "../../core/store/layout-store.js";
 import { pushImage } from "../../core/image/push.js";
@@ -109,6 +109,18 @@ describe("gadget image mirror", () => {
       await flaky.close();
     }
   }, 60_000);
+
+  it("on a terminal: a live line per image in flight, replaced by its result line", async () => {
+    // script(1) gives the command a pseudo-terminal
+    const cmd = [process.execPath, GADGET_BIN, "image", "mirror", "--to", `${b.host}/tty`, "--insecure-registries", `${a.host},${b.host}`, "--jobs", "2", "--", images[5]!.ref, images[6]!.ref].map((x) => `'${x}'`).join(" ");
+    const r = await runCommand("script", ["-qec", cmd, "/dev/null"]);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/copying .*src\/img-5:v1 → .*tty\/src\/img-5:v1…/);
+    expect(r.stdout).toMatch(/copying .*img-6:v1… \d+ done, [\d.]+ (B|kB) sent/);
+    expect(r.stdout).toContain("\x1b[J"); // live lines are cleared before the result lines
+    expect(r.stdout.match(/^(\x1b\[\d+A\x1b\[J)?ok {6}/gm)?.length).toBe(2);
+    expect(r.stdout).toContain(`mirrored 2 of 2 images to ${b.host}/tty`);
+  });
 
   it("usage errors exit 2 with one line naming what to fix", async () => {
     const cases: [string[], RegExp][] = [

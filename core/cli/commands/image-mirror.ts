@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { GadgetError, describeSystemError, usageError, withoutUserinfo } from "../../errors.js";
 import { mirrorImages, parseMirrorList, type MirrorEvent, type MirrorResult } from "../../image/mirror.js";
 import { transferOptionsFromFlags } from "../registry-options.js";
+import { formatBytes } from "../progress.js";
 import type { CommandContext } from "../context.js";
 
 /** `-- REF… --to X --jobs N`: flags written after the references are taken as flags (a reference never starts with `-`). */
@@ -97,6 +98,10 @@ export async function run(ctx: CommandContext): Promise<number> {
       const line = mirrorResultLine(e.result);
       if (live) live.update(e.result.source, undefined, line);
       else ctx.warn(line);
+      return;
+    }
+    if (e.type === "progress") {
+      live?.update(e.source, `copying ${withoutUserinfo(e.source)} → ${withoutUserinfo(e.destination)}… ${e.nodes} done, ${formatBytes(e.bytes)} sent`);
       return;
     }
     const text = e.type === "start" ? `copying ${withoutUserinfo(e.source)} → ${withoutUserinfo(e.destination)}…` : `retrying ${withoutUserinfo(e.source)} (attempt ${e.attempt}): ${e.error.split("\n")[0]}`;
