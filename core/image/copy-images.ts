@@ -183,7 +183,7 @@ async function openSource(loc: Location, opts: CopyImagesOptions): Promise<Sourc
     case "registry":
       return openRegistrySource(loc, opts);
     case "store":
-      return localSource(await LayoutStore.open(opts.storeDir, { create: false }).catch(() => LayoutStore.open(opts.storeDir)), loc.image, "the local store", async () => {});
+      return localSource(await LayoutStore.open(opts.storeDir, { create: false }), loc.image, "the local store", async () => {});
     case "oci": {
       const store = await LayoutStore.open(loc.dir, { create: false });
       return localSource(store, loc.image, loc.text.slice(0, loc.text.length - (loc.image ? loc.image.length + 1 : 0)), async () => {});
@@ -261,9 +261,17 @@ function localDestination(store: LayoutStore, image: string | undefined, exact: 
       throw usageError(`${JSON.stringify(n)} is not a usable image name for ${label}`, `name the destination: ${label}:IMAGE`);
     }
   };
+  // a present index or manifest counts only with its whole graph present and intact (as pull):
+  // the copy skips a present node's subtree, and a repaired store may miss a child
+  const seen = new Map<Digest, Promise<boolean>>();
+  const storage: Storage = {
+    exists: (d) => store.existsWithGraph(d, seen),
+    fetch: (d, io) => store.fetch(d, io),
+    push: (d, c, io) => store.push(d, c, io),
+  };
   return {
     target: store,
-    storage: store,
+    storage,
     store,
     nameFor,
     async tagImage(img, desc) {
