@@ -320,8 +320,9 @@ export async function copyImages(opts: CopyImagesOptions): Promise<CopyImagesRes
   const src = await openSource(srcLoc, opts);
   let dst: DestEndpoint | undefined;
   try {
-    dst = await openDestination(dstLoc, opts, allTags);
+    // what to copy first: a bad source or name creates nothing at the destination
     const images = await src.images(allTags);
+    dst = await openDestination(dstLoc, opts, allTags);
     const sameRegistry = src.repo && dst.repo && src.repo.registry === dst.repo.registry && src.repo.repository !== dst.repo.repository ? src.repo.repository : undefined;
     const out: CopiedImage[] = [];
     for (const img of images) {
