@@ -99,6 +99,22 @@ describe("gadget image copy", () => {
     expect(again.stderr).toMatch(/Copied .*copy\/src:v1 to .*copy\/dst:v1@sha256:/);
   });
 
+  it("registry → store and store → registry carry the signatures (verified offline, then from the registry)", async () => {
+    const digest = await signedImageInA("tostore/src", "tostore");
+    const store = join(tmp.dir, "sig-store");
+    const r = await runGadget(["image", "copy", `${a.host}/tostore/src:v1`, "store:", ...insecure(), "--oci-store", store]);
+    expect(r.code, r.stderr).toBe(0);
+    const names = (await (await LayoutStore.open(store)).entries()).map(refNameOf).sort();
+    const hex = digestHex(digest as never);
+    expect(names).toEqual([`${a.host}/tostore/src:v1`, `sha256-${hex}`, `sha256-${hex}.sig`]);
+    const v = await runGadget(["image", "verify", `${a.host}/tostore/src:v1`, "--pull", "never", "--public-keys", keys.pub, "--oci-store", store]);
+    expect(v.code, v.stderr + v.stdout).toBe(0);
+    const back = await runGadget(["image", "copy", `store:${a.host}/tostore/src:v1`, `${b.host}/tostore/back:v1`, ...insecure(), "--oci-store", store]);
+    expect(back.code, back.stderr).toBe(0);
+    expect(JSON.parse(await skopeoRaw(`docker://${b.host}/tostore/back:sha256-${hex}.sig`)).layers.length).toBe(1);
+    expect(await skopeoDigest(`docker://${b.host}/tostore/back:v1`)).toBe(digest);
+  });
+
   it("within one registry, blobs are mounted from the source repository, not uploaded", async () => {
     const storeDir = join(tmp.dir, "mount-src");
     const ref = `${a.host}/mount/one:v1`;
