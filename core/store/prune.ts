@@ -15,7 +15,7 @@ import { KEEP_GRAPH_DEPTH, MAX_MANIFEST_BYTES, nodeKind, sniffKind, type Descrip
 import { walkGraph } from "../oci/walk.js";
 import { fileMatches } from "./hash-file.js";
 import { LayoutStore, LOCK_FILE, TEMP_DIR, WRITERS_LOCK } from "./layout-store.js";
-import { acquireFileLock, withFileLock } from "./lock.js";
+import { withFileLock } from "./lock.js";
 import { classifyTemps, removeTemps } from "./temp-dir.js";
 
 export interface PruneItem {
@@ -138,15 +138,4 @@ export async function prune(root: string, opts: { dryRun?: boolean } = {}): Prom
   }
   notes.push(...result.notes);
   return { store: root, dryRun, items: result.items, freed: result.items.reduce((n, i) => n + i.bytes, 0), notes };
-}
-
-/** Ask without waiting whether the writers lock is free (used to word fsck's hint). */
-export async function storeIsIdle(store: LayoutStore): Promise<boolean> {
-  try {
-    const h = await acquireFileLock(join(await store.tempDir(), WRITERS_LOCK), { timeoutSeconds: 0 });
-    await h.close();
-    return true;
-  } catch {
-    return false;
-  }
 }
