@@ -323,6 +323,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "fail-fast", type: "boolean", description: "start no new step after the first failure" },
       { name: "keep-old", type: "boolean", description: "keep the images a rebuild re-tags away from (default: their blobs that nothing else uses are removed at the end of the run)" },
       { name: "json-file", type: "string", value: "FILE", description: "write the run's summary (gadgets, steps, cache hits, digests, what each publish target did) to FILE, also when the run fails early" },
+      { name: "profile", type: "string", value: "FILE", description: "write a Chrome trace (open in Perfetto or chrome://tracing): a lane per gadget and arch, a span per step, its time queued for a --jobs slot" },
       { name: "authfile", type: "string", value: "FILE", description: "auth file for the publish targets (env REGISTRY_AUTH_FILE; a target's authfile wins)" },
       { name: "cert-dir", type: "string", value: "DIR", description: "directory with ca.crt, client.cert, client.key for the publish targets (env GADGET_CERT_DIR; a target's certDir wins)" },
       { name: "insecure-registries", type: "list", value: "HOSTS", description: "comma-separated registries the publish targets reach over plain HTTP (env GADGET_INSECURE_REGISTRIES)" },

@@ -6,7 +6,8 @@
 import { resolve } from "node:path";
 import { usageError } from "../errors.js";
 import type { CommandContext } from "./context.js";
-import { parseConcurrency, type TransferOptions } from "../registry/open.js";
+import type { TransferOptions } from "../registry/open.js";
+import { parseConcurrency } from "../registry/concurrency.js";
 import { registryTimeouts } from "../registry/timeouts.js";
 
 export function transferOptionsFromFlags(ctx: CommandContext, reference: string): TransferOptions {

@@ -58,7 +58,30 @@ function isDir(p: string): boolean {
   }
 }
 
+/**
+ * Every folder the gadget globs looked at in this process, with the names it held then (dot
+ * entries left out): a gadget folder added or removed, or a gadget's program.bpf.c, gadget.yaml
+ * or build.yaml appearing, changes one of these listings (the no-op fast path records them,
+ * engine/up-to-date.ts).
+ */
+export const listedDirs = new Map<string, string[]>();
+
+export function listingOf(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((n) => !n.startsWith("."))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+function noteDir(dir: string): void {
+  if (!listedDirs.has(dir)) listedDirs.set(dir, listingOf(dir));
+}
+
 function subdirs(dir: string): string[] {
+  noteDir(dir);
   try {
     return readdirSync(dir, { withFileTypes: true })
       .filter((e) => e.isDirectory() && !e.name.startsWith(".") && e.name !== "node_modules")
@@ -90,6 +113,7 @@ export function globGadgetDirs(base: string, pattern: string): { dirs: string[];
   const parent = segs.slice(0, -1).join("/") || ".";
   const re = segmentRegExp(last);
   const dirs = globDirs(base, parent).filter((d) => {
+    noteDir(d);
     try {
       return readdirSync(d, { withFileTypes: true }).some((e) => e.isFile() && re.test(e.name));
     } catch {
@@ -100,6 +124,7 @@ export function globGadgetDirs(base: string, pattern: string): { dirs: string[];
 }
 
 function walk(dir: string, segs: string[], out: Set<string>): void {
+  noteDir(dir);
   if (segs.length === 0) {
     out.add(dir);
     return;

@@ -12,8 +12,10 @@ import { bundleModule, bundledUrl, displayPath, gadgetLibraryUrl, importBundled,
 import { findKeyPath, locateKeyPath, validateGadgetfile, type KeyLocator, type KeyPath } from "./validate.js";
 import { siteOf } from "./site.js";
 import { cacheRoot } from "../engine/cache-dir.js";
+import { findGadgetfile, GADGETFILE_NAMES } from "./find.js";
 
-export const GADGETFILE_NAMES = ["gadgetfile.ts", "gadgetfile.mts", "gadgetfile.js", "gadgetfile.mjs"];
+export { findGadgetfile, GADGETFILE_NAMES };
+
 
 export interface LoadedGadgetfile {
   /** Absolute path of the gadgetfile. */
@@ -35,23 +37,6 @@ interface BundleCache {
   lib: string;
   inputs: [path: string, size: number, mtimeMs: number][];
   code: string;
-}
-
-/** Find the gadgetfile: the given path, or the nearest gadgetfile.ts (…) in dir or a folder above it (like git, npm). */
-export function findGadgetfile(dir: string, file?: string): string {
-  if (file) {
-    const p = resolve(dir, file);
-    if (!existsSync(p)) throw new GadgetError({ what: "gadgetfile not found", which: displayPath(p), why: "no such file", code: "NOT_FOUND" });
-    return p;
-  }
-  for (let d = resolve(dir); ; d = dirname(d)) {
-    for (const n of GADGETFILE_NAMES) {
-      const p = join(d, n);
-      if (existsSync(p)) return p;
-    }
-    if (dirname(d) === d) break;
-  }
-  throw new GadgetError({ what: "gadgetfile not found", which: join(dir, "gadgetfile.ts"), why: "no gadgetfile.ts in this folder or any folder above it", hint: "run `gadget init` to create one, or pass -f FILE", code: "NOT_FOUND" });
 }
 
 function cachePath(file: string): string {

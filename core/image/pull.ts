@@ -32,6 +32,8 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
   const concurrency = parseConcurrency(opts.concurrency) ?? 4;
   if (Number.isNaN(concurrency)) throw new GadgetError({ what: "invalid concurrency", which: String(opts.concurrency), why: "expected a whole number from 1 to 64", exitCode: 2, code: "USAGE" });
   const store = await LayoutStore.open(opts.storeDir);
+  // the store's writers lock (a flock process) is taken while the manifests are fetched, not before the first blob
+  store.holdWriterLock().catch(() => {}); // a failure shows again where a blob is written
   const repo = await openRemoteRepository(ref, { ...opts, concurrency });
   const emit = opts.onProgress as ((e: ProgressEvent) => void) | undefined;
   const written: Digest[] = [];

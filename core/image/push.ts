@@ -12,7 +12,8 @@ import { openRemoteRepository, parseConcurrency, type TransferOptions } from "..
 import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
 import { retryingDestination } from "../registry/retrying-storage.js";
 import type { Descriptor } from "../oci/model.js";
-import type { Content } from "../oci/content.js";
+import type { Content, ReadOnlyStorage } from "../oci/content.js";
+import { isIndexType, isManifestType } from "../oci/media-types.js";
 import { pushSignatures, type TransferredSignature } from "../sign/transfer.js";
 
 export type PushOptions = TransferOptions & {
@@ -44,7 +45,9 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
   const repo = await openRemoteRepository(ref, { ...opts, concurrency, intent: "push" });
   const emit = opts.onProgress as ((e: ProgressEvent) => void) | undefined;
   try {
-    const src = progressSource(store, emit);
+    // blobs go up as they are on disk: the registry checks each against its digest (DIGEST_INVALID
+    // names a damaged local copy), so hashing 100 MB here too would only cost a pass over it
+    const src = progressSource(registryBound(store), emit);
     // the root goes up under its tag directly (one request instead of digest + tag)
     let taggedRoot = false;
     const dst = retryingDestination(src, repo);
@@ -131,4 +134,12 @@ async function mountCandidates(store: LayoutStore, registry: string, repository:
 /** ig's result line: `Successfully pushed <repo>:<tag>@<digest>` (`<repo>:@<digest>` for a digest push). */
 export function pushResultLine(r: PushResult): string {
   return `Successfully pushed ${igImageString(r.reference, r.digest)}`;
+}
+
+/** The store as a push reads it: manifests verified (the registry names them by their bytes), blobs only counted. */
+function registryBound(store: LayoutStore): ReadOnlyStorage {
+  return {
+    exists: (d) => store.exists(d),
+    fetch: (d, io) => (isManifestType(d.mediaType) || isIndexType(d.mediaType) ? store.fetch(d, io) : store.read(d, io)),
+  };
 }

@@ -7,6 +7,7 @@
  */
 import type { Readable } from "node:stream";
 import type { Agent, Dispatcher } from "undici";
+import { loadAgentClass } from "./undici.js";
 import { GadgetError } from "../errors.js";
 import type { Credential } from "../auth/credential.js";
 import { isEmptyCredential } from "../auth/credential.js";
@@ -161,7 +162,7 @@ export class RegistryClient {
   }
 
   static async create(opts: RegistryClientOptions): Promise<RegistryClient> {
-    const { Agent } = await import("undici");
+    const Agent = await loadAgentClass();
     const tls = opts.plainHttp ? { dirs: [] } : await loadTlsMaterial(apiHost(opts.registry), opts.certDir);
     const connect: Record<string, unknown> = { rejectUnauthorized: opts.tlsVerify !== false };
     if ("ca" in tls && tls.ca) connect.ca = tls.ca;

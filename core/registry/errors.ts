@@ -125,5 +125,9 @@ export function httpError(what: string, which: string, status: number, bodyText:
   if (status === 400 && /HTTP request to an HTTPS server/i.test(bodyText)) {
     return new GadgetError({ what, which, why: "the registry speaks HTTPS", hint: `remove ${registry} from --insecure-registries`, code: "PLAIN_HTTP_TO_HTTPS" });
   }
+  if (status === 400 && /DIGEST_INVALID/.test(bodyText)) {
+    // a push sends store blobs without hashing them again: the registry's check is the one that counts
+    return new GadgetError({ what, which, why: `the registry found the bytes do not match the digest${detail ? ` (${detail})` : ""}`, hint: "the local copy may be damaged: run gadget image fsck", code: "DIGEST_MISMATCH" });
+  }
   return new GadgetError({ what, which, why: `HTTP ${status}${detail ? `: ${detail}` : ""}`, code: `HTTP_${status}` });
 }

@@ -9,6 +9,9 @@ import type { Reference } from "../oci/reference.js";
 import { RegistryClient, type RetryPolicy } from "./client.js";
 import { RemoteRepository } from "./repository.js";
 import { registryTimeouts, type RegistryTimeouts } from "./timeouts.js";
+import { parseConcurrency } from "./concurrency.js";
+
+export { parseConcurrency };
 
 export interface TransferOptions {
   /** Local OCI store directory. */
@@ -62,11 +65,4 @@ export async function openRemoteRepository(
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   return new RemoteRepository(client, ref.repository, { intent: opts.intent ?? "pull" });
-}
-
-export function parseConcurrency(v: string | number | undefined): number | undefined {
-  if (v === undefined || v === "") return undefined;
-  const n = typeof v === "number" ? v : Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 64) return NaN;
-  return n;
 }

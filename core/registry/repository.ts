@@ -225,7 +225,9 @@ export class RemoteRepository implements Target {
     }
     const verify = new VerifyingStream(desc.digest, desc.size, which as Digest);
     body.on("error", (e) => verify.destroy(this.client.networkFailure(e)));
-    const out = this.batcher((n) => (this.stats.bytesDownloaded += n));
+    // chunks go on as they arrive: the store's write stream writes what piles up during a write
+    // with one writev (no copying into bigger buffers)
+    const out = this.counter((n) => (this.stats.bytesDownloaded += n), 4 * 1024 * 1024);
     verify.on("error", (e) => out.destroy(e));
     // the consumer may attach later (e.g. after taking a lock): it still sees the error then,
     // but an early failure must not be an unhandled 'error' event
@@ -391,39 +393,13 @@ export class RemoteRepository implements Target {
   }
 
   /** A pass-through that reports chunk sizes (a 'data' listener would start the flow too early). */
-  private counter(onBytes: (n: number) => void): Transform {
+  private counter(onBytes: (n: number) => void, readableHighWaterMark?: number): Transform {
     return new Transform({
+      // (a download: let the socket keep flowing while the consumer writes earlier chunks to disk)
+      ...(readableHighWaterMark ? { readableHighWaterMark } : {}),
       transform(chunk: Buffer, _enc, cb) {
         onBytes(chunk.length);
         cb(null, chunk);
-      },
-    });
-  }
-
-  /**
-   * Re-chunk a download into ~1 MiB pieces (sockets deliver 16–64 KiB): the store writes each
-   * chunk with one awaited write, so fewer, larger chunks keep the disk busy instead of the loop.
-   */
-  private batcher(onBytes: (n: number) => void, target = 1024 * 1024): Transform {
-    let parts: Buffer[] = [];
-    let size = 0;
-    return new Transform({
-      // let the socket keep flowing while the consumer writes the previous chunks to disk
-      readableHighWaterMark: 2 * target,
-      transform(chunk: Buffer, _enc, cb) {
-        onBytes(chunk.length);
-        parts.push(chunk);
-        size += chunk.length;
-        if (size >= target) {
-          const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-          parts = [];
-          size = 0;
-          cb(null, out);
-        } else cb();
-      },
-      flush(cb) {
-        if (size > 0) cb(null, parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
-        else cb();
       },
     });
   }

@@ -43,6 +43,16 @@ export const TEMP_DIR = ".tmp";
 /** Writers hold a shared flock on this while they may add unreferenced blobs; `fsck --repair` needs it exclusively to delete them. */
 export const WRITERS_LOCK = "writers.lock";
 
+type IndexUpdate<T> = (entries: Descriptor[]) => Promise<{ entries: Descriptor[]; result: T }> | { entries: Descriptor[]; result: T };
+interface PendingIndexUpdate {
+  fn: IndexUpdate<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+/** Per store root: the index updates waiting for the next write, and the write in progress. */
+const indexBatches = new Map<string, PendingIndexUpdate[]>();
+const indexWrites = new Map<string, Promise<void>>();
+
 /** One shared writer lock per store root per process, held until the process ends (or releaseWriterLock). */
 const writerLocks = new Map<string, Promise<FileHandle>>();
 
@@ -161,17 +171,32 @@ export class LayoutStore implements Target {
    * blobs are read in 1 MiB chunks (fewer syscalls and stream turns on a push).
    */
   async fetch(desc: Descriptor, io: TransferIo = {}): Promise<Readable> {
+    return this.streamBlob(desc, new VerifyingStream(desc.digest, desc.size, desc.digest), io);
+  }
+
+  /**
+   * A stream of the blob's bytes, counted but not hashed: for a consumer that verifies the digest
+   * itself (a registry checks every upload against the digest it is given). A size that does not
+   * match the descriptor is an error.
+   */
+  async read(desc: Descriptor, io: TransferIo = {}): Promise<Readable> {
+    const count = new ByteCounter();
+    count._flush = (cb) => cb(count.bytes === desc.size ? null : new GadgetError({ what: "reading blob", which: desc.digest, why: `size mismatch: expected ${desc.size} bytes, found ${count.bytes}`, hint: "run gadget image fsck", code: "SIZE_MISMATCH" }));
+    return this.streamBlob(desc, count, io);
+  }
+
+  /** The blob's file piped through `check` (which sees every error: it is what the consumer reads). */
+  private async streamBlob(desc: Descriptor, check: Transform, io: TransferIo): Promise<Readable> {
     const path = this.blobPath(desc.digest);
     try {
       await stat(path);
     } catch {
       throw new GadgetError({ what: "reading blob", which: desc.digest, why: "not found in the store", code: "NOT_FOUND" });
     }
-    const verify = new VerifyingStream(desc.digest, desc.size, desc.digest);
     const src = createReadStream(path, { highWaterMark: desc.size >= LARGE_BLOB ? CHUNK : 64 * 1024, ...(io.signal ? { signal: io.signal } : {}) });
-    src.on("error", (e) => verify.destroy(e));
-    verify.on("error", () => {}); // the consumer sees it; never an unhandled 'error' event
-    return src.pipe(verify);
+    src.on("error", (e) => check.destroy(e));
+    check.on("error", () => {}); // the consumer sees it; never an unhandled 'error' event
+    return src.pipe(check);
   }
 
   /** Read a (small) blob fully and verify it. */
@@ -310,22 +335,62 @@ export class LayoutStore implements Target {
    * Read-modify-write index.json under the exclusive lock. `fn` gets the freshly re-read
    * entries and returns the new list (or mutates in place); the result is written atomically.
    */
-  async updateIndex<T>(fn: (entries: Descriptor[]) => Promise<{ entries: Descriptor[]; result: T }> | { entries: Descriptor[]; result: T }): Promise<T> {
-    return withFileLock(join(this.root, LOCK_FILE), async () => {
-      const index = await this.readIndex();
-      const { entries, result } = await fn(index.manifests.slice());
-      if (!sameEntries(index.manifests, entries)) {
-        const out: Index = { schemaVersion: 2, manifests: entries };
-        if (index.mediaType) out.mediaType = index.mediaType;
-        if (index.annotations) out.annotations = index.annotations;
-        try {
-          await writeFileAtomic(join(this.root, INDEX_FILE), encodeIndex(out), { tempDir: await this.tempDir(), mode: FILE_MODE });
-        } catch (e) {
-          throw new GadgetError({ what: "writing index.json", which: this.root, why: describeSystemError(e), cause: e, code: systemErrorCode(e) });
+  /**
+   * Change index.json under its lock: `fn` gets the current entries and returns the new ones.
+   * Updates this process asks for while one is being written are applied together, in order,
+   * under one lock and one write (a 100-gadget build tags 100 images: a handful of writes, not
+   * 100 lock-spawn-write-fsync rounds). Each caller still sees the entries the previous update
+   * left; one that throws changes nothing and gets its error; a failed write fails them all.
+   */
+  updateIndex<T>(fn: IndexUpdate<T>): Promise<T> {
+    let batch = indexBatches.get(this.root);
+    if (!batch) {
+      batch = [];
+      indexBatches.set(this.root, batch);
+      const queued = batch;
+      // the next turn: updates asked for in this one join the batch
+      const start = (indexWrites.get(this.root) ?? Promise.resolve()).then(() => new Promise<void>((r) => setImmediate(r)));
+      const written = start.then(() => {
+        indexBatches.delete(this.root); // later updates start the next batch
+        return this.applyIndexUpdates(queued);
+      });
+      indexWrites.set(this.root, written.catch(() => {}));
+    }
+    return new Promise<T>((resolve, reject) => batch.push({ fn: fn as IndexUpdate<unknown>, resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  private async applyIndexUpdates(queued: PendingIndexUpdate[]): Promise<void> {
+    const settled: (() => void)[] = [];
+    try {
+      await withFileLock(join(this.root, LOCK_FILE), async () => {
+        const index = await this.readIndex();
+        let entries = index.manifests.slice();
+        for (const u of queued) {
+          try {
+            const r = await u.fn(entries.slice());
+            entries = r.entries;
+            settled.push(() => u.resolve(r.result));
+          } catch (e) {
+            u.reject(e);
+          }
         }
-      }
-      return result;
-    });
+        if (!sameEntries(index.manifests, entries)) {
+          const out: Index = { schemaVersion: 2, manifests: entries };
+          if (index.mediaType) out.mediaType = index.mediaType;
+          if (index.annotations) out.annotations = index.annotations;
+          try {
+            await writeFileAtomic(join(this.root, INDEX_FILE), encodeIndex(out), { tempDir: await this.tempDir(), mode: FILE_MODE });
+          } catch (e) {
+            throw new GadgetError({ what: "writing index.json", which: this.root, why: describeSystemError(e), cause: e, code: systemErrorCode(e) });
+          }
+        }
+      });
+    } catch (e) {
+      // the lock or the write failed: no update of this batch happened
+      for (const u of queued) u.reject(e);
+      return;
+    }
+    for (const done of settled) done();
   }
 
   // ---- references ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GADGET_BIN, REPO_ROOT, tempDir } from "../helpers/cli.js";
 import { coreGadgetSource } from "./core-gadget.js";
+import { alternate, infoRow, loadLine, ratioRow, RUNS, runProcess, valueRow } from "./report.js";
 
 const N = Number(process.env.BENCH_ENGINE_RUNS ?? 7);
 const GADGETS = 10;
@@ -41,8 +42,8 @@ function coreProgram(i: number): string {
   return coreGadgetSource({ vmlinux: "../../vmlinux.h", id: i });
 }
 
-async function makeRepo(dir: string): Promise<void> {
-  for (let i = 0; i < GADGETS; i++) {
+async function makeRepo(dir: string, count = GADGETS): Promise<void> {
+  for (let i = 0; i < count; i++) {
     const g = join(dir, "gadgets", `g${String(i).padStart(2, "0")}`);
     await mkdir(g, { recursive: true });
     await writeFile(join(g, "program.bpf.c"), program(i));
@@ -116,17 +117,29 @@ it("engine: config load, no-op run, watch latency, cold build parallelism", asyn
     const coreRun = time(process.execPath, [GADGET_BIN, "run", "--jobs", "2", "--oci-store", join(dir, "core-store")], coreRepo, env);
     expect(coreRun.code, coreRun.stderr).toBe(0);
 
-    // ---- 2. no-op run vs node -e 0 (interleaved) ----
-    const noop: number[] = [];
+    // ---- 2. no-op run over 10 and over 100 gadgets vs node -e 0 (whole processes, alternating) ----
+    const repo100 = join(dir, "repo100");
+    const store100 = join(dir, "store100");
+    await makeRepo(repo100, 100);
     const noopCompile: number[] = [];
-    const bare: number[] = [];
     expect(time(process.execPath, [GADGET_BIN, "run", "compile", "--oci-store", store], repo, env).code).toBe(0);
-    for (let i = 0; i < N; i++) {
-      const r = time(process.execPath, [GADGET_BIN, "run", "--oci-store", store], repo, env);
-      expect(r.code, r.stderr).toBe(0);
-      noop.push(r.ms);
-      bare.push(time(process.execPath, ["-e", "0"], repo).ms);
-      const c = time(process.execPath, [GADGET_BIN, "run", "compile", "--oci-store", store], repo, env);
+    // the 100-gadget cold build, as a whole process: how busy it keeps the cores
+    const cold100 = await runProcess(process.execPath, [GADGET_BIN, "run", "--oci-store", store100], { cwd: repo100, env });
+    expect(cold100.code, cold100.stderr).toBe(0);
+    // one more run each: the first no-op after a build is the one that records the state
+    for (const [r, st] of [[repo, store], [repo100, store100]] as const) expect(time(process.execPath, [GADGET_BIN, "run", "--oci-store", st], r, env).code).toBe(0);
+    const noopRun = async (cwd: string, st: string) => {
+      const r = await runProcess(process.execPath, [GADGET_BIN, "run", "--oci-store", st], { cwd, env });
+      if (r.code !== 0) throw new Error(r.stderr);
+      return r.ms;
+    };
+    const noops = await alternate(Math.max(RUNS, N), {
+      noop10: () => noopRun(repo, store),
+      noop100: () => noopRun(repo100, store100),
+      node: async () => (await runProcess(process.execPath, ["-e", "0"])).ms,
+    });
+    for (let i = 0; i < 3; i++) {
+      const c = time(process.execPath, [GADGET_BIN, "run", "--explain", "--oci-store", store], repo, env);
       expect(c.code, c.stderr).toBe(0);
       noopCompile.push(c.ms);
     }
@@ -194,32 +207,18 @@ it("engine: config load, no-op run, watch latency, cold build parallelism", asyn
     const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
     expect(code).toBe(0);
 
-    const mNoop = median(noop);
-    const mBare = median(bare);
     const overhead = latency.map((l, i) => l - tools[i]!);
-    const lines = [
-      "",
-      "engine benchmark (same run; medians)",
-      `  gadgetfile load, cold (esbuild bundle + import): ${f(median(coldLoad))}`,
-      `  gadgetfile load, cached bundle (no esbuild):      ${f(median(warmLoad))}`,
-      `  no-op \`gadget run build\`, ${GADGETS} gadgets:             ${f(mNoop)}   (target ≤ 150 ms)`,
-      `  no-op \`gadget run compile\` (clang+strip+wasm):  ${f(median(noopCompile))}   (${(median(noopCompile) / mBare).toFixed(2)}× node; all steps cacheable = the engine's own`,
-      `                                                   no-op cost; build also re-runs the uncacheable store-tag)`,
-      `  bare \`node -e 0\`:                                 ${f(mBare)}`,
-      `  no-op / node -e 0:                                ${(mNoop / mBare).toFixed(2)}×   (target ≤ 2×)`,
-      `  watch edit → new digest:                          ${f(median(latency))}`,
-      `  tools' own time (clang ×2 ∥, strip ×2 ∥):         ${f(median(tools))}`,
-      `  watch latency minus tools:                        ${f(median(overhead))}   (target ≤ 100 ms)`,
-      `  cold build, ${GADGETS} gadgets, --jobs 2:                 ${f(median(coldGadget))}`,
-      `  same clang/strip argv, sequential:                ${f(median(coldSeq))}`,
-      `  cold ratio (gadget / sequential):                 ${(median(coldGadget) / median(coldSeq)).toFixed(2)}   (target ≤ 0.6; tiny programs: Node start-up and packing weigh)`,
-      `  cold build, ${GADGETS} CO-RE gadgets (vmlinux.h), --jobs 2: ${f(coreRun.ms)}`,
-      `  same clang/strip argv, sequential:                ${f(coreSeq)}`,
-      `  cold ratio, CO-RE gadgets:                        ${(coreRun.ms / coreSeq).toFixed(2)}   (target ≤ 0.6)`,
-      `  load average: ${(await readFile("/proc/loadavg", "utf8")).split(" ").slice(0, 3).join(" ")}`,
-      "",
-    ];
-    process.stdout.write(lines.join("\n") + "\n");
+    console.log("\nengine benchmark (whole `gadget` processes; same run; medians)");
+    ratioRow(`no-op \`gadget run\`, ${GADGETS} gadgets, vs node -e 0`, noops.noop10.median, "node -e 0", noops.node.median, { max: 2 });
+    valueRow(`no-op \`gadget run\`, ${GADGETS} gadgets`, noops.noop10.median, "ms", { max: 150 });
+    ratioRow("no-op `gadget run`, 100 gadgets, vs the no-op over 10", noops.noop100.median, "no-op over 10", noops.noop10.median, { max: 2 });
+    valueRow("cold build of 100 gadgets, cores busy ((user+sys)/wall)", cold100.cpuMs / cold100.ms, "cores", { min: 1.8 }, `${f(cold100.ms)} wall, ${f(cold100.cpuMs)} CPU`);
+    valueRow("watch: edit → new digest, minus the tools' own time", median(overhead), "ms", { max: 100 }, `edit → digest ${f(median(latency))}, tools ${f(median(tools))}`);
+    ratioRow(`cold build, ${GADGETS} tiny gadgets, --jobs 2, vs the same clang/strip argv in sequence`, median(coldGadget), "argv in sequence", median(coldSeq), { max: 0.6 }, "tiny programs: Node start-up and packing weigh");
+    ratioRow(`cold build, ${GADGETS} CO-RE gadgets (vmlinux.h), --jobs 2, vs the same argv in sequence`, coreRun.ms, "argv in sequence", coreSeq, { max: 0.6 });
+    infoRow("no-op `gadget run --explain` (the full engine path, every step a cache hit; --explain skips the fast path)", f(median(noopCompile)));
+    infoRow("gadgetfile load (in-process figure): cold esbuild bundle + import / cached bundle", `${f(median(coldLoad))} / ${f(median(warmLoad))}`);
+    console.log(loadLine());
   } finally {
     await cleanup();
   }

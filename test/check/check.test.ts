@@ -41,7 +41,7 @@ beforeAll(async () => {
   for (const g of ["good", "kfunc_new", "bad_ptr"]) objects.push(...(await objectsOfImage(s, `check_${g}:test`)));
   // one boot of the 6.1 kernel for the three objects, the host alongside
   first = await checkObjects({ objects, kernels: ["host", k61], cacheDir });
-}, 180_000);
+}, 240_000);
 afterAll(async () => cleanup?.());
 
 describe("checkObjects: host and a 6.1 kernel in a VM", () => {

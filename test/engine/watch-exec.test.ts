@@ -292,7 +292,8 @@ describe("gadget run --watch with watch.exec in the gadgetfile, on a terminal", 
     const cmd = `node ${STANDIN} --log ${log} --say hi {name}`;
     await writeFile(gf, (await readFile(gf, "utf8")).replace("defaults:", `watch: { exec: [${JSON.stringify(cmd)}] },\n  defaults:`));
     // `script` gives gadget a pseudo-terminal: stdin and stdout are a TTY, and ^C is a real Ctrl-C
-    const inner = [process.execPath, GADGET_BIN, "run", "--watch", "--only", "exec_count", "--oci-store", repo.store].map((a) => `'${a}'`).join(" ");
+    // `exec`: whatever $SHELL script uses (dash as /bin/sh dies of the ^C itself) is replaced by gadget
+    const inner = "exec " + [process.execPath, GADGET_BIN, "run", "--watch", "--only", "exec_count", "--oci-store", repo.store].map((a) => `'${a}'`).join(" ");
     child = spawn("script", ["-qfec", inner, "/dev/null"], { cwd: repo.dir, env: { ...process.env, SOURCE_DATE_EPOCH: "1700000000" }, stdio: ["pipe", "pipe", "pipe"] });
     child.stdout!.on("data", (d) => (out += d));
     child.stderr!.on("data", (d) => (out += d));

@@ -151,3 +151,27 @@ describe("gadget image push/pull (CLI)", () => {
     expect(tls.stderr).toContain(`hint: if ${reg.host} serves plain HTTP, pass --insecure-registries ${reg.host}`);
   });
 });
+
+describe("push of a damaged local copy", () => {
+  it("layers are not hashed again on the way out: the registry refuses the bytes, and the error names the blob and fsck", async () => {
+    for (const size of [50_000, 12 * 1024 * 1024]) {
+      // small layers go up in one PUT, large ones as a streamed PATCH: the registry checks both
+      const a = join(tmp.dir, `damaged-${size}`);
+      const ref = `${reg.host}/gadgets/damaged-${size}:v1`;
+      const img = await makeImage(a, ref, { layerSize: size });
+      const store = await LayoutStore.open(a);
+      const layer = (await Promise.all(img.digests.map(async (d) => ({ d, bytes: await readFile(store.blobPath(d as never)) })))).sort((x, y) => y.bytes.length - x.bytes.length)[0]!;
+      const { chmod, writeFile } = await import("node:fs/promises");
+      await chmod(store.blobPath(layer.d as never), 0o644);
+      layer.bytes[100] = layer.bytes[100]! ^ 0xff; // same size, other bytes
+      await writeFile(store.blobPath(layer.d as never), layer.bytes);
+      const r = await runGadget(["image", "push", ref, "--insecure-registries", reg.host, "--oci-store", a]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`Error: (uploading blob|finishing blob upload) \\(${reg.host}/gadgets/damaged-${size}@${layer.d}\\): the registry found the bytes do not match the digest`));
+      expect(r.stderr).toMatch(/hint: the local copy may be damaged: run gadget image fsck\n$/);
+      // nothing was tagged there
+      const tags = await fetch(`${reg.url}/v2/gadgets/damaged-${size}/tags/list`);
+      expect(tags.status === 404 || !((await tags.json()) as { tags?: string[] }).tags?.includes("v1")).toBe(true);
+    }
+  });
+});

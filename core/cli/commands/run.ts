@@ -15,6 +15,7 @@ import { relative, resolve } from "node:path";
 import type { GadgetInfo, Logger } from "../../types.js";
 import type { GadgetRunResult, StepEvent } from "../../engine/run-graph.js";
 import type { Project } from "../../engine/project.js";
+import type { Invocation } from "../../engine/up-to-date.js";
 import { displayPath } from "../../gadgetfile/bundle.js";
 
 export function parseJobs(v: string | undefined): number | undefined {
@@ -156,6 +157,9 @@ export async function run(ctx: CommandContext): Promise<number> {
     if (code !== 0) return code;
   }
   if (ctx.flagBool("watch")) return watch(ctx, { jobs, file, only, overrides });
+  const startedAt = Date.now();
+  const fast = upToDateInvocation(ctx);
+  if (fast && (await printIfUpToDate(ctx, fast, file))) return 0;
   const jsonFile = ctx.flagString("json-file");
   const recorder = new RunRecorder();
   const requested = ctx.args.length > 0 ? ctx.args : ["build"];
@@ -167,7 +171,13 @@ export async function run(ctx: CommandContext): Promise<number> {
   // --json-file: the summary, whatever happens (a gadgetfile that does not load included)
   const summary = (error?: unknown) =>
     runSummary({ tasks: project?.tasks ?? requested, ...(project ? { project } : {}), ...(results ? { results } : {}), recorder, imageDigest: engine.imageDigest, imageReference: engine.imageReference, ...(error !== undefined ? { error } : {}) });
+  const profileFile = ctx.flagString("profile");
+  const profile = profileFile ? new (await import("../trace-profile.js")).TraceProfile({ command: `gadget run ${requested.join(" ")}`, cwd: ctx.cwd }) : undefined;
   const writeSummary = async (error?: unknown) => {
+    if (profile && profileFile) {
+      const { writeFileAtomic } = await import("../../store/atomic.js");
+      await writeFileAtomic(resolve(ctx.cwd, profileFile), JSON.stringify(profile.toJson()) + "\n", { fsync: false });
+    }
     if (!jsonFile) return;
     const { writeFileAtomic } = await import("../../store/atomic.js");
     await writeFileAtomic(resolve(ctx.cwd, jsonFile), JSON.stringify(summary(error), null, 2) + "\n", { fsync: false });
@@ -195,6 +205,13 @@ export async function run(ctx: CommandContext): Promise<number> {
     const progress = ctx.stderrIsTTY && !json && !explain;
     const ran = new Set<string>();
     const tasks = requested.join(" ");
+    let logged = false;
+    const noting = (l: Logger): Logger => ({
+      info: (m) => ((logged = true), l.info(m)),
+      warn: (m) => ((logged = true), l.warn(m)),
+      debug: (m) => l.debug(m),
+      ...(l.diagnostics ? { diagnostics: (t: string) => ((logged = true), l.diagnostics!(t)) } : {}),
+    });
     ctx.interrupts?.doing(() => {
       const now = recorder.inFlight();
       return `gadget run ${tasks}${now.length ? `; in flight: ${now.join(", ")}` : ""}`;
@@ -207,9 +224,9 @@ export async function run(ctx: CommandContext): Promise<number> {
         cache: !ctx.flagBool("no-cache"),
         env,
         signal: ctx.signal,
-        logger: runLogger(ctx),
+        logger: noting(runLogger(ctx)),
         // gadgets build side by side: each one's lines say whose they are
-        ...(several ? { loggerFor: (g: GadgetInfo) => runLogger(ctx, `[${g.name}] `) } : {}),
+        ...(several ? { loggerFor: (g: GadgetInfo) => noting(runLogger(ctx, `[${g.name}] `)) } : {}),
         ...(keepGoing ? { keepGoing } : {}),
         ...(failFast ? { failFast } : {}),
         // a rebuild that re-tags a gadget removes the blobs only the replaced image used
@@ -217,6 +234,7 @@ export async function run(ctx: CommandContext): Promise<number> {
         onEvent: (e) => {
           recorder.onEvent(e);
           explained.onEvent(e);
+          profile?.onEvent(e);
           if (progress && e.type === "miss") ran.add(`${e.gadget}\0${e.stage}\0${e.arch ?? ""}`);
           // Progress (DESIGN §2): one status line per step that ran, on a terminal only.
           if (progress && e.type === "done" && ran.has(`${e.gadget}\0${e.stage}\0${e.arch ?? ""}`)) {
@@ -227,8 +245,10 @@ export async function run(ctx: CommandContext): Promise<number> {
     } finally {
       await (await import("../../engine/pool.js")).closePool();
     }
+    // a run that printed nothing of its steps' and only tagged into the store: the next identical run may skip it all
+    if (fast && !logged) await recordIfQualifies(fast, project, results, startedAt);
   } catch (e) {
-    await writeSummary(e).catch((w: unknown) => ctx.warn(`warning: could not write --json-file: ${(w as Error)?.message ?? String(w)}`));
+    await writeSummary(e).catch((w: unknown) => ctx.warn(`warning: could not write --json-file or --profile: ${(w as Error)?.message ?? String(w)}`));
     throw e;
   }
   await writeSummary();
@@ -242,6 +262,73 @@ export async function run(ctx: CommandContext): Promise<number> {
     return results.every((r) => r.ok) ? 0 : 1;
   }
   return (await reportResults(ctx, results, recorder)) ? 0 : 1;
+}
+
+/**
+ * The invocation the no-op fast path (engine/up-to-date.ts) answers for, or undefined when the
+ * flags ask for more than result lines (--explain, --json, --dry, -v, …) or for no cache.
+ */
+function upToDateInvocation(ctx: CommandContext): Invocation | undefined {
+  for (const f of ["no-cache", "explain", "json", "json-file", "dry", "typecheck", "profile"]) if (ctx.flags[f] !== undefined && ctx.flags[f] !== false) return undefined;
+  if (ctx.verbose) return undefined;
+  return { cwd: ctx.cwd, args: ctx.args, flags: ctx.flags, storeDir: ctx.storeDir(), env: { ...buildEnv(ctx), ...registryEnv(ctx) } };
+}
+
+/** The fast path: print the recorded result lines when nothing the last identical run depended on changed. */
+async function printIfUpToDate(ctx: CommandContext, inv: Invocation, file: string | undefined): Promise<boolean> {
+  const t0 = performance.now();
+  const [{ checkUpToDate }, { findGadgetfile }, { dirname }] = await Promise.all([import("../../engine/up-to-date.js"), import("../../gadgetfile/find.js"), import("node:path")]);
+  let root: string;
+  try {
+    root = dirname(findGadgetfile(ctx.cwd, file));
+  } catch {
+    return false; // the full run says what is wrong
+  }
+  const answer = checkUpToDate(root, inv);
+  if (!answer.upToDate) return false;
+  const ms = fmtMs(performance.now() - t0);
+  for (const g of answer.gadgets) ctx.out(`✓ ${g.name} ${ms}${g.digest ? ` ${g.digest}` : ""}`);
+  return true;
+}
+
+/**
+ * Record the run's state for the fast path when it qualifies: every gadget built, no stage runs
+ * once for all gadgets, and every step that is not cached only tagged the image into the local
+ * store (a publish target that stays on the machine and reports { reference?, digest }).
+ */
+async function recordIfQualifies(inv: Invocation, project: Project | undefined, results: GadgetRunResult[] | undefined, startedAt: number): Promise<void> {
+  if (!project || !results || results.length === 0 || !results.every((r) => r.status === "ok")) return;
+  const uncached: string[] = [];
+  for (const s of project.steps) {
+    const stage = project.stages.get(typeof s.spec === "string" ? s.spec : s.spec.stage);
+    if (!stage || stage.runBatch) return;
+    if (stage.cacheable === false) {
+      if (!stage.publishTarget || stage.leavesMachine !== false) return;
+      uncached.push(stage.name);
+    }
+  }
+  if (uncached.length > 1) return; // at most the one step that tags the image
+  const { imageDigest } = await import("../../engine/project.js");
+  const gadgets = [];
+  for (const r of results) {
+    const d = imageDigest(r);
+    if (uncached.length === 0) {
+      gadgets.push({ name: r.gadget.name, ...(d ? { digest: d } : {}) });
+      continue;
+    }
+    const res = r.results[uncached[0]!];
+    if (typeof res?.digest !== "string" || (res.reference !== undefined && typeof res.reference !== "string")) return;
+    gadgets.push({ name: r.gadget.name, ...(d ? { digest: d } : {}), tagged: { digest: res.digest, ...(typeof res.reference === "string" ? { reference: res.reference } : {}) } });
+  }
+  const [{ recordUpToDate }, { listedDirs }, { join }, { existsSync }] = await Promise.all([import("../../engine/up-to-date.js"), import("../../gadgetfile/glob.js"), import("node:path"), import("node:fs")]);
+  const root = project.gadgetfile.dir;
+  const files = new Set<string>([project.gadgetfile.file, ...project.configInputs, ...results.flatMap((r) => r.inputs)]);
+  for (const f of ["package.json", "package-lock.json"]) if (existsSync(join(root, f))) files.add(join(root, f));
+  for (const g of project.gadgets) if (existsSync(join(g.dir, "build.yaml"))) files.add(join(g.dir, "build.yaml"));
+  const dirs = new Map(listedDirs);
+  for (const g of project.gadgets) if (!dirs.has(g.dir)) return; // a folder no glob listed: nothing would notice it change
+  // not recorded (a file changed during the run, …): the next run is a full one, which is always right
+  await recordUpToDate(inv, { projectRoot: root, startedAt, files, dirs, gadgets }).catch(() => undefined);
 }
 
 /** The logger stages get: info and warnings on stderr, debug with -v; `prefix` names the gadget when several build at once. */
