@@ -16,6 +16,14 @@ export { exportImages, type ExportOptions, type ExportResult, type ExportedImage
 export { importImages, type ImportOptions, type ImportResult, type ImportedImage, type ImportLimits } from "./image/import.js";
 export { pushImage, pushResultLine, type PushOptions, type PushResult } from "./image/push.js";
 export { pullImage, pullResultLine, type PullOptions, type PullResult } from "./image/pull.js";
+export { copyImages, type CopyImagesOptions, type CopyImagesResult, type CopiedImage } from "./image/copy-images.js";
+export { copyRoot, type CopyRootOptions, type CopyRootResult } from "./image/copy.js";
+export { parseLocation, type Location } from "./image/locations.js";
+export { mirrorImages, parseMirrorList, parseMirrorTarget, mirrorDestination, type MirrorOptions, type MirrorSummary, type MirrorResult, type MirrorEvent } from "./image/mirror.js";
+export { listTags, remoteDigest, type TagList, type RemoteDigest, type RemoteInfoOptions } from "./image/remote-info.js";
+export { prune, type PruneReport, type PruneItem } from "./store/prune.js";
+export { readAhead, type ReadAhead } from "./oci/prefetch.js";
+export { copySignatures, type TransferredSignature } from "./sign/transfer.js";
 export { RegistryClient, type RegistryClientOptions, type RetryPolicy } from "./registry/client.js";
 export { RemoteRepository } from "./registry/repository.js";
 export { openRemoteRepository, type TransferOptions } from "./registry/open.js";

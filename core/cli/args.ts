@@ -24,6 +24,8 @@ export type FlagValues = Record<string, string | boolean | string[] | undefined>
 export interface ParsedArgs {
   flags: FlagValues;
   positionals: string[];
+  /** How many positionals came before a `--` (undefined: there was none). */
+  dashDash?: number;
 }
 
 function findFlag(specs: FlagSpec[], name: string, short: boolean): FlagSpec | undefined {
@@ -40,6 +42,7 @@ function parseBool(flag: string, v: string): boolean {
 export function parseFlags(argv: string[], specs: FlagSpec[]): ParsedArgs {
   const flags: FlagValues = {};
   const positionals: string[] = [];
+  let dashDash: number | undefined;
   for (const s of specs) if (s.default !== undefined) flags[s.name] = s.default;
   const set = (spec: FlagSpec, value: string | boolean) => {
     if (spec.type === "string" && spec.repeatable) {
@@ -53,6 +56,7 @@ export function parseFlags(argv: string[], specs: FlagSpec[]): ParsedArgs {
   for (let i = 0; i < argv.length; i++) {
     const tok = argv[i]!;
     if (tok === "--") {
+      dashDash = positionals.length;
       positionals.push(...argv.slice(i + 1));
       break;
     }
@@ -78,7 +82,7 @@ export function parseFlags(argv: string[], specs: FlagSpec[]): ParsedArgs {
     }
     set(spec, inline);
   }
-  return { flags, positionals };
+  return dashDash === undefined ? { flags, positionals } : { flags, positionals, dashDash };
 }
 
 /** Names of flags that consume the following token (for locating command words). */

@@ -8,6 +8,8 @@ import type { Interrupts } from "./interrupt.js";
 
 export interface CommandContext {
   args: string[];
+  /** How many of `args` came before a `--` on the command line (undefined: no `--`). */
+  dashDash?: number;
   flags: FlagValues;
   env: NodeJS.ProcessEnv;
   stdin: Readable;
@@ -56,6 +58,7 @@ export function createContext(init: {
   stderr?: Writable & { isTTY?: boolean };
   cwd?: string;
   interrupts?: Interrupts;
+  dashDash?: number;
 }): CommandContext {
   const env = init.env ?? process.env;
   const stdout = init.stdout ?? process.stdout;
@@ -66,6 +69,7 @@ export function createContext(init: {
   const live = () => !interrupts?.fired;
   const ctx: CommandContext = {
     args: init.args,
+    ...(init.dashDash !== undefined ? { dashDash: init.dashDash } : {}),
     flags,
     env,
     stdin: init.stdin ?? process.stdin,

@@ -127,7 +127,7 @@ async function runCommand(argv: string[], interrupts: Interrupts): Promise<numbe
       }
       throw usageError(`unknown command ${JSON.stringify([group, positionals[0]].filter(Boolean).join(" "))}`, `run 'gadget ${group ? group + " " : ""}--help' for the list of commands`);
     }
-    const { flags, positionals } = parseFlags(rest, [...GLOBAL_FLAGS, ...spec.flags]);
+    const { flags, positionals, dashDash } = parseFlags(rest, [...GLOBAL_FLAGS, ...spec.flags]);
     verbose ||= Boolean(flags.verbose);
     if (flags.help) {
       process.stdout.write(commandHelp(spec));
@@ -140,7 +140,7 @@ async function runCommand(argv: string[], interrupts: Interrupts): Promise<numbe
     }
     interrupts.doing(`gadget ${cmd}`);
     const mod = await spec.load();
-    const ctx = createContext({ args: positionals, flags, interrupts });
+    const ctx = createContext({ args: positionals, flags, interrupts, ...(dashDash !== undefined ? { dashDash } : {}) });
     const code = await mod.run(ctx);
     return typeof code === "number" ? code : 0;
   } catch (e) {

@@ -134,6 +134,7 @@ export function runProject(p: Project, o: RunProjectOptions): Promise<GadgetRunR
     ...(o.keepGoing ? { keepGoing: true } : {}),
     ...(o.failFast ? { failFast: true } : {}),
     ...(o.remoteCache ? { remoteCache: o.remoteCache } : {}),
+    ...(o.pruneReplaced ? { pruneReplaced: true } : {}),
   });
 }
 

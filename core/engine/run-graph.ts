@@ -11,6 +11,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { GadgetError } from "../errors.js";
 import type { Arch, Artifact, GadgetInfo, Logger, RunInfo, Stage, StageContext, StageInputs, StageResult, StageStore, StepSpec } from "../types.js";
 import type { LayoutStore } from "../store/layout-store.js";
+import type { Descriptor } from "../oci/model.js";
 import { exec, makeDollar } from "./exec.js";
 import { whichSync, type StepCache } from "./cache.js";
 import { checkStageResult, stepOptionsError, stepOptionsProblem } from "./stage-contract.js";
@@ -19,7 +20,6 @@ import { Semaphore } from "../limit.js";
 import { PhaseGate, type PhaseMember } from "./phase-gate.js";
 import type { RemoteCacheSettings } from "./remote-cache-config.js";
 import type { RemoteCache } from "./remote-cache.js";
-import type { Descriptor } from "../oci/model.js";
 
 export { Semaphore };
 
@@ -82,6 +82,11 @@ export interface RunGraphOptions {
   workDir?: string;
   /** The step cache's registry tier (remote-cache.ts); only with the cache on. */
   remoteCache?: RemoteCacheSettings;
+  /**
+   * When a stage moves a tag to a new image, remove the blobs only the replaced image used, at the
+   * end of the run (`gadget run` without --keep-old). Default false: the old image stays.
+   */
+  pruneReplaced?: boolean;
 }
 
 export interface GadgetRunResult {
@@ -223,8 +228,12 @@ export function visibleAnnotations(st: Pick<GadgetState, "gadget" | "annotations
   return out;
 }
 
-/** The store as stages see it: only the operations of StageStore, not the LayoutStore itself. */
-function narrowStore(s: LayoutStore, onPush?: (desc: Descriptor) => void): StageStore {
+/**
+ * The store as stages see it: only the operations of StageStore, not the LayoutStore itself.
+ * `onPush` sees every blob a stage writes (the remote cache saves them); `replaced` collects the
+ * images a `tag` moved away from (swept at the end of the run).
+ */
+function narrowStore(s: LayoutStore, onPush?: (desc: Descriptor) => void, replaced?: Map<string, Descriptor>): StageStore {
   return {
     root: s.root,
     push: (desc, content) => {
@@ -234,8 +243,25 @@ function narrowStore(s: LayoutStore, onPush?: (desc: Descriptor) => void): Stage
     exists: (desc) => s.exists(desc),
     fetchBytes: (desc) => s.fetchBytes(desc),
     resolve: (reference) => s.resolve(reference),
-    tag: (desc, reference, annotations) => s.tag(desc, reference, annotations),
+    tag: async (desc, reference, annotations) => {
+      const before = replaced ? await s.resolve(reference).catch(() => undefined) : undefined;
+      await s.tag(desc, reference, annotations);
+      if (before && before.digest !== desc.digest) replaced!.set(before.digest, before);
+    },
   };
+}
+
+/** Remove the blobs only the replaced images used (nothing while another gadget process writes: `gadget image prune` does it later). */
+async function pruneReplacedImages(store: LayoutStore, replaced: Map<string, Descriptor>, logger: Logger): Promise<void> {
+  const { sweep, withExclusiveStore } = await import("../store/prune.js");
+  const candidates = await store.reachable([...replaced.values()]);
+  const swept = await withExclusiveStore(store, () => sweep(store, { only: candidates.keys(), temps: false }));
+  if (!swept) {
+    logger.info("the replaced images' blobs stay (another gadget process is writing to the store): `gadget image prune` removes them later");
+    return;
+  }
+  const freed = swept.items.reduce((n, i) => n + i.bytes, 0);
+  if (swept.items.length > 0) logger.debug(`removed ${swept.items.length} blob(s) of replaced images (${freed} bytes)`);
 }
 
 export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]> {
@@ -271,6 +297,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     const { openRemoteCache } = await import("./remote-cache.js");
     remote = await openRemoteCache(opts.remoteCache, { env, logger, signal });
   }
+  const replaced = opts.pruneReplaced ? new Map<string, Descriptor>() : undefined;
 
   let storePromise: Promise<LayoutStore> | undefined;
   const openStore = () => (storePromise ??= import("../store/layout-store.js").then((m) => m.LayoutStore.open(opts.storeDir)));
@@ -372,7 +399,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         $: makeDollar({ cwd: st.gadget.dir, baseEnv: env, signal }),
         store: () => {
           usedStore = true;
-          return openStore().then((s) => narrowStore(s, (d) => pushed.push({ mediaType: d.mediaType, digest: d.digest, size: d.size })));
+          return openStore().then((s) => narrowStore(s, (d) => pushed.push({ mediaType: d.mediaType, digest: d.digest, size: d.size }), replaced));
         },
       };
       emit({ type: "start", ...base });
@@ -532,6 +559,9 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         const { enforceCacheLimit } = await import("./cache-prune.js");
         await enforceCacheLimit(cache.root, env).catch((e: unknown) => logger.warn(`cache: ${(e as Error)?.message ?? String(e)}`));
       }
+    }
+    if (replaced && replaced.size > 0 && !signal.aborted) {
+      await pruneReplacedImages(await openStore(), replaced, logger).catch((e: unknown) => logger.warn(`removing replaced images: ${(e as Error)?.message ?? String(e)}`));
     }
   } finally {
     // the run ends when its entries are in the registry (or the registry failed)

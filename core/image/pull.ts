@@ -14,7 +14,7 @@ import { LayoutStore } from "../store/layout-store.js";
 import { openRemoteRepository, parseConcurrency, type TransferOptions } from "../registry/open.js";
 import { progressSource, type ProgressEvent } from "../registry/progress-events.js";
 import { retryingDestination } from "../registry/retrying-storage.js";
-import { findSignatures, pullSignatures } from "../sign/transfer.js";
+import { pullSignatures } from "../sign/transfer.js";
 
 export type PullOptions = TransferOptions & {
   /** Told when the image came but its signatures could not be fetched. */
@@ -46,9 +46,6 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
       throw e;
     })).descriptor;
     const src = progressSource(repo, emit);
-    // the signature lookups go alongside the download (their answer is awaited after it)
-    const found = findSignatures(repo, root.digest, async () => root);
-    found.catch(() => {}); // seen (as ig's warning) when awaited
     try {
       // a present index or manifest counts only with its whole graph present and intact: the copy
       // skips a present node's subtree, and a repaired store may miss a child (moved aside as corrupt)
@@ -79,7 +76,7 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     // only ig's warning (pkg/oci/signature_error.go, signaturePullWarning)
     const named = ref.tag ? reference : `${referenceName(ref)}@${root.digest}`;
     try {
-      const sigs = await pullSignatures(repo, store, root.digest, { concurrency }, found);
+      const sigs = await pullSignatures(repo, store, root.digest, { concurrency });
       if (sigs.length === 0) opts.onWarning?.(`no signature found for gadget ${named}`);
     } catch (e) {
       opts.onWarning?.(signaturePullWarning(named, ref.registry, e));
@@ -91,7 +88,7 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
 }
 
 /** Blobs this pull wrote that no tag reaches (the pull failed before tagging). */
-async function removeUnreferenced(store: LayoutStore, written: Digest[]): Promise<void> {
+export async function removeUnreferenced(store: LayoutStore, written: Digest[]): Promise<void> {
   if (written.length === 0) return;
   try {
     await store.updateIndex(async (entries) => {

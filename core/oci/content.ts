@@ -12,6 +12,12 @@ export type Content = Uint8Array | Readable | AsyncIterable<Uint8Array>;
 export interface TransferIo {
   /** Aborts the transfer (a fetch's stream, a push's upload) at once. */
   signal?: AbortSignal;
+  /**
+   * fetch: the consumer checks digest and size itself (a registry destination does on commit; a
+   * store hashes any stream not marked verified), so the source need not hash the bytes too.
+   * The stream is then not marked verified.
+   */
+  unverified?: boolean;
 }
 
 export interface ReadOnlyStorage {

@@ -29,6 +29,9 @@ export const MANIFEST_ACCEPT = [
 /** One page of a tag list (`/tags/list?n=1000`) is far smaller than this. */
 const MAX_TAGS_PAGE = 4 * 1024 * 1024;
 
+/** Pages of a tag list followed at most (a registry that never stops is an error, not a hang). */
+const MAX_TAG_PAGES = 10_000;
+
 /** Blobs up to this size go up in one PUT; larger ones as a streamed PATCH. */
 export const MONOLITHIC_MAX = 8 * 1024 * 1024;
 
@@ -212,8 +215,15 @@ export class RemoteRepository implements Target {
       await drain(res);
       throw new GadgetError({ what: "content verification failed", which, why: `size mismatch: expected ${desc.size} bytes, the registry announced ${declared}`, code: "SIZE_MISMATCH" });
     }
-    const verify = new VerifyingStream(desc.digest, desc.size, which as Digest);
     const body = res.body;
+    if (io.unverified) {
+      // the destination verifies (registry → registry copies): pass the bytes through, counted
+      const out = this.counter((n) => (this.stats.bytesDownloaded += n));
+      body.on("error", (e) => out.destroy(this.client.networkFailure(e)));
+      out.on("error", () => {});
+      return body.pipe(out);
+    }
+    const verify = new VerifyingStream(desc.digest, desc.size, which as Digest);
     body.on("error", (e) => verify.destroy(this.client.networkFailure(e)));
     // chunks go on as they arrive: the store's write stream writes what piles up during a write
     // with one writev (no copying into bigger buffers)
@@ -283,11 +293,19 @@ export class RemoteRepository implements Target {
     return parseIndex(bytes, `referrers of ${subject.digest}`).manifests;
   }
 
-  /** Tags in the repository (follows `Link` pagination). */
+  /**
+   * Tags in the repository (follows `Link` pagination). A registry whose `Link` points back at a
+   * page already read, or that never stops, is an error rather than an endless loop.
+   */
   async tags(): Promise<string[]> {
     const out: string[] = [];
     let path: string | undefined = `${this.path("tags", "list")}?n=1000`;
+    const visited = new Set<string>();
     while (path) {
+      if (visited.has(path) || visited.size >= MAX_TAG_PAGES) {
+        throw new GadgetError({ what: "listing tags", which: this.name, why: visited.has(path) ? `the registry's next-page link points back at a page already read (${path})` : `more than ${MAX_TAG_PAGES} pages`, code: "PROTOCOL" });
+      }
+      visited.add(path);
       const res = await this.client.request({ method: "GET", path, scopes: this.pullScope(), headers: { accept: "application/json" } });
       if (res.status === 404) {
         await drain(res);

@@ -1,10 +1,12 @@
 /**
- * Make signatures travel with push and pull (ig's signature pullers/exporters): the image's
- * legacy `sha256-<hex>.sig` tag and its referrers (`sha256-<hex>` referrers-tag index, or the
- * registry's referrers API when it has one) are copied with copyGraph and tagged on the other side.
+ * Make signatures travel with images (ig's signature pullers/exporters): the image's legacy
+ * `sha256-<hex>.sig` tag and its referrers (`sha256-<hex>` referrers-tag index, or the registry's
+ * referrers API when it has one) are copied with copyGraph and tagged on the other side. One
+ * function, copySignatures, for any source and destination; push and pull call it through:
  *
  * push.ts, after tagging the image:   await pushSignatures(store, repo, root.digest)
  * pull.ts, after tagging the image:   await pullSignatures(repo, store, root.digest)
+ * image copy, after tagging:          await copySignatures(src, dst, root)
  */
 import { GadgetError } from "../errors.js";
 import { readAll, type ReadOnlyTarget, type Target } from "../oci/content.js";
@@ -15,7 +17,7 @@ import { MediaType } from "../oci/media-types.js";
 import { MAX_MANIFEST_BYTES, parseIndex, parseManifest, type Descriptor } from "../oci/model.js";
 import type { LayoutStore } from "../store/layout-store.js";
 import { cosignSignatureTag, referrersTag } from "./constants.js";
-import { addReferrers, referrerDescriptor, signatureArtifacts } from "./related.js";
+import { addReferrers, referrerDescriptor } from "./related.js";
 
 /** A source that can list referrers through the OCI 1.1 referrers API; undefined = not supported there. */
 export interface ReferrersLister {
@@ -63,89 +65,127 @@ export interface TransferredSignature {
 
 /**
  * Copy the image's signature tags from the local store to `dst` (the image's repository) and tag
- * them there. A referrers index already in the repository is merged with ours, not replaced.
+ * them there (copySignatures). A referrers index already in the repository is merged with ours, not replaced.
  */
 export async function pushSignatures(store: LayoutStore, dst: Target, indexDigest: Digest, opts: CopyOptions = {}): Promise<TransferredSignature[]> {
-  const out: TransferredSignature[] = [];
-  for (const a of await signatureArtifacts(store, indexDigest)) {
-    await copyGraph(store, dst, a.descriptor, opts);
-    let root = a.descriptor;
-    if (a.refName === referrersTag(indexDigest)) {
-      const remote = await tryResolve(dst, a.refName);
-      if (remote && remote.digest !== root.digest) {
-        const mine = await fetchIndexEntries(store, root, a.refName);
-        const theirs = await fetchIndexEntries(dst, remote, a.refName).catch(() => [] as Descriptor[]);
-        const merged = [...theirs.filter((t) => !mine.some((m) => m.digest === t.digest)), ...mine];
-        if (merged.length > mine.length) {
-          const idx = referrersIndex(merged);
-          await dst.push(idx.desc, idx.bytes);
-          root = idx.desc;
-        }
-      }
-    }
-    await dst.tag(root, a.refName);
-    out.push({ refName: a.refName, digest: root.digest });
-  }
-  return out;
+  return copySignatures(store, dst, await subjectDescriptor(store, indexDigest), opts);
 }
 
 /**
- * Fetch the image's signatures from `src` into the local store: the legacy `.sig` tag, referrers
- * from the referrers API when `src` offers one, else the referrers tag schema. Absent signatures
- * are not an error (most images are unsigned); transport errors are thrown for the caller to
- * report (ig warns and keeps the pulled image).
+ * Fetch the image's signatures from `src` into the local store (copySignatures): the legacy `.sig`
+ * tag, referrers from the referrers API when `src` offers one, else the referrers tag schema.
+ * Absent signatures are not an error (most images are unsigned); transport errors are thrown for
+ * the caller to report (ig warns and keeps the pulled image).
  */
-/** Where a registry keeps an image's signatures: the legacy `.sig` tag's manifest, and its referrers. */
-export interface FoundSignatures {
-  legacy?: Descriptor;
-  referrers?: Descriptor[];
+export async function pullSignatures(src: ReadOnlyTarget, store: LayoutStore, indexDigest: Digest, opts: CopyOptions = {}): Promise<TransferredSignature[]> {
+  // the subject's digest is what matters (the store may not hold the image itself)
+  const subject = await subjectDescriptor(store, indexDigest).catch((): Descriptor => ({ mediaType: MediaType.ImageIndex, digest: indexDigest, size: 0 }));
+  return copySignatures(src, store, subject, opts);
+}
+
+/** Where signature tags are written: a registry repository (`tag`) or a layout (`tagExact`: bare names verbatim). */
+async function tagSignature(t: Target, desc: Descriptor, name: string): Promise<void> {
+  const exact = (t as { tagExact?: (d: Descriptor, n: string) => Promise<void> }).tagExact;
+  if (typeof exact === "function") await exact.call(t, desc, name);
+  else await t.tag(desc, name);
+}
+
+function isLayout(t: unknown): t is LayoutStore {
+  return typeof (t as { tagExact?: unknown })?.tagExact === "function" && typeof (t as { updateIndex?: unknown })?.updateIndex === "function";
 }
 
 /**
- * Look the signatures of `subject` up (no content is copied): pull starts this as soon as it
- * knows the root, so the lookups overlap the image's download instead of following it.
+ * Copy an image's signatures from any source to any destination (registry ↔ registry, store ↔
+ * registry, layout ↔ layout): the legacy `sha256-<hex>.sig` tag, and its referrers — read through
+ * the source's OCI 1.1 referrers API when it has one, else the referrers tag schema
+ * (`sha256-<hex>` index). On the destination, referrers land as manifests (a registry with the
+ * referrers API indexes them itself) and in its referrers-tag index, merged with what is there.
+ * Nothing is rewritten that is already right: a signature tag pointing at the same digest, or a
+ * referrers index already listing every referrer, is left alone; a referrers index copied to a
+ * destination that had none keeps its digest.
  */
-export async function findSignatures(src: ReadOnlyTarget, digest: Digest, subject: () => Promise<Descriptor>): Promise<FoundSignatures> {
-  const legacyP = tryResolve(src, cosignSignatureTag(digest));
-  legacyP.catch(() => {}); // awaited below
-  let referrers: Descriptor[] | undefined;
-  if (hasReferrersApi(src)) referrers = await src.referrers(await subject());
-  if (referrers === undefined) {
-    const tag = referrersTag(digest);
-    const idx = await tryResolve(src, tag);
-    if (idx) referrers = await fetchIndexEntries(src, idx, tag);
-  }
-  const legacy = await legacyP;
-  return { ...(legacy ? { legacy } : {}), ...(referrers ? { referrers } : {}) };
+export async function copySignatures(src: ReadOnlyTarget, dst: Target, subject: Descriptor, opts: CopyOptions = {}): Promise<TransferredSignature[]> {
+  const out = await copySignaturesUnsorted(src, dst, subject, opts);
+  return out.sort((a, b) => (a.refName < b.refName ? -1 : a.refName > b.refName ? 1 : 0));
 }
 
-export async function pullSignatures(src: ReadOnlyTarget, store: LayoutStore, indexDigest: Digest, opts: CopyOptions = {}, found?: Promise<FoundSignatures>): Promise<TransferredSignature[]> {
+async function copySignaturesUnsorted(src: ReadOnlyTarget, dst: Target, subject: Descriptor, opts: CopyOptions): Promise<TransferredSignature[]> {
   const out: TransferredSignature[] = [];
-  const sigTag = cosignSignatureTag(indexDigest);
-  const where = await (found ?? findSignatures(src, indexDigest, () => subjectDescriptor(store, indexDigest)));
-  const legacy = where.legacy;
+  const sigTag = cosignSignatureTag(subject.digest);
+  const legacy = await tryResolve(src, sigTag);
   if (legacy) {
-    await copyGraph(src, store, legacy, opts);
-    await store.tagExact(legacy, sigTag);
+    const have = await tryResolve(dst, sigTag);
+    if (have?.digest !== legacy.digest) {
+      await copyGraph(src, dst, legacy, opts);
+      await tagSignature(dst, legacy, sigTag);
+    }
     out.push({ refName: sigTag, digest: legacy.digest });
   }
-  const referrers = where.referrers;
+
+  const tag = referrersTag(subject.digest);
+  let listed: Descriptor[] | undefined;
+  let srcIndex: Descriptor | undefined;
+  if (hasReferrersApi(src)) listed = await src.referrers(subject);
+  if (listed === undefined) {
+    srcIndex = await tryResolve(src, tag);
+    if (srcIndex) listed = await fetchIndexEntries(src, srcIndex, tag);
+  }
+  // only manifests that really refer to this image
   const kept: Descriptor[] = [];
-  for (const r of referrers ?? []) {
-    if (r.mediaType && r.mediaType !== MediaType.ImageManifest) continue; // referrers we can use are manifests
-    await copyGraph(src, store, r, opts);
-    // keep only manifests that really refer to this image
+  for (const r of listed ?? []) {
+    if (r.mediaType && r.mediaType !== MediaType.ImageManifest) continue;
     let m;
     try {
-      m = parseManifest(await store.fetchBytes(r), r.digest);
+      m = parseManifest(await readAll(await src.fetch(r), MAX_MANIFEST_BYTES), r.digest);
     } catch {
       continue;
     }
-    if (m.subject?.digest === indexDigest) kept.push(referrerDescriptor(r, m));
+    if (m.subject?.digest === subject.digest) kept.push(r.artifactType || r.annotations ? r : referrerDescriptor(r, m));
   }
-  if (kept.length > 0) {
-    const desc = await addReferrers(store, indexDigest, kept);
-    out.push({ refName: referrersTag(indexDigest), digest: desc.digest });
+  if (kept.length === 0) return out;
+  for (const r of kept) await copyGraph(src, dst, r, opts);
+
+  if (isLayout(dst)) {
+    const current = await tryResolve(dst, tag);
+    const theirs = current ? await fetchIndexEntries(dst, current, tag).catch(() => [] as Descriptor[]) : [];
+    if (current && kept.every((k) => theirs.some((t) => t.digest === k.digest))) {
+      out.push({ refName: tag, digest: current.digest });
+    } else if (!current && srcIndex && kept.length === listed!.length) {
+      await copyGraph(src, dst, srcIndex, opts);
+      await dst.tagExact(srcIndex, tag);
+      out.push({ refName: tag, digest: srcIndex.digest });
+    } else {
+      const desc = await addReferrers(dst, subject.digest, kept);
+      out.push({ refName: tag, digest: desc.digest });
+    }
+    return out;
   }
+
+  // a registry with the referrers API lists the pushed manifests by itself
+  if (hasReferrersApi(dst) && (await dst.referrers(subject)) !== undefined) return out;
+  const remote = await tryResolve(dst, tag);
+  if (remote) {
+    const theirs = await fetchIndexEntries(dst, remote, tag).catch(() => [] as Descriptor[]);
+    const missing = kept.filter((k) => !theirs.some((t) => t.digest === k.digest));
+    if (missing.length === 0) {
+      out.push({ refName: tag, digest: remote.digest });
+      return out;
+    }
+    const idx = referrersIndex([...theirs, ...missing]);
+    await dst.push(idx.desc, idx.bytes);
+    await dst.tag(idx.desc, tag);
+    out.push({ refName: tag, digest: idx.desc.digest });
+    return out;
+  }
+  if (srcIndex && kept.length === listed!.length) {
+    await copyGraph(src, dst, srcIndex, opts);
+    await dst.tag(srcIndex, tag);
+    out.push({ refName: tag, digest: srcIndex.digest });
+    return out;
+  }
+  const idx = referrersIndex(kept);
+  await dst.push(idx.desc, idx.bytes);
+  await dst.tag(idx.desc, tag);
+  out.push({ refName: tag, digest: idx.desc.digest });
   return out;
 }

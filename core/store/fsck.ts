@@ -9,13 +9,14 @@
 import { lstat, readdir, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { digestAlgorithm, digestHex, hashFile, type Digest } from "../oci/digest.js";
-import { KEEP_GRAPH_DEPTH, MAX_GRAPH_DEPTH, MAX_MANIFEST_BYTES, nodeKind, type Descriptor } from "../oci/model.js";
+import { MAX_GRAPH_DEPTH, MAX_MANIFEST_BYTES, nodeKind, type Descriptor } from "../oci/model.js";
 import { walkGraph, type GraphNode } from "../oci/walk.js";
 import type { GadgetError } from "../errors.js";
 import { acquireFileLock, withFileLock } from "./lock.js";
 import { LayoutStore, LOCK_FILE, TEMP_DIR, WRITERS_LOCK, refNameOf } from "./layout-store.js";
-import { classifyTemps, ensureDir, removeTemps, tempDirProblem } from "./temp-dir.js";
+import { classifyTemps, ensureDir, tempDirProblem } from "./temp-dir.js";
 import { fileMatches } from "./hash-file.js";
+import { sweep } from "./prune.js";
 
 /** Where `fsck --repair` moves corrupt blobs (outside blobs/, so OCI tools never see them). */
 export const CORRUPT_DIR = ".corrupt";
@@ -84,22 +85,13 @@ export async function fsck(root: string, opts: { repair?: boolean } = {}): Promi
           const name = await moveAside(store, desc.digest);
           report.repaired.push(`moved corrupt blob ${desc.digest} aside to ${CORRUPT_DIR}/${name} (referenced by ${from}): pull or import the image again to restore it`);
         }
-        // re-check reachability under the lock: a writer may have tagged since
-        const fresh = await reachFrom(store, await store.entries());
-        if (fresh.unknown.length === 0) {
-          for (const d of unreachable) {
-            if (fresh.reached.has(d)) continue;
-            await store.deleteBlob(d);
-            report.repaired.push(`removed unreachable blob ${d}`);
-          }
+        // the same sweep as `gadget image prune` (reachability re-checked under the lock: a writer may have tagged since)
+        const swept = await sweep(store);
+        for (const it of swept.items) {
+          if (it.kind === "temp") report.repaired.push(`removed stale temp file ${it.name}`);
+          else report.repaired.push(`removed unreachable ${it.kind === "blob" ? "blob" : it.kind} ${it.name}`);
         }
-        // only our own temp names whose writer is gone (re-checked now that we hold the locks)
-        const stale = new Set((await classifyTemps(join(root, TEMP_DIR), [WRITERS_LOCK])).stale);
-        for (const t of temps) {
-          if (!stale.has(t)) continue;
-          await removeTemps(join(root, TEMP_DIR), [t]);
-          report.repaired.push(`removed stale temp file ${TEMP_DIR}/${t}`);
-        }
+        report.notes.push(...swept.notes);
       });
     } finally {
       await writers.close();
@@ -121,30 +113,6 @@ async function moveAside(store: LayoutStore, digest: Digest): Promise<string> {
 /** May this node have children (an index, a manifest, or an untyped small blob)? */
 function mayHaveChildren(d: Descriptor): boolean {
   return nodeKind(d.mediaType) !== "blob" || (!d.mediaType && d.size <= MAX_MANIFEST_BYTES);
-}
-
-/**
- * Every digest reachable from the roots, and the nodes whose children could not be read (missing,
- * corrupt, unparseable): with any of those, "unreachable" means nothing.
- */
-async function reachFrom(store: LayoutStore, roots: Descriptor[]): Promise<{ reached: Set<Digest>; unknown: Digest[] }> {
-  const reached = new Set<Digest>();
-  const unknown: Digest[] = [];
-  await walkGraph(store, roots, {
-    maxDepth: KEEP_GRAPH_DEPTH,
-    read: (d) => store.fetchBytes(d),
-    async enter(d) {
-      reached.add(d.digest);
-      if (!mayHaveChildren(d)) return true;
-      if (await fileMatches(store.blobPath(d.digest), d.digest, d.size)) return true;
-      unknown.push(d.digest);
-      return false;
-    },
-    unreadable(d) {
-      unknown.push(d.digest);
-    },
-  }).catch((err: unknown) => unknown.push(((err as GadgetError).which ?? "") as Digest));
-  return { reached, unknown };
 }
 
 interface Examined {

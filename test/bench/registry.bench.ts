@@ -333,3 +333,63 @@ it("registry transfers: the gadget command vs skopeo vs the floor (whole process
     await tmp.cleanup();
   }
 });
+
+/**
+ * `gadget image copy` registry → registry (issue 15) vs `skopeo copy --all` of the same image:
+ * whole processes, alternating, each copy into a fresh registry (nothing to skip or mount),
+ * median of GADGET_BENCH_COPY_RUNS (5). Goal: gadget ≤ 0.9 × skopeo.
+ */
+it("registry → registry copy: gadget image copy vs skopeo copy --all", async () => {
+  if (!existsSync(join(REPO_ROOT, "dist", "core", "index.js"))) await exec(process.execPath, [join(REPO_ROOT, "scripts", "build.mjs")]);
+  const runs = Math.max(5, Number(process.env.GADGET_BENCH_COPY_RUNS ?? 5));
+  const tmp = await tempDir("gadget-bench-copy-");
+  const src = await startRegistry();
+  try {
+    const layerPath = join(tmp.dir, "layer.bin");
+    const layer = await randomFile(layerPath, LAYER);
+    const storeDir = join(tmp.dir, "store");
+    const ref = `${src.host}/bench/copy:v1`;
+    await imageFromFile(storeDir, ref, layerPath, layer);
+    await pushImage({ storeDir, reference: ref, insecureRegistries: [src.host] });
+    await rm(layerPath, { force: true });
+    const gadgetBin = join(REPO_ROOT, "bin", "gadget.js");
+    const ours: number[] = [];
+    const peer: number[] = [];
+    const emptyStore = join(tmp.dir, "unused-store");
+    for (let i = 0; i < runs; i++) {
+      for (const who of i % 2 === 0 ? (["ours", "peer"] as const) : (["peer", "ours"] as const)) {
+        const dst = await startRegistry();
+        try {
+          if (who === "ours") {
+            ours.push(await timed(() => exec(process.execPath, [gadgetBin, "image", "copy", ref, `${dst.host}/bench/copy:v1`, "--insecure-registries", `${src.host},${dst.host}`, "--oci-store", emptyStore])));
+          } else {
+            peer.push(await timed(() => skopeo(["copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false", `docker://${ref}`, `docker://${dst.host}/bench/copy:v1`])));
+          }
+        } finally {
+          await dst.stop();
+        }
+      }
+    }
+    // fixed costs: a copy with nothing to do (process start, a few round trips), same destination
+    const idleOurs: number[] = [];
+    const idlePeer: number[] = [];
+    const dst = await startRegistry();
+    try {
+      const target = `${dst.host}/bench/idle:v1`;
+      await exec(process.execPath, [gadgetBin, "image", "copy", ref, target, "--insecure-registries", `${src.host},${dst.host}`, "--oci-store", emptyStore]);
+      for (let i = 0; i < runs; i++) {
+        idleOurs.push(await timed(() => exec(process.execPath, [gadgetBin, "image", "copy", ref, target, "--insecure-registries", `${src.host},${dst.host}`, "--oci-store", emptyStore])));
+        idlePeer.push(await timed(() => skopeo(["copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false", `docker://${ref}`, `docker://${target}`])));
+      }
+    } finally {
+      await dst.stop();
+    }
+    console.log(`\nimage copy registry → registry (${(LAYER / MB).toFixed(0)} MiB layer, whole processes, alternating, median of ${runs})`);
+    ratioRow("gadget image copy vs skopeo copy --all, registry → registry", median(ours), "skopeo", median(peer), { max: 0.9 }, rate(LAYER, median(ours)));
+    ratioRow("nothing to copy (process start + round trips)", median(idleOurs), "skopeo", median(idlePeer), { max: 1.0 });
+    expect(ours.length).toBe(runs);
+  } finally {
+    await src.stop();
+    await tmp.cleanup();
+  }
+}, 600_000);

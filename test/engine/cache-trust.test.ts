@@ -4,6 +4,7 @@
  * version for built-ins), its declared inputs — and nothing else (not what another arch finished
  * first). Entries are kept until pruned, so going back to an earlier state is all hits.
  */
+// Runs pass --keep-old: reverts expect the earlier images (which their cache entries name) still in the store.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -33,11 +34,11 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
   afterAll(async () => repo?.cleanup());
 
   it("builds, and a second run is all hits with the same digests", async () => {
-    const r = await repo.run(["run", "--json"]);
+    const r = await repo.run(["run", "--keep-old", "--json"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     first = digests(r);
-    const again = await repo.run(["run", "--json", "--explain"]);
+    const again = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(misses(again.stderr)).toEqual([]);
     expect(cachedLines(again.stderr)).toHaveLength(2 * (2 + 2 + 2 + 1 + 1 + 1));
     expect(digests(again)).toEqual(first);
@@ -46,7 +47,7 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
   it("20 consecutive no-change runs with a per-arch annotating stage: 0 misses, and the same image every time", async () => {
     const seen: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const r = await repo.run(["run", "--json", "--explain", "--jobs", "4"]);
+      const r = await repo.run(["run", "--keep-old", "--json", "--explain", "--jobs", "4"]);
       expect(r.code).toBe(0);
       seen.push(...misses(r.stderr));
       expect(digests(r)).toEqual(first);
@@ -63,7 +64,7 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
     const label = join(repo.dir, "stages", "label.ts");
     const original = await readFile(label, "utf8");
     await writeFile(label, original.replace("v1", "v2"));
-    const r = await repo.run(["run", "--json", "--explain"]);
+    const r = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(r.code).toBe(0);
     const ex = explainLines(r.stderr);
     expect(ex.get("a params")).toBe("miss: stage ./stages/params.ts changed");
@@ -74,7 +75,7 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
     expect((await imageAnnotations(repo.store, edited.a!))["com.acme.params"]).toBe("a: v2");
 
     await writeFile(label, original);
-    const back = await repo.run(["run", "--json", "--explain"]);
+    const back = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(misses(back.stderr)).toEqual([]);
     expect(digests(back)).toEqual(first);
     expect((await imageAnnotations(repo.store, first.a!))["com.acme.params"]).toBe("a: v1");
@@ -85,7 +86,7 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
     const original = await readFile(header, "utf8");
     const edited = original.replace("100", "200");
     await writeFile(header, edited);
-    const r = await repo.run(["run", "--json", "--explain"]);
+    const r = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(r.code).toBe(0);
     const ex = explainLines(r.stderr);
     expect(ex.get("a clang@amd64")).toBe("miss: include/stat.h changed");
@@ -96,7 +97,7 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
     expect(afterEdit.b).toBe(first.b);
 
     await writeFile(header, original);
-    const back = await repo.run(["run", "--json", "--explain"]);
+    const back = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(misses(back.stderr)).toEqual([]);
     expect(digests(back)).toEqual(first);
 
@@ -106,7 +107,7 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
       [original, first],
     ] as const) {
       await writeFile(header, text);
-      const s = await repo.run(["run", "--json", "--explain"]);
+      const s = await repo.run(["run", "--keep-old", "--json", "--explain"]);
       expect(misses(s.stderr)).toEqual([]);
       expect(digests(s)).toEqual(want);
     }
@@ -117,7 +118,7 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
     try {
       const bin = await copyInstallation(t.dir, { version: "9.9.9" });
       const run = (args: string[]) => runCommand(process.execPath, [bin, ...args, "--oci-store", repo.store], { cwd: repo.dir, env: { SOURCE_DATE_EPOCH: "1700000000" } });
-      const r = await run(["run", "--json", "--explain"]);
+      const r = await run(["run", "--keep-old", "--json", "--explain"]);
       expect(r.code).toBe(0);
       const ex = explainLines(r.stderr);
       const { version } = JSON.parse(await readFile(join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
@@ -130,13 +131,13 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
       await t.cleanup();
     }
     // this installation again: everything it built before is still there
-    const back = await repo.run(["run", "--json", "--explain"]);
+    const back = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(misses(back.stderr)).toEqual([]);
     expect(digests(back)).toEqual(first);
   });
 
   it("--explain ends with a summary: hits, misses and the cache's size", async () => {
-    const r = await repo.run(["run", "--explain"]);
+    const r = await repo.run(["run", "--keep-old", "--explain"]);
     expect(r.code).toBe(0);
     const last = r.stderr.trim().split("\n").at(-1)!;
     expect(last).toMatch(/^explain: 18 hits, 0 misses; cache \d+(\.\d+)? (B|kB|MB) in \.gadget \(\d+ entries, bound 2\.00 GB\)$/);
@@ -148,7 +149,7 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
     const old = new Date(Date.now() - 10 * 86400e3);
     for (const f of await readdir(actions)) await utimes(join(actions, f), old, old);
     // … then one build (the original state) uses its entries again
-    const used = await repo.run(["run", "--json"]);
+    const used = await repo.run(["run", "--keep-old", "--json"]);
     expect(digests(used)).toEqual(first);
     const before = (await readdir(actions)).length;
     const p = await repo.run(["cache", "prune", "--older-than", "7d", "--json"]);
@@ -157,13 +158,13 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
     expect(res.removedEntries).toBeGreaterThan(0);
     expect(res.after.entries).toBe(before - res.removedEntries);
     expect(res.after.entries).toBe(2 * (2 + 2 + 2 + 1 + 1 + 1));
-    const r = await repo.run(["run", "--json", "--explain"]);
+    const r = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(misses(r.stderr)).toEqual([]);
     // the edited header's entries are gone: that state builds again
     const header = join(repo.dir, "include", "stat.h");
     const original = await readFile(header, "utf8");
     await writeFile(header, original.replace("100", "200"));
-    const edited = await repo.run(["run", "--json", "--explain"]);
+    const edited = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(explainLines(edited.stderr).get("a clang@amd64")).toBe("miss: include/stat.h changed");
     await writeFile(header, original);
   });
@@ -174,7 +175,7 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
     const res = JSON.parse(p.stdout) as { removedEntries: number; after: { bytes: number; entries: number } };
     expect(res.after.entries).toBe(0);
     expect(await readdir(join(repo.dir, ".gadget", "cas"))).toEqual([]);
-    const r = await repo.run(["run", "--json", "--explain"]);
+    const r = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(explainLines(r.stderr).get("b clang@amd64")).toBe("miss: cache entry missing");
     expect(digests(r)).toEqual(first);
     const human = await repo.run(["cache", "prune", "--max-size", "1G"]);
@@ -194,7 +195,7 @@ describe("cache keys: stage code, per-arch determinism, reverts (real clang)", (
     const original = await readFile(header, "utf8");
     await writeFile(header, original.replace("100", "300"));
     try {
-      const small = await repo.run(["run", "--json"], { GADGET_CACHE_MAX_SIZE: "1" });
+      const small = await repo.run(["run", "--keep-old", "--json"], { GADGET_CACHE_MAX_SIZE: "1" });
       expect(small.code).toBe(0);
       expect(await readdir(join(repo.dir, ".gadget", "cas"))).toEqual([]);
       expect(await readdir(join(repo.dir, ".gadget", "actions"))).toEqual([]);
@@ -213,10 +214,10 @@ describe("an npm plugin's key is its name, version and integrity", () => {
   afterAll(async () => repo?.cleanup());
 
   it("a new version of the package re-runs its stage, naming both versions; its files changed without a version bump too", async () => {
-    expect((await repo.run(["run", "--json"])).code).toBe(0);
+    expect((await repo.run(["run", "--keep-old", "--json"])).code).toBe(0);
     const pkgJson = join(repo.dir, "node_modules", "@acme", "gadget-lint", "package.json");
     await writeFile(pkgJson, (await readFile(pkgJson, "utf8")).replace('"1.0.0"', '"1.0.1"'));
-    const r = await repo.run(["run", "--json", "--explain"]);
+    const r = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(r.code).toBe(0);
     const ex = explainLines(r.stderr);
     expect(ex.get("hello @acme/license")).toBe("miss: stage @acme/gadget-lint changed (1.0.0 → 1.0.1)");
@@ -224,13 +225,13 @@ describe("an npm plugin's key is its name, version and integrity", () => {
     // no lockfile names its integrity: the package's files are its identity
     const index = join(repo.dir, "node_modules", "@acme", "gadget-lint", "index.js");
     await writeFile(index, (await readFile(index, "utf8")).replace('"unknown"', '"UNKNOWN"'));
-    const r2 = await repo.run(["run", "--json", "--explain"]);
+    const r2 = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(explainLines(r2.stderr).get("hello @acme/license")).toBe("miss: stage @acme/gadget-lint changed");
     // a lockfile's integrity is used when there is one
     await writeFile(join(repo.dir, "package-lock.json"), JSON.stringify({ lockfileVersion: 3, packages: { "node_modules/@acme/gadget-lint": { version: "1.0.1", integrity: "sha512-test" } } }));
-    const r3 = await repo.run(["run", "--json", "--explain"]);
+    const r3 = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(explainLines(r3.stderr).get("hello @acme/license")).toBe("miss: stage @acme/gadget-lint changed");
-    const r4 = await repo.run(["run", "--json", "--explain"]);
+    const r4 = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(explainLines(r4.stderr).get("hello @acme/license")).toBe("hit");
     expect((JSON.parse(r4.stdout) as RunJson).ok).toBe(true);
   });

@@ -1,3 +1,4 @@
+// Runs pass --keep-old: reverts expect the earlier images (which their cache entries name) still in the store.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -27,7 +28,7 @@ describe("custom stages from a local file and from an npm package", () => {
   });
 
   it("their outputs feed oci-pack: the annotations are in the built image", async () => {
-    const r = await repo.run(["run", "--json"]);
+    const r = await repo.run(["run", "--keep-old", "--json"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const d = digests(r).hello!;
@@ -38,12 +39,12 @@ describe("custom stages from a local file and from an npm package", () => {
   });
 
   it("custom stages are cached like built-ins, and re-run when their input changes", async () => {
-    const again = await repo.run(["run", "--json", "--explain"]);
+    const again = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     const ex = explainLines(again.stderr);
     expect(ex.get("hello lint")).toBe("hit");
     expect(ex.get("hello @acme/license")).toBe("hit");
     await appendFile(join(repo.dir, "gadgets", "hello", "program.bpf.c"), "\n// one more line\n");
-    const r = await repo.run(["run", "--json", "--explain"]);
+    const r = await repo.run(["run", "--keep-old", "--json", "--explain"]);
     expect(r.code).toBe(0);
     const ex2 = explainLines(r.stderr);
     expect(ex2.get("hello lint")).toBe("miss: gadgets/hello/program.bpf.c changed");
@@ -56,7 +57,7 @@ describe("custom stages from a local file and from an npm package", () => {
     const text = await readFile(src, "utf8");
     const { writeFile } = await import("node:fs/promises");
     await writeFile(src, text.replace("SPDX-License-Identifier", "License"));
-    const r = await repo.run(["run"]);
+    const r = await repo.run(["run", "--keep-old"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^Error: lint failed \(.*program\.bpf\.c\): no SPDX-License-Identifier line$/m);
   });

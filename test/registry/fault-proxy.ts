@@ -20,6 +20,10 @@ export interface FaultRules {
   /** Answer matching requests with a 307 to this URL (+ the request path), like a registry redirecting to blob storage. */
   redirectTo?: string;
   redirectMatch?: (req: IncomingMessage) => boolean;
+  /** Answer every `n`th request matching `match` with `status` (default 500), e.g. every 5th manifest PUT. */
+  failEvery?: { n: number; match: (req: IncomingMessage) => boolean; status?: number; count?: number };
+  /** Serve GET …/tags/list in pages of at most this many tags with `Link: <…>; rel="next"` (distribution 2.8 answers in one page). */
+  paginateTags?: number;
 }
 
 export interface FaultProxy {
@@ -43,6 +47,20 @@ export async function startFaultProxy(target: string, rules: FaultRules = {}): P
       req.resume();
       res.writeHead(503, { "retry-after": "0", "content-type": "application/json" });
       res.end('{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}');
+      return;
+    }
+    if (r.failEvery && r.failEvery.match(req)) {
+      r.failEvery.count = (r.failEvery.count ?? 0) + 1;
+      if (r.failEvery.count % r.failEvery.n === 0) {
+        entry.status = r.failEvery.status ?? 500;
+        req.resume();
+        res.writeHead(entry.status, { "content-type": "application/json" });
+        res.end('{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}');
+        return;
+      }
+    }
+    if (r.paginateTags && req.method === "GET" && /\/tags\/list(\?|$)/.test(req.url ?? "")) {
+      paginate(req, res, entry, r.paginateTags);
       return;
     }
     if (r.redirectTo && (!r.redirectMatch || r.redirectMatch(req))) {
@@ -98,6 +116,37 @@ export async function startFaultProxy(target: string, rules: FaultRules = {}): P
       } else res.socket?.destroy();
     });
     req.pipe(up);
+  };
+  /** The whole list from the registry, then one page of it (n, last as the distribution spec defines them). */
+  const paginate = (req: IncomingMessage, res: ServerResponse, entry: FaultProxy["seen"][number], pageSize: number) => {
+    const u = new URL(req.url ?? "/", "http://x");
+    const n = Math.min(pageSize, Number(u.searchParams.get("n") ?? pageSize) || pageSize);
+    const last = u.searchParams.get("last");
+    const upstream = request({ host: thost, port: Number(tport), method: "GET", path: `${u.pathname}?n=100000`, headers: { ...req.headers } }, (ur) => {
+      let body = "";
+      ur.on("data", (c: Buffer) => (body += c.toString()));
+      ur.on("end", () => {
+        entry.status = ur.statusCode;
+        if (ur.statusCode !== 200) {
+          res.writeHead(ur.statusCode ?? 502, { "content-type": "application/json" });
+          res.end(body);
+          return;
+        }
+        const doc = JSON.parse(body) as { name: string; tags: string[] };
+        const all = [...doc.tags].sort();
+        const start = last ? all.findIndex((t) => t > last) : 0;
+        const page = start < 0 ? [] : all.slice(start, start + n);
+        const headers: Record<string, string> = { "content-type": "application/json" };
+        if (start >= 0 && start + n < all.length) headers.link = `<${u.pathname}?n=${n}&last=${encodeURIComponent(page.at(-1)!)}>; rel="next"`;
+        res.writeHead(200, headers);
+        res.end(JSON.stringify({ name: doc.name, tags: page }));
+      });
+    });
+    upstream.on("error", () => {
+      res.writeHead(502);
+      res.end();
+    });
+    upstream.end();
   };
   const server: Server = createServer(handle);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));

@@ -30,6 +30,7 @@ describe("gadget image fsck", () => {
     writeFileSync(p, b);
     const r = await fsckRun();
     expect(r.code).toBe(1);
+    expect(r.stdout).not.toContain("sound:");
     expect(r.stdout).toContain(`problem: corrupt blob: sha256:${LAYER}`);
   });
 
@@ -51,12 +52,17 @@ describe("gadget image fsck", () => {
     const dead = spawnSync("true").pid;
     writeFileSync(join(dir, ".tmp", `blob.tmp-${dead}-aa`), "partial");
     const r = await fsckRun();
-    expect(r.code).toBe(1);
+    // garbage alone is no failure: the store is sound, prune removes it
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^sound: .*no problems \(6 blobs verified\); 2 item\(s\) of garbage$/m);
+    expect(r.stdout).toContain("hint: `gadget image prune` removes the garbage");
     expect(r.stdout).toContain(`garbage: unreachable blob: sha256:${"b".repeat(64)}`);
     expect(r.stdout).toContain(`garbage: stale temp file: .tmp/blob.tmp-${dead}-aa`);
     expect(r.stdout).not.toContain("problem:");
     const fix = await fsckRun("--repair");
     expect(fix.code).toBe(0);
+    expect(fix.stdout).toContain(`removed unreachable blob sha256:${"b".repeat(64)}`);
+    expect(fix.stdout).toContain(`removed stale temp file .tmp/blob.tmp-${dead}-aa`);
     expect(readdirSync(join(dir, "blobs", "sha256"))).toHaveLength(6);
     expect((await fsckRun()).code).toBe(0);
   });

@@ -233,6 +233,8 @@ export async function run(ctx: CommandContext): Promise<number> {
         ...(several ? { loggerFor: (g: GadgetInfo) => noting(runLogger(ctx, `[${g.name}] `)) } : {}),
         ...(keepGoing ? { keepGoing } : {}),
         ...(failFast ? { failFast } : {}),
+        // a rebuild that re-tags a gadget removes the blobs only the replaced image used
+        ...(ctx.flagBool("keep-old") ? {} : { pruneReplaced: true }),
         onEvent: (e) => {
           recorder.onEvent(e);
           explained.onEvent(e);
@@ -395,6 +397,7 @@ async function watch(ctx: CommandContext, o: { jobs: number | undefined; file: s
       logger: runLogger(ctx),
       remoteCacheFor: (project) => remoteCacheOf(ctx, project),
       signal: ac.signal,
+      ...(ctx.flagBool("keep-old") ? {} : { pruneReplaced: true }),
       handlers: {
         onLoad: (project) => {
           loaded = true;
