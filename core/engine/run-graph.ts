@@ -17,6 +17,7 @@ import { checkStageResult, stepOptionsError, stepOptionsProblem } from "./stage-
 import { hashFileOffThread } from "./pool.js";
 import { Semaphore } from "../limit.js";
 import { PhaseGate, type PhaseMember } from "./phase-gate.js";
+import { cacheRoot } from "./cache-dir.js";
 
 export { Semaphore };
 
@@ -70,6 +71,11 @@ export interface RunGraphOptions {
   keepGoing?: boolean;
   /** After the first failure, start no new step (steps already running finish). */
   failFast?: boolean;
+  /**
+   * The folder of the stages' persistent folders (`ctx.cacheDir` is `<it>/<stage name>`); default
+   * `<cache root>/stages` (cache-dir.ts: `.gadget/` in projectRoot, or GADGET_CACHE_DIR).
+   */
+  stageCacheDir?: string;
   /**
    * Where steps write outputs when the cache is off. Default: a temp dir removed when runGraph
    * returns (so artifact paths are only valid during the run) — pass a dir to keep them.
@@ -240,6 +246,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   const emit = opts.onEvent ?? (() => {});
   const useCache = opts.cache !== false;
   const projectRoot = resolve(opts.projectRoot);
+  const stageCacheDir = opts.stageCacheDir ? resolve(opts.stageCacheDir) : join(cacheRoot(projectRoot, env), "stages");
 
   let cache: StepCache | undefined;
   let ownedWorkDir: string | undefined;
@@ -346,6 +353,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         logger: st.logger,
         signal,
         outDir,
+        cacheDir: join(stageCacheDir, stageDirName(stageName)),
         artifacts: visible,
         annotations: visibleAnnotations(st, step.index, arch),
         state: await stateOf(step.stage),
@@ -515,6 +523,11 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     }
     return r;
   });
+}
+
+/** A stage's folder name under the stages' cache folder ("@acme/lint" → "%40acme%2Flint"). */
+export function stageDirName(stage: string): string {
+  return encodeURIComponent(stage);
 }
 
 /** A Logger with every method (diagnostics default to warn). */
