@@ -162,12 +162,19 @@ export interface PchPlan {
 
 const sha = (s: string | Uint8Array) => createHash("sha256").update(s).digest("hex");
 
-async function fileHash(path: string): Promise<string | undefined> {
-  try {
-    return sha(await readFile(path));
-  } catch {
-    return undefined;
+/** A file's content hash, by path, remembered for the run (clang.ts keeps one map per run): both archs hash vmlinux.h once. */
+export type HashMemo = Map<string, Promise<string | undefined>>;
+
+function fileHash(path: string, memo?: HashMemo): Promise<string | undefined> {
+  let p = memo?.get(path);
+  if (!p) {
+    p = readFile(path).then(
+      (b) => sha(b),
+      () => undefined,
+    );
+    memo?.set(path, p);
   }
+  return p;
 }
 
 /** clang's identity without spawning it: the real binary's path, size, mtime and inode. */
@@ -178,10 +185,10 @@ export async function clangIdentity(clang: string): Promise<string> {
 }
 
 /** The PCH's name: the plan and the content of every header the PCH build read (undefined if one is gone). */
-async function pchName(base: string, deps: readonly string[]): Promise<string | undefined> {
+async function pchName(base: string, deps: readonly string[], memo?: HashMemo): Promise<string | undefined> {
   const parts = [base];
   for (const d of deps) {
-    const h = await fileHash(d);
+    const h = await fileHash(d, memo);
     if (!h) return undefined;
     parts.push(`${d}\0${h}`);
   }
@@ -200,6 +207,8 @@ export interface PlanRequest {
   source: string;
   sourcePath: string;
   mode: PchMode;
+  /** Header hashes of this run (default: none remembered). */
+  hashes?: HashMemo;
 }
 
 /** Why there is no plan (for the debug log), or the plan. */
@@ -236,7 +245,7 @@ export async function planPch(req: PlanRequest): Promise<PchPlan | string> {
   const plan: PchPlan = { dir: req.dir, base, header: join(req.dir, `${base}.h`), headerText, buildArgs: flags };
   const deps = await readFile(join(req.dir, `${base}.deps.json`), "utf8").then((t) => JSON.parse(t) as unknown, () => undefined);
   if (Array.isArray(deps) && deps.every((d) => typeof d === "string")) {
-    const name = await pchName(base, deps as string[]);
+    const name = await pchName(base, deps as string[], req.hashes);
     if (name) plan.pch = join(req.dir, `${name}.pch`);
   }
   return plan;

@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import { basename, join, relative, isAbsolute } from "node:path";
 import { defineStage, GadgetError, t, type Arch, type GadgetInfo, type Infer, type ProcessOutput, type StageContext } from "../core/types.js";
 import { api } from "./api.js";
-import { dropPch, existingPch, makePch, markNoPch, planPch, realHeaders, usePchArgs, type PchPlan } from "./clang-pch.js";
+import { dropPch, existingPch, makePch, markNoPch, planPch, realHeaders, usePchArgs, type HashMemo, type PchPlan } from "./clang-pch.js";
 import { parseDepfile } from "./depfile.js";
 import { checkHostHeaders, findTool, headerHint, hostMultiarch } from "./tools.js";
 import { checkUnresolvedSymbols } from "./unresolved-symbols.js";
@@ -89,6 +89,8 @@ interface ClangRunState {
   shownWarnings: Set<string>;
   /** PCH builds of this run by plan (gadgets with the same headers, flags and arch wait for one build). */
   making: Map<string, Promise<{ pch: string } | { reason: string }>>;
+  /** Header content hashes of this run (headers do not change during a run; makePch hashes afresh). */
+  hashes: HashMemo;
 }
 
 export const clangStage = defineStage({
@@ -98,7 +100,7 @@ export const clangStage = defineStage({
   perArch: true,
   options,
   outputs: ["object"],
-  setup: (): ClangRunState => ({ shownWarnings: new Set(), making: new Map() }),
+  setup: (): ClangRunState => ({ shownWarnings: new Set(), making: new Map(), hashes: new Map() }),
   async inputs(ctx) {
     if (!(await hasEbpfSource(ctx.gadget))) return { args: { ebpf: false } };
     await checkCflags(ctx);
@@ -125,7 +127,7 @@ export const clangStage = defineStage({
     const args = clangArgs({ multiarch, arch, source: sourceArg(ctx.gadget), out, gadgetDir: ctx.gadget.dir, cflags: [...ctx.gadget.cflags, ...(ctx.options.cflags ?? [])], depfile });
     const what = `compiling ${relative(process.cwd(), ctx.gadget.ebpfSource) || ctx.gadget.ebpfSource} for ${arch}`;
     const plain = () => ctx.exec(clang, args, { cwd: ctx.gadget.dir, what, hint: (out) => headerHint(out.stderr) });
-    const plan = await planPch({ dir: ctx.cacheDir, clang, arch, compileArgs: args, source: await readFile(ctx.gadget.ebpfSource, "utf8"), sourcePath: ctx.gadget.ebpfSource, mode: ctx.options.pch ?? "auto" });
+    const plan = await planPch({ dir: ctx.cacheDir, clang, arch, compileArgs: args, source: await readFile(ctx.gadget.ebpfSource, "utf8"), sourcePath: ctx.gadget.ebpfSource, mode: ctx.options.pch ?? "auto", hashes: ctx.state.hashes });
     let res: ProcessOutput;
     if (typeof plan === "string") {
       ctx.logger.debug(`clang (${arch}): no precompiled header: ${plan}`);
