@@ -24,7 +24,9 @@ export type PchMode = "auto" | "always" | "never";
 /** In "auto" mode, a prefix without vmlinux.h is worth a PCH from this many bytes of directly included headers. */
 export const PCH_AUTO_MIN_BYTES = 1 << 20;
 /** PCH files kept in the cache folder (least recently used go first; each is ~15 MB with vmlinux.h). */
-export const PCH_KEEP = 16;
+export const PCH_KEEP = 8;
+/** Temp files older than this are left over from an interrupted PCH build. */
+const STALE_TEMP_MS = 10 * 60 * 1000;
 /** Bump when the plan's files or their meaning change. */
 const PCH_FORMAT = "1";
 
@@ -325,9 +327,14 @@ export async function markNoPch(plan: PchPlan, why: string): Promise<void> {
   await writeAtomic(join(plan.dir, `${plan.base}.nopch`), why.endsWith("\n") ? why : `${why}\n`);
 }
 
-/** Keep the `keep` most recently used .pch files of the folder. */
-export async function prunePchs(dir: string, keep: number): Promise<void> {
-  const names = (await readdir(dir)).filter((n) => n.endsWith(".pch"));
+/** Keep the `keep` most recently used .pch files of the folder; remove temp files of interrupted builds. */
+export async function prunePchs(dir: string, keep: number, now = Date.now()): Promise<void> {
+  const all = await readdir(dir);
+  for (const n of all.filter((x) => x.includes(".tmp-"))) {
+    const st = await stat(join(dir, n)).catch(() => undefined);
+    if (st && now - st.mtimeMs > STALE_TEMP_MS) await rm(join(dir, n), { force: true });
+  }
+  const names = all.filter((n) => n.endsWith(".pch"));
   if (names.length <= keep) return;
   const aged = await Promise.all(names.map(async (n) => ({ p: join(dir, n), t: (await stat(join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
   aged.sort((a, b) => b.t - a.t);

@@ -11,7 +11,7 @@ import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { clangStage, clangArgs } from "../../plugins/clang.js";
-import { pchArgs, pchPrefix, pchWorthIt } from "../../plugins/clang-pch.js";
+import { makePch, pchArgs, pchPrefix, pchWorthIt, planPch, type PchPlan } from "../../plugins/clang-pch.js";
 import { exec } from "../../core/engine/exec.js";
 import { runGraph } from "../../core/engine/run-graph.js";
 import { defineStage, type Arch, type GadgetInfo, type ProcessOutput } from "../../core/types.js";
@@ -161,6 +161,18 @@ char LICENSE[] SEC("license") = "GPL";
     expect(Buffer.compare(arm.stripped, (await compile(a, "arm64", "never", cacheDir)).stripped)).toBe(0);
   }, 60_000);
 
+  it('a quoted "vmlinux.h" next to the source: a PCH, the same object as the plain argv', async () => {
+    const cacheDir = join(root, "quoted-pch");
+    const g = await gadget("core_quoted", source(7).replace("#include <vmlinux.h>", '#include "vmlinux.h"'), []);
+    await writeFile(join(g.dir, "vmlinux.h"), await readFile(join(vmlinuxDir, "vmlinux.h")));
+    const viaPch = await compile(g, "amd64", "auto", cacheDir);
+    expect(usedPch(viaPch)).toBe(true);
+    const plain = await compile(g, "amd64", "never", cacheDir);
+    expect(Buffer.compare(viaPch.stripped, plain.stripped)).toBe(0);
+    expect(viaPch.discovered).toEqual(plain.discovered);
+    expect(viaPch.discovered).toContain(join(g.dir, "vmlinux.h"));
+  }, 60_000);
+
   it("a corrupt PCH: the plain compile's object, the PCH dropped and made again next time", async () => {
     const cacheDir = join(root, "corrupt-pch");
     const g = await gadget("core_c", source(3));
@@ -177,6 +189,24 @@ char LICENSE[] SEC("license") = "GPL";
     expect(builtPch(again)).toBe(1);
     expect(await pchFiles(cacheDir)).toEqual([name]);
     expect(Buffer.compare(again.stripped, good.stripped)).toBe(0);
+  }, 60_000);
+
+  it("two workers making the same PCH at once (as two processes would): both get a working PCH, one file", async () => {
+    const cacheDir = join(root, "race-pch");
+    const g = await gadget("core_race", source(8));
+    const args = clangArgs({ multiarch: execFileSync("clang", ["-print-multiarch"]).toString().trim(), arch: "amd64", source: "program.bpf.c", out: join(root, "race.o"), gadgetDir: g.dir, cflags: g.cflags, depfile: join(root, "race.d") });
+    const clang = execFileSync("sh", ["-c", "command -v clang"]).toString().trim();
+    const req = { dir: cacheDir, clang, arch: "amd64", compileArgs: args, source: await readFile(g.ebpfSource, "utf8"), sourcePath: g.ebpfSource, mode: "auto" as const };
+    const [p1, p2] = await Promise.all([planPch(req), planPch(req)]);
+    const runClang = (a: string[]) => exec(clang, a, { cwd: g.dir, nothrow: true });
+    const made = await Promise.all([makePch(p1 as PchPlan, runClang), makePch(p2 as PchPlan, runClang)]);
+    expect(made.map((m) => ("pch" in m ? m.pch : m.reason))).toEqual([(made[0] as { pch: string }).pch, (made[0] as { pch: string }).pch]);
+    expect(await pchFiles(cacheDir)).toHaveLength(1);
+    expect((await readdir(cacheDir)).filter((n) => n.includes(".tmp-"))).toEqual([]);
+    const c = await compile(g, "amd64", "auto", cacheDir);
+    expect(builtPch(c)).toBe(0);
+    expect(usedPch(c)).toBe(true);
+    expect(c.log.join("\n")).not.toMatch(/dropped|failed/);
   }, 60_000);
 
   it("a relative -I path: no PCH, even with pch: always", async () => {
