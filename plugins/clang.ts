@@ -155,7 +155,6 @@ export const clangStage = defineStage({
   },
 });
 
-
 /**
  * Compile with the plan's PCH (made first when missing; one build per plan and run). When the PCH
  * compile fails the plain compile runs: its error is the one reported (once). If the plain one
@@ -188,6 +187,9 @@ async function compileWithPch(ctx: StageContext<ClangOptions, ClangRunState>, pl
   const again = await plain(); // throws the real error when the source is at fault
   ctx.logger.debug(`clang (${arch}): the precompiled header failed where the plain compile worked; ${fresh ? "not using it for these headers again" : "dropped"}:\n${res.stderr.trim()}`);
   if (fresh) await markNoPch(plan, `a fresh PCH failed where the plain compile worked:\n${res.stderr}`);
-  else await dropPch(pch);
+  else {
+    await dropPch(pch);
+    ctx.state.making.delete(plan.base);
+  }
   return again;
 }

@@ -138,7 +138,7 @@ char LICENSE[] SEC("license") = "GPL";
   it("auto mode makes a PCH once; the next gadget reuses it; objects match the plain argv on both archs", async () => {
     const cacheDir = join(root, "core-pch");
     const a = await gadget("core_a", source(1));
-    const b = await gadget("core_b", source(2));
+    const b = await gadget("core_b", source(2, "static int unused_fn(void) { return 0; }\n"));
     const first = await compile(a, "amd64", "auto", cacheDir);
     expect(builtPch(first)).toBe(1);
     expect(usedPch(first)).toBe(true);
@@ -153,7 +153,11 @@ char LICENSE[] SEC("license") = "GPL";
       expect(Buffer.compare(c.stripped, plain.stripped)).toBe(0);
       expect(c.discovered).toEqual(plain.discovered);
       expect(c.discovered).toContain(join(vmlinuxDir, "vmlinux.h"));
+      // clang's warnings about the source are the plain compile's, word for word
+      const warnings = (x: Compiled) => x.log.filter((l) => /warning:/.test(l));
+      expect(warnings(c)).toEqual(warnings(plain));
     }
+    expect(second.log.join("\n")).toMatch(/warning: unused function 'unused_fn'/);
     // arm64: a PCH of its own (per arch), same bytes as the plain argv
     const arm = await compile(a, "arm64", "auto", cacheDir);
     expect(builtPch(arm)).toBe(1);
