@@ -15,8 +15,9 @@
  * Everything is written atomically (temp + rename): two workers making the same PCH both succeed.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, readdir, realpath, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { clangIdentity } from "./clang-identity.js";
 import { parseDepfile } from "./depfile.js";
 
 export type PchMode = "auto" | "always" | "never";
@@ -177,13 +178,6 @@ function fileHash(path: string, memo?: HashMemo): Promise<string | undefined> {
     memo?.set(path, p);
   }
   return p;
-}
-
-/** clang's identity without spawning it: the real binary's path, size, mtime and inode. */
-export async function clangIdentity(clang: string): Promise<string> {
-  const real = await realpath(clang);
-  const st = await stat(real);
-  return `${real}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
 }
 
 /** The PCH's name: the plan and the content of every header the PCH build read (undefined if one is gone). */

@@ -15,6 +15,7 @@ import { existsSync } from "node:fs";
 import { basename, join, relative, isAbsolute } from "node:path";
 import { defineStage, GadgetError, t, type Arch, type GadgetInfo, type Infer, type ProcessOutput, type StageContext } from "../core/types.js";
 import { api } from "./api.js";
+import { rememberedMultiarch } from "./clang-identity.js";
 import { dropPch, existingPch, makePch, markNoPch, planPch, realHeaders, usePchArgs, type HashMemo, type PchPlan } from "./clang-pch.js";
 import { parseDepfile } from "./depfile.js";
 import { checkHostHeaders, findTool, headerHint, hostMultiarch } from "./tools.js";
@@ -120,7 +121,8 @@ export const clangStage = defineStage({
     await checkCflags(ctx);
     const arch = archOf(ctx);
     const clang = ctx.options.clang ?? (await findTool("clang", ctx.env));
-    const multiarch = await hostMultiarch(ctx.exec, clang);
+    // fixed by clang's identity: asked once, then remembered in the cache folder (clang starts sooner)
+    const multiarch = await rememberedMultiarch(ctx.cacheDir, clang, () => hostMultiarch(ctx.exec, clang));
     checkHostHeaders(multiarch);
     const out = join(ctx.outDir, `${arch}.bpf.o`);
     const depfile = join(ctx.outDir, `${arch}.d`);

@@ -12,6 +12,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { clangStage, clangArgs } from "../../plugins/clang.js";
 import { makePch, pchArgs, pchPrefix, pchWorthIt, planPch, type PchPlan } from "../../plugins/clang-pch.js";
+import { rememberedMultiarch } from "../../plugins/clang-identity.js";
 import { exec } from "../../core/engine/exec.js";
 import { runGraph } from "../../core/engine/run-graph.js";
 import { defineStage, type Arch, type GadgetInfo, type ProcessOutput } from "../../core/types.js";
@@ -270,6 +271,25 @@ describe("pure parts", () => {
     expect(pchWorthIt("never", vml, [])).toBe(false);
     expect(pchWorthIt("always", small, [1])).toBe(true);
     expect(pchWorthIt("always", [], [])).toBe(false);
+  });
+});
+
+describe("clang's multiarch, remembered per clang identity", () => {
+  it("asks clang once, then reads the cache folder (no spawn before the compile)", async () => {
+    const dir = join(root, "multiarch");
+    const clang = execFileSync("sh", ["-c", "command -v clang"]).toString().trim();
+    let asked = 0;
+    const ask = async () => (asked++, execFileSync(clang, ["-print-multiarch"]).toString().trim());
+    const first = await rememberedMultiarch(dir, clang, ask);
+    const second = await rememberedMultiarch(dir, clang, ask);
+    expect(first).toMatch(/^[a-z0-9_]+-[a-z0-9_-]+$/);
+    expect(second).toBe(first);
+    expect(asked).toBe(1);
+    // a damaged record is asked again
+    const [rec] = (await readdir(dir)).filter((n) => n.startsWith("multiarch-"));
+    await writeFile(join(dir, rec!), "garbage here\n");
+    expect(await rememberedMultiarch(dir, clang, ask)).toBe(first);
+    expect(asked).toBe(2);
   });
 });
 
