@@ -6,7 +6,8 @@
  * with the same includes. The object is byte-identical to the plain compile's (test/build/pch.test.ts);
  * the stage falls back to the plain compile whenever the PCH cannot be used.
  *
- * Files in the cache folder, per plan (`<base>` = hash of clang's identity, arch, flags, includes):
+ * Files in the cache folder, per plan (`<base>` = hash of clang's identity, arch, flags, CPATH and
+ * C_INCLUDE_PATH, includes):
  * - `<base>.h`          the prefix header (the includes, quoted ones by absolute path)
  * - `<base>.deps.json`  the headers the last PCH build read (its depfile)
  * - `<name>.pch`        the PCH; `<name>` = hash of `<base>` and the content of every header it read
@@ -205,7 +206,12 @@ export interface PlanRequest {
   mode: PchMode;
   /** Header hashes of this run (default: none remembered). */
   hashes?: HashMemo;
+  /** The step's environment: clang's include-path variables (CPATH, C_INCLUDE_PATH) are part of the plan. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
+
+/** Environment variables that change where clang finds headers. */
+const INCLUDE_ENV = ["CPATH", "C_INCLUDE_PATH"];
 
 /** Why there is no plan (for the debug log), or the plan. */
 export async function planPch(req: PlanRequest): Promise<PchPlan | string> {
@@ -236,7 +242,8 @@ export async function planPch(req: PlanRequest): Promise<PchPlan | string> {
   }
   if (!pchWorthIt(req.mode, prefix, sizes)) return "the prefix headers are small (no vmlinux.h)";
   const headerText = lines.join("\n") + "\n";
-  const base = sha(JSON.stringify([PCH_FORMAT, await clangIdentity(req.clang), req.arch, flags, headerText])).slice(0, 40);
+  const includeEnv = INCLUDE_ENV.map((k) => req.env?.[k] ?? null);
+  const base = sha(JSON.stringify([PCH_FORMAT, await clangIdentity(req.clang), req.arch, flags, includeEnv, headerText])).slice(0, 40);
   if (await stat(join(req.dir, `${base}.nopch`)).catch(() => undefined)) return "this PCH did not work before (see the .nopch file)";
   const plan: PchPlan = { dir: req.dir, base, header: join(req.dir, `${base}.h`), headerText, buildArgs: flags };
   const deps = await readFile(join(req.dir, `${base}.deps.json`), "utf8").then((t) => JSON.parse(t) as unknown, () => undefined);

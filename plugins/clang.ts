@@ -129,7 +129,7 @@ export const clangStage = defineStage({
     const args = clangArgs({ multiarch, arch, source: sourceArg(ctx.gadget), out, gadgetDir: ctx.gadget.dir, cflags: [...ctx.gadget.cflags, ...(ctx.options.cflags ?? [])], depfile });
     const what = `compiling ${relative(process.cwd(), ctx.gadget.ebpfSource) || ctx.gadget.ebpfSource} for ${arch}`;
     const plain = () => ctx.exec(clang, args, { cwd: ctx.gadget.dir, what, hint: (out) => headerHint(out.stderr) });
-    const plan = await planPch({ dir: ctx.cacheDir, clang, arch, compileArgs: args, source: await readFile(ctx.gadget.ebpfSource, "utf8"), sourcePath: ctx.gadget.ebpfSource, mode: ctx.options.pch ?? "auto", hashes: ctx.state.hashes });
+    const plan = await planPch({ dir: ctx.cacheDir, clang, arch, compileArgs: args, source: await readFile(ctx.gadget.ebpfSource, "utf8"), sourcePath: ctx.gadget.ebpfSource, mode: ctx.options.pch ?? "auto", hashes: ctx.state.hashes, env: ctx.env });
     let res: ProcessOutput;
     if (typeof plan === "string") {
       ctx.logger.debug(`clang (${arch}): no precompiled header: ${plan}`);
