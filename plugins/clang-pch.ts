@@ -12,7 +12,8 @@
  * - `<base>.deps.json`  the headers the last PCH build read (its depfile)
  * - `<name>.pch`        the PCH; `<name>` = hash of `<base>` and the content of every header it read
  * - `<base>.nopch`      this plan does not work (the PCH build failed or printed diagnostics, or a
- *                       fresh PCH failed where the plain compile worked): compile plainly, no retry
+ *                       fresh PCH failed where the plain compile worked): compile plainly without
+ *                       trying, while the prefix headers are unchanged, for a day
  * Everything is written atomically (temp + rename): two workers making the same PCH both succeed.
  */
 import { createHash, randomBytes } from "node:crypto";
@@ -27,6 +28,8 @@ export type PchMode = "auto" | "always" | "never";
 export const PCH_AUTO_MIN_BYTES = 1 << 20;
 /** PCH files kept in the cache folder (least recently used go first; each is ~15 MB with vmlinux.h). */
 export const PCH_KEEP = 8;
+/** A `.nopch` mark holds this long (and while the prefix headers are unchanged); then the PCH is tried again. */
+const NOPCH_FOR_MS = 24 * 3600 * 1000;
 /** Temp files older than this are left over from an interrupted PCH build. */
 const STALE_TEMP_MS = 10 * 60 * 1000;
 /** Bump when the plan's files or their meaning change. */
@@ -162,6 +165,8 @@ export interface PchPlan {
   buildArgs: string[];
   /** The PCH for the headers as they are now, when a build has recorded what they read; it may not exist yet. */
   pch?: string;
+  /** The prefix headers' (path, size, mtime): a `.nopch` mark holds only while they are unchanged. */
+  headersStamp: string;
 }
 
 const sha = (s: string | Uint8Array) => createHash("sha256").update(s).digest("hex");
@@ -223,6 +228,7 @@ export async function planPch(req: PlanRequest): Promise<PchPlan | string> {
   const dirs = includeDirs(flags).map((d) => resolve(d));
   const sizes: number[] = [];
   const lines: string[] = [];
+  const stamps: string[] = [];
   for (const p of prefix) {
     // a quoted header is found next to the source: the prefix header names it by absolute path
     const found = p.quoted ? [join(dirname(req.sourcePath), p.name)] : dirs.map((d) => join(d, p.name));
@@ -233,6 +239,7 @@ export async function planPch(req: PlanRequest): Promise<PchPlan | string> {
       if (st?.isFile()) {
         size = st.size;
         path = f;
+        stamps.push(`${f}\0${st.size}\0${st.mtimeMs}`);
         break;
       }
     }
@@ -244,8 +251,12 @@ export async function planPch(req: PlanRequest): Promise<PchPlan | string> {
   const headerText = lines.join("\n") + "\n";
   const includeEnv = INCLUDE_ENV.map((k) => req.env?.[k] ?? null);
   const base = sha(JSON.stringify([PCH_FORMAT, await clangIdentity(req.clang), req.arch, flags, includeEnv, headerText])).slice(0, 40);
-  if (await stat(join(req.dir, `${base}.nopch`)).catch(() => undefined)) return "this PCH did not work before (see the .nopch file)";
-  const plan: PchPlan = { dir: req.dir, base, header: join(req.dir, `${base}.h`), headerText, buildArgs: flags };
+  const headersStamp = sha(stamps.join("\n")).slice(0, 40);
+  const mark = join(req.dir, `${base}.nopch`);
+  const marked = await readFile(mark, "utf8").catch(() => undefined);
+  const markAge = marked === undefined ? Infinity : Date.now() - ((await stat(mark).catch(() => undefined))?.mtimeMs ?? 0);
+  if (marked?.startsWith(`${headersStamp}\n`) && markAge < NOPCH_FOR_MS) return `this PCH did not work with these headers (${mark} says why)`;
+  const plan: PchPlan = { dir: req.dir, base, header: join(req.dir, `${base}.h`), headerText, buildArgs: flags, headersStamp };
   const deps = await readFile(join(req.dir, `${base}.deps.json`), "utf8").then((t) => JSON.parse(t) as unknown, () => undefined);
   if (Array.isArray(deps) && deps.every((d) => typeof d === "string")) {
     const name = await pchName(base, deps as string[], req.hashes);
@@ -325,7 +336,7 @@ export async function dropPch(pch: string): Promise<void> {
 /** This plan does not work: later compiles go plain without trying (the file says why). */
 export async function markNoPch(plan: PchPlan, why: string): Promise<void> {
   await mkdir(plan.dir, { recursive: true });
-  await writeAtomic(join(plan.dir, `${plan.base}.nopch`), why.endsWith("\n") ? why : `${why}\n`);
+  await writeAtomic(join(plan.dir, `${plan.base}.nopch`), `${plan.headersStamp}\n${why.endsWith("\n") ? why : `${why}\n`}`);
 }
 
 /** Keep the `keep` most recently used .pch files of the folder; remove temp files of interrupted builds. */

@@ -214,6 +214,29 @@ char LICENSE[] SEC("license") = "GPL";
     expect(c.log.join("\n")).not.toMatch(/dropped|failed/);
   }, 60_000);
 
+  it("a PCH build that prints a warning: not used (the plain compile shows it), not tried again until the header changes", async () => {
+    const cacheDir = join(root, "warn-pch");
+    const inc = join(root, "warn-inc");
+    await mkdir(inc, { recursive: true });
+    await writeFile(join(inc, "noisy.h"), '#ifndef NOISY_H\n#define NOISY_H\n#warning "noisy header"\n#endif\n');
+    const g = await gadget("core_noisy", source(9).replace("#include <vmlinux.h>", "#include <vmlinux.h>\n#include <noisy.h>"), ["-I", vmlinuxDir, "-I", inc]);
+    const first = await compile(g, "amd64", "auto", cacheDir);
+    expect(builtPch(first)).toBe(1);
+    expect(usedPch(first)).toBe(false);
+    expect(first.log.filter((l) => /warning: "noisy header"/.test(l))).toHaveLength(1);
+    expect((await readdir(cacheDir)).filter((n) => n.endsWith(".nopch"))).toHaveLength(1);
+    const second = await compile(g, "amd64", "auto", cacheDir);
+    expect(builtPch(second)).toBe(0);
+    expect(usedPch(second)).toBe(false);
+    expect(Buffer.compare(second.stripped, first.stripped)).toBe(0);
+    // the header is fixed: the PCH is tried again (and works)
+    await writeFile(join(inc, "noisy.h"), "#ifndef NOISY_H\n#define NOISY_H\n#endif\n");
+    const third = await compile(g, "amd64", "auto", cacheDir);
+    expect(builtPch(third)).toBe(1);
+    expect(usedPch(third)).toBe(true);
+    expect(Buffer.compare(third.stripped, (await compile(g, "amd64", "never", cacheDir)).stripped)).toBe(0);
+  }, 60_000);
+
   it("a relative -I path: no PCH, even with pch: always", async () => {
     const cacheDir = join(root, "relative-pch");
     const g = await gadget("core_rel", source(4), ["-I", "../vmlinux"]);
