@@ -17,7 +17,7 @@ import { exec } from "../../core/engine/exec.js";
 import { runGraph } from "../../core/engine/run-graph.js";
 import { defineStage, type Arch, type GadgetInfo, type ProcessOutput } from "../../core/types.js";
 import { FIXTURE_GADGETS, FIXTURE_INCLUDE } from "../helpers/bpf-fixtures.js";
-import { tempDir } from "../helpers/cli.js";
+import { runGadget, tempDir } from "../helpers/cli.js";
 import { requireTools } from "./helpers.js";
 
 let root: string;
@@ -264,6 +264,62 @@ char LICENSE[] SEC("license") = "GPL";
     expect(err!.stderr).not.toMatch(/precompiled|\.pch/);
     expect(await pchFiles(cacheDir)).toEqual(made);
     expect((await readdir(cacheDir)).some((n) => n.endsWith(".nopch"))).toBe(false);
+  }, 60_000);
+});
+
+describe("gadget run: the PCH changes no key and no byte", () => {
+  it("same image digests with and without a PCH; a missing or damaged PCH is still all hits", async () => {
+    const project = join(root, "run-project");
+    for (const [name, id] of [["core_x", 11], ["core_y", 12]] as const) {
+      await mkdir(join(project, "gadgets", name), { recursive: true });
+      await writeFile(join(project, "gadgets", name, "program.bpf.c"), `// SPDX-License-Identifier: GPL-2.0
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+const volatile __u32 targ = ${id};
+
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	bpf_printk("%d %d", targ, BPF_CORE_READ(task, real_parent, tgid));
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`);
+    }
+    const steps = (pch: string) => JSON.stringify([{ stage: "clang", options: { pch } }, "strip", "oci-pack", "store-tag"]);
+    await writeFile(
+      join(project, "gadgetfile.ts"),
+      `import { defineGadgetfile } from "gadget";
+export default defineGadgetfile({
+  gadgets: ["gadgets/*"],
+  defaults: { tag: "pch-test/{name}:dev", archs: ["amd64", "arm64"], cflags: ["-I", ${JSON.stringify(vmlinuxDir)}] },
+  tasks: { withpch: { steps: ${steps("always")} }, plain: { steps: ${steps("never")} } },
+});
+`,
+    );
+    const store = join(root, "run-store");
+    const run = async (task: string) => {
+      const r = await runGadget(["run", task, "--explain", "--oci-store", store], { cwd: project, env: { SOURCE_DATE_EPOCH: "1700000000" } });
+      expect(r.code, r.stderr).toBe(0);
+      return r;
+    };
+    const digests = (r: { stdout: string }) => r.stdout.split("\n").filter((l) => l.startsWith("✓")).map((l) => `${l.split(" ")[1]} ${l.match(/sha256:[0-9a-f]{64}/)?.[0]}`).sort();
+    const withPch = await run("withpch");
+    const pchDir = join(project, ".gadget", "stages", "clang");
+    expect(await pchFiles(pchDir)).toHaveLength(2); // amd64 and arm64, shared by both gadgets
+    const plain = await run("plain");
+    expect(digests(withPch)).toHaveLength(2);
+    expect(digests(plain)).toEqual(digests(withPch));
+    // the key does not depend on the PCH: gone or damaged, the next run is all hits
+    for (const f of await pchFiles(pchDir)) await writeFile(join(pchDir, f), "damaged\n");
+    const again = await run("withpch");
+    expect(again.stderr).not.toMatch(/: miss/);
+    expect(again.stderr).toMatch(/explain: 10 hits, 0 misses/);
+    expect(digests(again)).toEqual(digests(withPch));
   }, 60_000);
 });
 
