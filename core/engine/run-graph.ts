@@ -238,7 +238,8 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   const steps = normalizeSteps(opts.steps, opts.stages);
   const jobs = opts.jobs && opts.jobs > 0 ? Math.floor(opts.jobs) : availableParallelism();
   // Later steps get priority: a gadget that has started finishes (its JS-heavy packing overlaps
-  // other gadgets' compiles) instead of every compile going first.
+  // other gadgets' compiles) instead of every compile going first — except steps that send an
+  // image away (push, tar-export), which can wait: they go last (slotPriority).
   const sem = new Semaphore(jobs);
   const env = opts.env ?? process.env;
   const logger = completeLogger(opts.logger ?? silentLogger);
@@ -282,7 +283,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   for (const step of steps) {
     const stage = step.stage;
     if (!stage.runBatch) continue;
-    gates.set(step.index, new BatchGate(opts.gadgets.length, (ctxs) => sem.run(() => stage.runBatch!(ctxs), step.index)));
+    gates.set(step.index, new BatchGate(opts.gadgets.length, (ctxs) => sem.run(() => stage.runBatch!(ctxs), slotPriority(step))));
   }
 
   let outSeq = 0;
@@ -388,7 +389,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         if (!arrive) {
           // a batch takes one slot when it runs
           queuedAt = performance.now();
-          release = await sem.acquire(step.index);
+          release = await sem.acquire(slotPriority(step));
           acquiredAt = performance.now();
         }
         if (stopHere(st)) {
@@ -523,6 +524,16 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     }
     return r;
   });
+}
+
+/**
+ * A step's place in the --jobs queue (higher first): its index, so a started gadget's later steps
+ * go before other gadgets' earlier ones; steps that send an image away (a publish target that
+ * leaves the machine: push, tar-export) last, behind every compile — they can wait. (In a
+ * `gadget run` they wait anyway: the publish phase starts when every gadget has built.)
+ */
+export function slotPriority(step: Pick<NormalizedStep, "index" | "stage">): number {
+  return step.stage.publishTarget === true && step.stage.leavesMachine !== false ? -1 : step.index;
 }
 
 /** A stage's folder name under the stages' cache folder ("@acme/lint" → "%40acme%2Flint"). */

@@ -372,6 +372,27 @@ describe("clang's multiarch, remembered per clang identity", () => {
   });
 });
 
+describe("the --jobs queue: compiles before steps that can wait", () => {
+  it("a saturated pool starts every gadget's compile before any step that sends an image away", async () => {
+    const project = join(root, "prio");
+    const gadgets = ["a", "b", "c"].map((n) => ({ ...gadgetAt(join(project, n), []), archs: ["amd64" as Arch] }));
+    for (const g of gadgets) await mkdir(g.dir, { recursive: true });
+    const order: string[] = [];
+    const work = (name: string) => async (ctx: { gadget: GadgetInfo }) => {
+      order.push(`${name} ${ctx.gadget.name}`);
+      await new Promise((r) => setTimeout(r, 5));
+    };
+    const compile = defineStage({ name: "compile", version: "1", perArch: true, run: work("compile") });
+    const pack = defineStage({ name: "pack", version: "1", run: work("pack") });
+    const ship = defineStage({ name: "ship", version: "1", publishTarget: true, cacheable: false, run: work("ship") });
+    await runGraph({ gadgets, steps: ["compile", "pack", "ship"], stages: new Map<string, any>([["compile", compile], ["pack", pack], ["ship", ship]]), storeDir: join(root, "store"), projectRoot: project, jobs: 1, cache: false });
+    const last = (prefix: string) => Math.max(...order.map((x, i) => (x.startsWith(prefix) ? i : -1)));
+    const first = (prefix: string) => order.findIndex((x) => x.startsWith(prefix));
+    expect(order).toHaveLength(9);
+    expect(last("compile")).toBeLessThan(first("ship"));
+  });
+});
+
 describe("ctx.cacheDir", () => {
   it("is <cache root>/stages/<stage name>: .gadget/ in the project, or GADGET_CACHE_DIR", async () => {
     const project = join(root, "project");
