@@ -11,6 +11,7 @@
  * - `<base>.h`          the prefix header (the includes, quoted ones by absolute path)
  * - `<base>.deps.json`  the headers the last PCH build read (its depfile)
  * - `<name>.pch`        the PCH; `<name>` = hash of `<base>` and the content of every header it read
+ * - `<base>.wanted`     "auto" saw this plan once without making its PCH: the next build makes it
  * - `<base>.nopch`      this plan does not work (the PCH build failed or printed diagnostics, or a
  *                       fresh PCH failed where the plain compile worked): compile plainly without
  *                       trying, while the prefix headers are unchanged, for a day
@@ -326,6 +327,30 @@ export async function makePch(plan: PchPlan, runClang: RunClang): Promise<{ pch:
     await rm(out, { force: true });
     await rm(dep, { force: true });
   }
+}
+
+/**
+ * "auto" makes a PCH when it will be used more than once: at once when two compiles of the run
+ * share it, else on the plan's second build — the first one compiles plainly and leaves
+ * `<base>.wanted`, so a one-off build (CI without a kept cache) pays nothing for it.
+ */
+export async function pchWanted(plan: PchPlan): Promise<boolean> {
+  return (await stat(join(plan.dir, `${plan.base}.wanted`)).catch(() => undefined)) !== undefined;
+}
+
+export async function markPchWanted(plan: PchPlan): Promise<void> {
+  await mkdir(plan.dir, { recursive: true });
+  await writeAtomic(join(plan.dir, `${plan.base}.wanted`), `${plan.headerText}`);
+}
+
+/**
+ * What makes two compiles of a run share a PCH, from what the run knows up front (pure): the
+ * arch, the gadget's cflags and its prefix (a quoted vmlinux.h by its absolute path).
+ */
+export function shareKey(arch: string, cflags: readonly string[], source: string, sourcePath: string): string | undefined {
+  const prefix = pchPrefix(source);
+  if (prefix.length === 0) return undefined;
+  return JSON.stringify([arch, cflags, prefix.map((p) => (p.quoted ? join(dirname(sourcePath), p.name) : p.spelled))]);
 }
 
 /** Remove a PCH that failed (corrupt, stale): the next compile makes it again. */

@@ -13,10 +13,10 @@
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { basename, join, relative, isAbsolute } from "node:path";
-import { defineStage, GadgetError, t, type Arch, type GadgetInfo, type Infer, type ProcessOutput, type StageContext } from "../core/types.js";
+import { defineStage, GadgetError, t, type Arch, type GadgetInfo, type Infer, type ProcessOutput, type RunInfo, type StageContext } from "../core/types.js";
 import { api } from "./api.js";
 import { rememberedMultiarch } from "./clang-identity.js";
-import { dropPch, existingPch, makePch, markNoPch, planPch, realHeaders, usePchArgs, type HashMemo, type PchPlan } from "./clang-pch.js";
+import { dropPch, existingPch, makePch, markNoPch, markPchWanted, pchWanted, planPch, realHeaders, shareKey, usePchArgs, type HashMemo, type PchPlan } from "./clang-pch.js";
 import { parseDepfile } from "./depfile.js";
 import { checkHostHeaders, findTool, headerHint, hostMultiarch } from "./tools.js";
 import { checkUnresolvedSymbols } from "./unresolved-symbols.js";
@@ -92,6 +92,26 @@ interface ClangRunState {
   making: Map<string, Promise<{ pch: string } | { reason: string }>>;
   /** Header content hashes of this run (headers do not change during a run; makePch hashes afresh). */
   hashes: HashMemo;
+  /** How many compiles of this run could share each PCH (by shareKey), counted on first need. */
+  sharers: () => Promise<Map<string, number>>;
+}
+
+/** Count the run's compiles per shareKey (arch, cflags, prefix): sources are read once, on first need. */
+function countSharers(run: RunInfo): () => Promise<Map<string, number>> {
+  let counting: Promise<Map<string, number>> | undefined;
+  return () =>
+    (counting ??= (async () => {
+      const counts = new Map<string, number>();
+      for (const g of run.gadgets) {
+        const source = await readFile(g.ebpfSource, "utf8").catch(() => undefined);
+        if (source === undefined || g.settings.ebpf === false) continue;
+        for (const arch of g.archs) {
+          const key = shareKey(arch, g.cflags, source, g.ebpfSource);
+          if (key) counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+      }
+      return counts;
+    })());
 }
 
 export const clangStage = defineStage({
@@ -101,7 +121,7 @@ export const clangStage = defineStage({
   perArch: true,
   options,
   outputs: ["object"],
-  setup: (): ClangRunState => ({ shownWarnings: new Set(), making: new Map(), hashes: new Map() }),
+  setup: (run): ClangRunState => ({ shownWarnings: new Set(), making: new Map(), hashes: new Map(), sharers: countSharers(run) }),
   async inputs(ctx) {
     if (!(await hasEbpfSource(ctx.gadget))) return { args: { ebpf: false } };
     await checkCflags(ctx);
@@ -129,7 +149,8 @@ export const clangStage = defineStage({
     const args = clangArgs({ multiarch, arch, source: sourceArg(ctx.gadget), out, gadgetDir: ctx.gadget.dir, cflags: [...ctx.gadget.cflags, ...(ctx.options.cflags ?? [])], depfile });
     const what = `compiling ${relative(process.cwd(), ctx.gadget.ebpfSource) || ctx.gadget.ebpfSource} for ${arch}`;
     const plain = () => ctx.exec(clang, args, { cwd: ctx.gadget.dir, what, hint: (out) => headerHint(out.stderr) });
-    const plan = await planPch({ dir: ctx.cacheDir, clang, arch, compileArgs: args, source: await readFile(ctx.gadget.ebpfSource, "utf8"), sourcePath: ctx.gadget.ebpfSource, mode: ctx.options.pch ?? "auto", hashes: ctx.state.hashes, env: ctx.env });
+    const source = await readFile(ctx.gadget.ebpfSource, "utf8");
+    const plan = await planPch({ dir: ctx.cacheDir, clang, arch, compileArgs: args, source, sourcePath: ctx.gadget.ebpfSource, mode: ctx.options.pch ?? "auto", hashes: ctx.state.hashes, env: ctx.env });
     let res: ProcessOutput;
     if (typeof plan === "string") {
       ctx.logger.debug(`clang (${arch}): no precompiled header: ${plan}`);
@@ -137,7 +158,7 @@ export const clangStage = defineStage({
       void api().catch(() => {}); // load the rest of the library while clang runs
       res = await compiling;
     } else {
-      res = await compileWithPch(ctx, plan, clang, args, plain);
+      res = await compileWithPch(ctx, plan, clang, args, plain, source);
     }
     // clang's warnings, as clang printed them — once, even though every arch compiles the same source
     const warnings = res.stderr.trimEnd();
@@ -158,17 +179,30 @@ export const clangStage = defineStage({
 });
 
 /**
- * Compile with the plan's PCH (made first when missing; one build per plan and run). When the PCH
+ * Compile with the plan's PCH (made first when missing — in "auto" mode only when it will be used
+ * again: see pchWanted; one build per plan and run). When the PCH
  * compile fails the plain compile runs: its error is the one reported (once). If the plain one
  * works, the PCH was at fault: an existing one (corrupt, stale) is dropped and made again next
  * time; one made just now does not work for these headers, so the plan is marked not to try again.
  */
-async function compileWithPch(ctx: StageContext<ClangOptions, ClangRunState>, plan: PchPlan, clang: string, args: string[], plain: () => Promise<ProcessOutput>): Promise<ProcessOutput> {
-  const arch = ctx.arch;
+async function compileWithPch(ctx: StageContext<ClangOptions, ClangRunState>, plan: PchPlan, clang: string, args: string[], plain: () => Promise<ProcessOutput>, source: string): Promise<ProcessOutput> {
+  const arch = ctx.arch!;
   let pch = await existingPch(plan);
   let fresh = false;
   if (!pch) {
     let making = ctx.state.making.get(plan.base);
+    if (!making && (ctx.options.pch ?? "auto") === "auto" && !(await pchWanted(plan))) {
+      const key = shareKey(arch, ctx.gadget.cflags, source, ctx.gadget.ebpfSource);
+      const sharers = key ? ((await ctx.state.sharers()).get(key) ?? 0) : 0;
+      if (sharers < 2) {
+        // used once in this run: compile plainly now, make the PCH on this plan's next build
+        ctx.logger.debug(`clang (${arch}): no precompiled header yet: made on the next build of these headers`);
+        await markPchWanted(plan).catch(() => {});
+        const compiling = plain();
+        void api().catch(() => {});
+        return compiling;
+      }
+    }
     if (!making) {
       making = makePch(plan, (a) => ctx.exec(clang, a, { cwd: ctx.gadget.dir, nothrow: true })).catch((e: unknown) => ({ reason: (e as Error)?.message ?? String(e) }));
       ctx.state.making.set(plan.base, making);
@@ -192,6 +226,7 @@ async function compileWithPch(ctx: StageContext<ClangOptions, ClangRunState>, pl
   else {
     await dropPch(pch);
     ctx.state.making.delete(plan.base);
+    await markPchWanted(plan).catch(() => {}); // it was in use: the next build makes it again
   }
   return again;
 }
