@@ -330,7 +330,7 @@ export async function makePch(plan: PchPlan, runClang: RunClang): Promise<{ pch:
 }
 
 /**
- * "auto" makes a PCH when it will be used more than once: at once when two compiles of the run
+ * "auto" makes a PCH when it will be used more than once: at once when two gadgets of the run
  * share it, else on the plan's second build — the first one compiles plainly and leaves
  * `<base>.wanted`, so a one-off build (CI without a kept cache) pays nothing for it.
  */
