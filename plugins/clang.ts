@@ -179,11 +179,11 @@ export const clangStage = defineStage({
 });
 
 /**
- * Compile with the plan's PCH (made first when missing — in "auto" mode only when it will be used
- * again: see pchWanted; one build per plan and run). When the PCH
- * compile fails the plain compile runs: its error is the one reported (once). If the plain one
- * works, the PCH was at fault: an existing one (corrupt, stale) is dropped and made again next
- * time; one made just now does not work for these headers, so the plan is marked not to try again.
+ * Compile with the plan's PCH, made first when missing (in "auto" mode only when it will be used
+ * again: see pchWanted; one build per plan and run). When the PCH compile fails the plain compile
+ * runs: its error is the one reported (once). If the plain one works, the PCH was at fault: an
+ * existing one (corrupt, stale) is dropped and made again next time; one made just now does not
+ * work for these headers, so the plan is marked not to try again (markNoPch).
  */
 async function compileWithPch(ctx: StageContext<ClangOptions, ClangRunState>, plan: PchPlan, clang: string, args: string[], plain: () => Promise<ProcessOutput>, source: string): Promise<ProcessOutput> {
   const arch = ctx.arch!;
@@ -197,8 +197,8 @@ async function compileWithPch(ctx: StageContext<ClangOptions, ClangRunState>, pl
       if (sharers < 2) {
         // used once in this run: compile plainly now, make the PCH on this plan's next build
         ctx.logger.debug(`clang (${arch}): no precompiled header yet: made on the next build of these headers`);
+        const compiling = plain(); // clang first: the note can wait
         await markPchWanted(plan).catch(() => {});
-        const compiling = plain();
         void api().catch(() => {});
         return compiling;
       }
