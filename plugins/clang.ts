@@ -198,6 +198,7 @@ async function compileWithPch(ctx: StageContext<ClangOptions, ClangRunState>, pl
         // used once in this run: compile plainly now, make the PCH on this plan's next build
         ctx.logger.debug(`clang (${arch}): no precompiled header yet: made on the next build of these headers`);
         const compiling = plain(); // clang first: the note can wait
+        compiling.catch(() => {}); // a failure is the caller's (no unhandled rejection while the note is written)
         await markPchWanted(plan).catch(() => {});
         void api().catch(() => {});
         return compiling;
