@@ -282,6 +282,12 @@ char LICENSE[] SEC("license") = "GPL";
     expect(err!.stderr).not.toMatch(/precompiled|\.pch/);
     expect(await pchFiles(cacheDir)).toEqual(made);
     expect((await readdir(cacheDir)).some((n) => n.endsWith(".nopch"))).toBe(false);
+    // no PCH yet ("auto", alone in its run: plain compile): the same error
+    const fresh = await compile(bad, "amd64", "auto", join(root, "error-pch-fresh")).then(
+      () => undefined,
+      (e: unknown) => e as Error & { stderr?: string },
+    );
+    expect(fresh?.stderr?.match(/error: use of undeclared identifier/g)).toHaveLength(1);
   }, 60_000);
 });
 
