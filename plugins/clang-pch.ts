@@ -34,7 +34,7 @@ const NOPCH_FOR_MS = 24 * 3600 * 1000;
 /** Temp files older than this are left over from an interrupted PCH build. */
 const STALE_TEMP_MS = 10 * 60 * 1000;
 /** Bump when the plan's files or their meaning change. */
-const PCH_FORMAT = "1";
+const PCH_FORMAT = "2";
 
 export interface PrefixInclude {
   /** As written: `<bpf/bpf_helpers.h>` or `"vmlinux.h"`. */
@@ -306,7 +306,9 @@ export async function makePch(plan: PchPlan, runClang: RunClang): Promise<{ pch:
   const out = tmp(join(plan.dir, `${plan.base}.pch`));
   const dep = `${out}.d`;
   try {
-    const res = await runClang([...plan.buildArgs, "-x", "c-header", plan.header, "-o", out, "-MD", "-MF", dep]);
+    // the headers' content hashes go into the PCH: a header touched but unchanged keeps it valid
+    const res = await runClang([...plan.buildArgs, "-fpch-validate-input-files-content", "-x", "c-header", plan.header, "-o", out, "-MD", "-MF", dep]);
+    if (res.exitCode === null) return { reason: "the PCH build was stopped" }; // interrupted: nothing learnt
     if (res.exitCode !== 0 || res.stderr.trim() !== "") {
       const why = res.exitCode !== 0 ? `the PCH build failed (exit ${res.exitCode})` : "the PCH build printed diagnostics";
       await markNoPch(plan, `${why}:\n${res.stderr}`);
@@ -378,7 +380,7 @@ export async function prunePchs(dir: string, keep: number, now = Date.now()): Pr
   for (const { p } of aged.slice(keep)) await rm(p, { force: true });
 }
 
-/** The compile's extra flags to use a PCH (content checked when a header's mtime changed). */
+/** The compile's extra flags to use a PCH (a header whose mtime changed is checked by content, not refused). */
 export function usePchArgs(pch: string): string[] {
   return ["-include-pch", pch, "-fpch-validate-input-files-content"];
 }

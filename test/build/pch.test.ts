@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
-import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, utimes, writeFile } from "node:fs/promises";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { clangStage, clangArgs } from "../../plugins/clang.js";
@@ -194,6 +194,23 @@ char LICENSE[] SEC("license") = "GPL";
     expect(Buffer.compare(viaPch.stripped, plain.stripped)).toBe(0);
     expect(viaPch.discovered).toEqual(plain.discovered);
     expect(viaPch.discovered).toContain(join(g.dir, "vmlinux.h"));
+  }, 60_000);
+
+  it("a header touched but unchanged: the PCH still works (checked by content, not mtime)", async () => {
+    const cacheDir = join(root, "touch-pch");
+    const inc = join(root, "touch-inc");
+    await mkdir(inc, { recursive: true });
+    await writeFile(join(inc, "vmlinux.h"), await readFile(join(vmlinuxDir, "vmlinux.h")));
+    const g = await gadget("core_touch", source(13), ["-I", inc]);
+    const first = await compile(g, "amd64", "always", cacheDir);
+    expect(usedPch(first)).toBe(true);
+    const later = new Date(Date.now() + 5000);
+    await utimes(join(inc, "vmlinux.h"), later, later);
+    const second = await compile(g, "amd64", "always", cacheDir);
+    expect(usedPch(second)).toBe(true);
+    expect(builtPch(second)).toBe(0);
+    expect(second.log.join("\n")).not.toMatch(/failed|dropped/);
+    expect(Buffer.compare(second.stripped, first.stripped)).toBe(0);
   }, 60_000);
 
   it("a corrupt PCH: the plain compile's object, the PCH dropped and made again next time", async () => {
