@@ -67,7 +67,8 @@ const PCH_WARM: Mode = {
 /** The issue's goal for a cold 2-arch build: ≤ 0.6× ig's argv in sequence. */
 const GOAL = 0.6;
 
-async function measure(label: string, dir: string, extra: string[], work: string, modes: Mode[]): Promise<void> {
+/** `goal`: the ratio to meet (undefined: a row for information — the issue's goal is for the CO-RE gadget). */
+async function measure(label: string, dir: string, extra: string[], work: string, modes: Mode[], goal?: number): Promise<void> {
   // GADGET_CACHE_DIR: where `image build` keeps the stages' folders (clang's PCHs) — never ~/.cache here
   const cache = join(work, "cache");
   const env = { ...process.env, GADGET_CACHE_DIR: cache };
@@ -88,7 +89,7 @@ async function measure(label: string, dir: string, extra: string[], work: string
     const b = median(ig);
     const ratio = o / b;
     console.log(
-      `build bench [${label}, ${mode.label}]: ours ${o.toFixed(0)} ms, peer (ig's clang+llvm-strip amd64 then arm64) ${b.toFixed(0)} ms, ratio ${ratio.toFixed(2)}, goal ≤ ${GOAL}, ${ratio <= GOAL ? "met" : "not met"} ` +
+      `build bench [${label}, ${mode.label}]: ours ${o.toFixed(0)} ms, peer (ig's clang+llvm-strip amd64 then arm64) ${b.toFixed(0)} ms, ratio ${ratio.toFixed(2)}, ${goal === undefined ? "goal — (informational)" : `goal ≤ ${goal}, ${ratio <= goal ? "met" : "not met"}`} ` +
         `(CLI: whole bin/gadget processes; median of ${N}; best-of-${N} ratio ${(Math.min(...ours) / Math.min(...ig)).toFixed(2)}; runs: gadget ${ours.map((x) => x.toFixed(0)).join("/")}, ig argv ${ig.map((x) => x.toFixed(0)).join("/")}; ` +
         `${availableParallelism()} CPUs, load average ${loadavg()[0]!.toFixed(1)})`,
     );
@@ -111,7 +112,7 @@ it("cold gadget image build vs ig's sequential clang + llvm-strip", async () => 
     await writeFile(join(core, "vmlinux.h"), execFileSync("bpftool", ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"], { maxBuffer: 1 << 30 }));
     await writeFile(join(core, "program.bpf.c"), coreGadgetSource({ vmlinux: "vmlinux.h" }));
     await mkdir(join(dir, "w2"));
-    await measure("CO-RE gadget with vmlinux.h (compile-dominated, like real gadgets)", core, [], join(dir, "w2"), [PCH_WARM, FULLY_COLD]);
+    await measure("CO-RE gadget with vmlinux.h (compile-dominated, like real gadgets)", core, [], join(dir, "w2"), [PCH_WARM, FULLY_COLD], GOAL);
   } finally {
     await cleanup();
   }
