@@ -150,6 +150,13 @@ export interface StageContext<Options = Record<string, unknown>, State = undefin
   /** An empty directory for this step's outputs. */
   outDir: string;
   /**
+   * A persistent folder of this stage, kept between runs and shared by all its steps, gadgets and
+   * concurrent runs: `<cache root>/stages/<stage name>` (the cache root is `.gadget/` next to the
+   * gadgetfile, or GADGET_CACHE_DIR). Not created for the stage: make it when needed. Nothing in
+   * it is part of a cache key; write files atomically (temp + rename), since others may read them.
+   */
+  cacheDir: string;
+  /**
    * Outputs of earlier steps of the same gadget. A per-arch step sees its own arch's outputs
    * under their plain names (e.g. "object") plus arch-independent ones; a per-gadget step sees
    * per-arch outputs as `<name>@<arch>` (e.g. "ebpf@amd64") plus arch-independent ones.

@@ -20,6 +20,7 @@ import { Semaphore } from "../limit.js";
 import { PhaseGate, type PhaseMember } from "./phase-gate.js";
 import type { RemoteCacheSettings } from "./remote-cache-config.js";
 import type { RemoteCache } from "./remote-cache.js";
+import { cacheRoot } from "./cache-dir.js";
 
 export { Semaphore };
 
@@ -75,6 +76,11 @@ export interface RunGraphOptions {
   keepGoing?: boolean;
   /** After the first failure, start no new step (steps already running finish). */
   failFast?: boolean;
+  /**
+   * The folder of the stages' persistent folders (`ctx.cacheDir` is `<it>/<stage name>`); default
+   * `<cache root>/stages` (cache-dir.ts: `.gadget/` in projectRoot, or GADGET_CACHE_DIR).
+   */
+  stageCacheDir?: string;
   /**
    * Where steps write outputs when the cache is off. Default: a temp dir removed when runGraph
    * returns (so artifact paths are only valid during the run) — pass a dir to keep them.
@@ -268,7 +274,8 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   const steps = normalizeSteps(opts.steps, opts.stages);
   const jobs = opts.jobs && opts.jobs > 0 ? Math.floor(opts.jobs) : availableParallelism();
   // Later steps get priority: a gadget that has started finishes (its JS-heavy packing overlaps
-  // other gadgets' compiles) instead of every compile going first.
+  // other gadgets' compiles) instead of every compile going first — except steps that send an
+  // image away (push, tar-export), which can wait: they go last (slotPriority).
   const sem = new Semaphore(jobs);
   const env = opts.env ?? process.env;
   const logger = completeLogger(opts.logger ?? silentLogger);
@@ -276,6 +283,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   const emit = opts.onEvent ?? (() => {});
   const useCache = opts.cache !== false;
   const projectRoot = resolve(opts.projectRoot);
+  const stageCacheDir = opts.stageCacheDir ? resolve(opts.stageCacheDir) : join(cacheRoot(projectRoot, env), "stages");
 
   let cache: StepCache | undefined;
   let ownedWorkDir: string | undefined;
@@ -319,7 +327,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
   for (const step of steps) {
     const stage = step.stage;
     if (!stage.runBatch) continue;
-    gates.set(step.index, new BatchGate(opts.gadgets.length, (ctxs) => sem.run(() => stage.runBatch!(ctxs), step.index)));
+    gates.set(step.index, new BatchGate(opts.gadgets.length, (ctxs) => sem.run(() => stage.runBatch!(ctxs), slotPriority(step))));
   }
 
   let outSeq = 0;
@@ -392,6 +400,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         logger: st.logger,
         signal,
         outDir,
+        cacheDir: join(stageCacheDir, stageDirName(stageName)),
         artifacts: visible,
         annotations: visibleAnnotations(st, step.index, arch),
         state: await stateOf(step.stage),
@@ -439,7 +448,7 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
         if (!arrive) {
           // a batch takes one slot when it runs
           queuedAt = performance.now();
-          release = await sem.acquire(step.index);
+          release = await sem.acquire(slotPriority(step));
           acquiredAt = performance.now();
         }
         if (stopHere(st)) {
@@ -591,6 +600,21 @@ export async function runGraph(opts: RunGraphOptions): Promise<GadgetRunResult[]
     }
     return r;
   });
+}
+
+/**
+ * A step's place in the --jobs queue (higher first): its index, so a started gadget's later steps
+ * go before other gadgets' earlier ones; steps that send an image away (a publish target that
+ * leaves the machine: push, tar-export) last, behind every compile — they can wait. (In a
+ * `gadget run` they wait anyway: the publish phase starts when every gadget has built.)
+ */
+export function slotPriority(step: Pick<NormalizedStep, "index" | "stage">): number {
+  return step.stage.publishTarget === true && step.stage.leavesMachine !== false ? -1 : step.index;
+}
+
+/** A stage's folder name under the stages' cache folder ("@acme/lint" → "%40acme%2Flint"). */
+export function stageDirName(stage: string): string {
+  return encodeURIComponent(stage);
 }
 
 /** A Logger with every method (diagnostics default to warn). */

@@ -121,7 +121,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     updateMetadata: opts.updateMetadata ?? false,
     ...(opts.builderVersion !== undefined ? { builderVersion: opts.builderVersion } : {}),
   });
-  const [{ runGraph }, { loadBuiltinStages }] = await Promise.all([import("../engine/run-graph.js"), import("../engine/plugins.js")]);
+  const [{ runGraph }, { loadBuiltinStages }, { userStageCacheDir }] = await Promise.all([import("../engine/run-graph.js"), import("../engine/plugins.js"), import("../engine/cache-dir.js")]);
   const stages = await loadBuiltinStages();
 
   const workDir = outputDir !== undefined ? await mkdtemp(join(tmpdir(), "gadget-build-")) : undefined;
@@ -133,6 +133,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       storeDir: opts.storeDir,
       projectRoot: gadget.dir,
       cache: false,
+      // no project: the stages' persistent files (clang's precompiled headers) go to the user's cache
+      stageCacheDir: userStageCacheDir(opts.env ?? process.env),
       env: opts.env ?? process.env,
       ...(opts.logger ? { logger: opts.logger } : {}),
       ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
