@@ -4,7 +4,7 @@
  * atomically under ig's flock on index.json.lock, re-read inside the lock so concurrent
  * writers never lose each other's tags.
  */
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
 import { open, readFile, readdir, rename, stat, unlink, chmod } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform, type TransformCallback } from "node:stream";
@@ -255,11 +255,12 @@ export class LayoutStore implements Target {
     const final = this.blobPath(desc.digest);
     const tmpDir = await this.holdWriterLock();
     const tmp = tempPath(tmpDir, "blob");
+    let out: WriteStream | undefined;
     try {
       const source = content instanceof Uint8Array ? Readable.from([Buffer.from(content.buffer, content.byteOffset, content.byteLength)]) : content instanceof Readable ? content : Readable.from(content);
       // the producer checks the digest of a verified stream; a count catches a short one
       const check = isVerified(content) ? new ByteCounter() : new VerifyingStream(desc.digest, desc.size, desc.digest);
-      const out = createWriteStream(tmp, { flags: "wx", mode: 0o644, highWaterMark: desc.size >= LARGE_BLOB ? 2 * CHUNK : 64 * 1024 });
+      out = createWriteStream(tmp, { flags: "wx", mode: 0o644, highWaterMark: desc.size >= LARGE_BLOB ? 2 * CHUNK : 64 * 1024 });
       await pipeline(source, check, out, io.signal ? { signal: io.signal } : {});
       if (check instanceof ByteCounter && check.bytes !== desc.size) {
         throw new GadgetError({ what: "content verification failed", which: desc.digest, why: `size mismatch: expected ${desc.size} bytes, got ${check.bytes}`, code: "SIZE_MISMATCH" });
@@ -274,6 +275,14 @@ export class LayoutStore implements Target {
       await ensureDir(dirname(final));
       await rename(tmp, final);
     } catch (e) {
+      // the file may still be opening or writing when the source fails: unlink it once closed
+      if (out && !out.closed) {
+        out.destroy();
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, 5000);
+          out!.once("close", () => (clearTimeout(t), r()));
+        });
+      }
       await unlink(tmp).catch(() => {});
       if (e instanceof GadgetError) throw e;
       if (io.signal?.aborted) throw new GadgetError({ what: "interrupted", which: desc.digest, why: "the transfer was cancelled", code: "ABORTED", cause: e });
