@@ -136,3 +136,37 @@ describe("gadget run: the no-op fast path", () => {
     }
   });
 });
+
+describe("gadget run: the fast path in a `gadget init` project (gadgets: [\".\"])", () => {
+  it("takes the fast path once the folder is settled; a build.yaml appearing in the folder runs in full", async () => {
+    requireTool("clang");
+    const { tempDir, runGadget } = await import("../helpers/cli.js");
+    const t = await tempDir("gadget-uptodate-init-");
+    try {
+      const dir = join(t.dir, "proj");
+      const store = join(t.dir, "store");
+      const counter = join(t.dir, "loads.txt"); // outside the gadget folder (its listing is part of the state)
+      expect((await runGadget(["init", dir])).code).toBe(0);
+      const gf = join(dir, "gadgetfile.ts");
+      await writeFile(gf, `import { appendFileSync } from "node:fs";\nappendFileSync(${JSON.stringify(counter)}, "load\\n");\n${await readFile(gf, "utf8")}`);
+      const count = async () => (await readFile(counter, "utf8").catch(() => "")).split("\n").filter(Boolean).length;
+      const run = async () => {
+        const r = await runGadget(["run", "--oci-store", store], { cwd: dir });
+        expect(r.code, r.stderr).toBe(0);
+        return r.stdout.replace(/ \d+ ms /, " ");
+      };
+      const first = await run();
+      for (let i = 0; i < 3; i++) expect(await run()).toBe(first);
+      // the first run creates .gadget/ in the folder (its mtime moves: not recorded), the second records, the rest skip
+      expect(await count()).toBeLessThanOrEqual(2);
+      const state = JSON.parse(await readFile(join(dir, ".gadget", "up-to-date.json"), "utf8")) as { entries: { dirs: [string, string[]][] }[] };
+      expect(state.entries[0]!.dirs.find(([d]) => d === dir)?.[1]).toEqual(["gadget.yaml", "gadgetfile.ts", "program.bpf.c"]);
+      const loads = await count();
+      await writeFile(join(dir, "build.yaml"), "cflags: -DEXTRA=1\n");
+      await run();
+      expect(await count()).toBe(loads + 1);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});

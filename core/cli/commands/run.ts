@@ -337,13 +337,19 @@ async function recordIfQualifies(inv: Invocation, project: Project | undefined, 
     if (typeof res?.digest !== "string" || (res.reference !== undefined && typeof res.reference !== "string")) return;
     gadgets.push({ name: r.gadget.name, ...(d ? { digest: d } : {}), tagged: { digest: res.digest, ...(typeof res.reference === "string" ? { reference: res.reference } : {}) } });
   }
-  const [{ recordUpToDate }, { listedDirs }, { join }, { existsSync }] = await Promise.all([import("../../engine/up-to-date.js"), import("../../gadgetfile/glob.js"), import("node:path"), import("node:fs")]);
+  const [{ recordUpToDate }, { listedDirs, listingOf }, { join }, { existsSync, statSync }] = await Promise.all([import("../../engine/up-to-date.js"), import("../../gadgetfile/glob.js"), import("node:path"), import("node:fs")]);
   const root = project.gadgetfile.dir;
   const files = new Set<string>([project.gadgetfile.file, ...project.configInputs, ...results.flatMap((r) => r.inputs)]);
   for (const f of ["package.json", "package-lock.json"]) if (existsSync(join(root, f))) files.add(join(root, f));
   for (const g of project.gadgets) if (existsSync(join(g.dir, "build.yaml"))) files.add(join(g.dir, "build.yaml"));
   const dirs = new Map(listedDirs);
-  for (const g of project.gadgets) if (!dirs.has(g.dir)) return; // a folder no glob listed: nothing would notice it change
+  for (const g of project.gadgets) {
+    if (dirs.has(g.dir)) continue;
+    // a folder named without a glob (`gadgets: ["."]`): its listing now, if nothing was added or removed there during the run
+    const st = statSync(g.dir, { throwIfNoEntry: false });
+    if (!st || st.mtimeMs >= startedAt - 10) return;
+    dirs.set(g.dir, listingOf(g.dir));
+  }
   // not recorded (a file changed during the run, …): the next run is a full one, which is always right
   await recordUpToDate(inv, { projectRoot: root, startedAt, files, dirs, gadgets }).catch(() => undefined);
 }
