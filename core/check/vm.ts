@@ -83,19 +83,29 @@ export async function buildInitramfs(workDir: string, loader: LoaderBinary, obje
   await writeFile(join(root, "init"), initScript(), { mode: 0o755 });
   const files = [".", "bin", "bin/busybox", "bin/gadget-check-loader", "dev", "proc", "sys", "tmp", "init", "manifest.json", "objects", ...inputs.map((i) => i.path.slice(1))];
   const out = join(workDir, "initramfs.cpio");
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(cpio, ["-o", "-H", "newc", "--quiet"], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
-    const sink = createWriteStream(out);
-    let stderr = "";
-    child.stderr.on("data", (d) => (stderr += d));
-    child.stdout.pipe(sink);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      sink.on("close", () => (code === 0 ? resolve() : reject(new GadgetError({ what: "cpio failed", why: stderr.trim() || `exit status ${code}` }))));
-      sink.end();
-    });
-    child.stdin.end(files.join("\n") + "\n");
+  const child = spawn(cpio, ["-o", "-H", "newc", "--quiet"], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
+  const sink = createWriteStream(out);
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  // Both ends are awaited on their own: the file is complete when the pipe has ended it (its
+  // 'close' may come before or after the process's — waiting for it only once cpio had exited
+  // missed it when it came first, and the check hung there).
+  const written = new Promise<void>((resolve, reject) => {
+    sink.once("close", resolve);
+    sink.once("error", reject);
   });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", resolve);
+  });
+  child.stdout.pipe(sink);
+  child.stdin.end(files.join("\n") + "\n");
+  const code = await exited;
+  if (code !== 0) {
+    sink.destroy();
+    throw new GadgetError({ what: "cpio failed", why: stderr.trim() || `exit status ${code}` });
+  }
+  await written;
   return out;
 }
 
