@@ -122,7 +122,7 @@ describe("gadget run --watch --exec: three gadgets, one command each", () => {
     const before = digestOf(w, "exec_count")!;
     const mark = lines(w.stdout).length;
     await setCounterMax(repo, "exec_count", 70);
-    await w.waitFor(() => starts(log, "exec_count").length === 2, "the new exec_count instance");
+    await w.waitFor(() => starts(log, "exec_count").length === 2 && digestOf(w, "exec_count", mark) !== undefined, "the new exec_count instance and its ✓ line");
     const fresh = starts(log, "exec_count")[1]!;
     const after = digestOf(w, "exec_count", mark)!;
     expect(after).not.toBe(before);
@@ -200,7 +200,8 @@ describe("gadget run --watch --exec: one gadget (--only) whose command ignores S
     expect(alive(grandchild)).toBe(true);
     const errMark = w.stderr.length;
     await setCounterMax(repo, "open_count", 2048);
-    await w.waitFor(() => starts(log).length === 2, "the new instance");
+    // (the instance's log and gadget's stderr are separate pipes: wait for both)
+    await w.waitFor(() => starts(log).length === 2 && w.stderr.slice(errMark).includes("sending SIGKILL"), "the new instance");
     const fresh = starts(log)[1]!;
     const signals = eventsOf(log, old.pid).filter((e) => e.event !== "grandchild");
     expect(signals.map((e) => e.signal)).toEqual(["SIGINT", "SIGTERM"]); // no exit record: SIGKILL
@@ -269,8 +270,10 @@ describe("gadget run --watch --exec: a command that exits by itself (sh -c, cras
     await new Promise((r) => setTimeout(r, 500));
     expect(runs()).toHaveLength(3);
     expect(new Set(runs()).size).toBe(1);
+    const outMark = lines(w.stdout).length;
     await setCounterMax(repo, "tcp_count", 17);
-    await w.waitFor(() => runs().length === 4, "the start on a new image");
+    // the instance's start (its log) and the ✓ line (gadget's stdout) travel by separate pipes: wait for both
+    await w.waitFor(() => runs().length === 4 && digestOf(w, "tcp_count", outMark) !== undefined, "the start on a new image");
     expect(runs()[3]).not.toBe(runs()[0]);
     expect(runs()[3]).toBe(`${digestOf(w, "tcp_count")} tcp_count`);
     w.child.kill("SIGINT");
