@@ -29,6 +29,7 @@ import type { LayoutStore } from "../store/layout-store.js";
 import type { Artifact, Logger } from "../types.js";
 import type { PublicKey, SigningKey } from "../sign/keys.js";
 import type { RemoteCacheSettings } from "./remote-cache-config.js";
+import type { Outcome } from "./cache.js";
 import {
   checkSignaturePayload,
   decodeConfig,
@@ -56,12 +57,8 @@ const UPLOAD = 0;
 const BUFFER_MAX = 8 * 1024 * 1024;
 const RETRIES = 2;
 
-export interface RemoteHit {
-  artifacts: Map<string, Artifact>;
-  annotations: Record<string, string>;
-  result?: Record<string, unknown>;
-  /** Discovered inputs as recorded (relative to the project when inside it). */
-  discovered: string[];
+/** A step's outcome as the local cache holds one; `discovered` as recorded (relative to the project when inside it). */
+export interface RemoteHit extends Outcome {
   usedStore: boolean;
 }
 

@@ -19,12 +19,14 @@
  * cannot tell, falls back to the full run, which then records the new state. Only node:fs here:
  * this module is what a no-op loads.
  */
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cacheRoot } from "./cache-dir.js";
-import { listingOf } from "../gadgetfile/glob.js";
+import { listedDirs, listingOf } from "../gadgetfile/glob.js";
+import type { GadgetRunResult } from "./run-graph.js";
+import type { Project } from "./project.js";
 
 export const UP_TO_DATE_FILE = "up-to-date.json";
 /** How many invocations (task/flag combinations) one project remembers. */
@@ -198,4 +200,49 @@ export async function recordUpToDate(inv: Invocation, r: RecordInput): Promise<s
   const { writeFileAtomic } = await import("../store/atomic.js");
   await writeFileAtomic(file, JSON.stringify({ v: 1, entries: [entry, ...old].slice(0, MAX_INVOCATIONS) } satisfies StateFile), { fsync: false });
   return undefined;
+}
+
+/**
+ * Record the run's state for the fast path when it qualifies: every gadget built, no stage runs
+ * once for all gadgets, and every step that is not cached only tagged the image into the local
+ * store (a publish target that stays on the machine and reports { reference?, digest }).
+ */
+export async function recordRun(inv: Invocation, project: Project | undefined, results: GadgetRunResult[] | undefined, startedAt: number): Promise<void> {
+  if (!project || !results || results.length === 0 || !results.every((r) => r.status === "ok")) return;
+  const uncached: string[] = [];
+  for (const s of project.steps) {
+    const stage = project.stages.get(typeof s.spec === "string" ? s.spec : s.spec.stage);
+    if (!stage || stage.runBatch) return;
+    if (stage.cacheable === false) {
+      if (!stage.publishTarget || stage.leavesMachine !== false) return;
+      uncached.push(stage.name);
+    }
+  }
+  if (uncached.length > 1) return; // at most the one step that tags the image
+  const { imageDigest } = await import("./project.js");
+  const gadgets = [];
+  for (const r of results) {
+    const d = imageDigest(r);
+    if (uncached.length === 0) {
+      gadgets.push({ name: r.gadget.name, ...(d ? { digest: d } : {}) });
+      continue;
+    }
+    const res = r.results[uncached[0]!];
+    if (typeof res?.digest !== "string" || (res.reference !== undefined && typeof res.reference !== "string")) return;
+    gadgets.push({ name: r.gadget.name, ...(d ? { digest: d } : {}), tagged: { digest: res.digest, ...(typeof res.reference === "string" ? { reference: res.reference } : {}) } });
+  }
+  const root = project.gadgetfile.dir;
+  const files = new Set<string>([project.gadgetfile.file, ...project.configInputs, ...results.flatMap((r) => r.inputs)]);
+  for (const f of ["package.json", "package-lock.json"]) if (existsSync(join(root, f))) files.add(join(root, f));
+  for (const g of project.gadgets) if (existsSync(join(g.dir, "build.yaml"))) files.add(join(g.dir, "build.yaml"));
+  const dirs = new Map(listedDirs);
+  for (const g of project.gadgets) {
+    if (dirs.has(g.dir)) continue;
+    // a folder named without a glob (`gadgets: ["."]`): its listing now, if nothing was added or removed there during the run
+    const st = statSync(g.dir, { throwIfNoEntry: false });
+    if (!st || st.mtimeMs >= startedAt - 10) return;
+    dirs.set(g.dir, listingOf(g.dir));
+  }
+  // not recorded (a file changed during the run, …): the next run is a full one, which is always right
+  await recordUpToDate(inv, { projectRoot: root, startedAt, files, dirs, gadgets }).catch(() => undefined);
 }

@@ -140,6 +140,6 @@ export function pushResultLine(r: PushResult): string {
 function registryBound(store: LayoutStore): ReadOnlyStorage {
   return {
     exists: (d) => store.exists(d),
-    fetch: (d, io) => (isManifestType(d.mediaType) || isIndexType(d.mediaType) ? store.fetch(d, io) : store.read(d, io)),
+    fetch: (d, io) => store.fetch(d, isManifestType(d.mediaType) || isIndexType(d.mediaType) ? io : { ...io, unverified: true }),
   };
 }

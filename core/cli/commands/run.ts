@@ -250,7 +250,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       await (await import("../../engine/pool.js")).closePool();
     }
     // a run that printed nothing of its steps' and only tagged into the store: the next identical run may skip it all
-    if (fast && !logged) await recordIfQualifies(fast, project, results, startedAt);
+    if (fast && !logged) await (await import("../../engine/up-to-date.js")).recordRun(fast, project, results, startedAt);
   } catch (e) {
     await writeSummary(e).catch((w: unknown) => ctx.warn(`warning: could not write --json-file or --profile: ${(w as Error)?.message ?? String(w)}`));
     throw e;
@@ -308,51 +308,6 @@ async function printIfUpToDate(ctx: CommandContext, inv: Invocation, file: strin
   return true;
 }
 
-/**
- * Record the run's state for the fast path when it qualifies: every gadget built, no stage runs
- * once for all gadgets, and every step that is not cached only tagged the image into the local
- * store (a publish target that stays on the machine and reports { reference?, digest }).
- */
-async function recordIfQualifies(inv: Invocation, project: Project | undefined, results: GadgetRunResult[] | undefined, startedAt: number): Promise<void> {
-  if (!project || !results || results.length === 0 || !results.every((r) => r.status === "ok")) return;
-  const uncached: string[] = [];
-  for (const s of project.steps) {
-    const stage = project.stages.get(typeof s.spec === "string" ? s.spec : s.spec.stage);
-    if (!stage || stage.runBatch) return;
-    if (stage.cacheable === false) {
-      if (!stage.publishTarget || stage.leavesMachine !== false) return;
-      uncached.push(stage.name);
-    }
-  }
-  if (uncached.length > 1) return; // at most the one step that tags the image
-  const { imageDigest } = await import("../../engine/project.js");
-  const gadgets = [];
-  for (const r of results) {
-    const d = imageDigest(r);
-    if (uncached.length === 0) {
-      gadgets.push({ name: r.gadget.name, ...(d ? { digest: d } : {}) });
-      continue;
-    }
-    const res = r.results[uncached[0]!];
-    if (typeof res?.digest !== "string" || (res.reference !== undefined && typeof res.reference !== "string")) return;
-    gadgets.push({ name: r.gadget.name, ...(d ? { digest: d } : {}), tagged: { digest: res.digest, ...(typeof res.reference === "string" ? { reference: res.reference } : {}) } });
-  }
-  const [{ recordUpToDate }, { listedDirs, listingOf }, { join }, { existsSync, statSync }] = await Promise.all([import("../../engine/up-to-date.js"), import("../../gadgetfile/glob.js"), import("node:path"), import("node:fs")]);
-  const root = project.gadgetfile.dir;
-  const files = new Set<string>([project.gadgetfile.file, ...project.configInputs, ...results.flatMap((r) => r.inputs)]);
-  for (const f of ["package.json", "package-lock.json"]) if (existsSync(join(root, f))) files.add(join(root, f));
-  for (const g of project.gadgets) if (existsSync(join(g.dir, "build.yaml"))) files.add(join(g.dir, "build.yaml"));
-  const dirs = new Map(listedDirs);
-  for (const g of project.gadgets) {
-    if (dirs.has(g.dir)) continue;
-    // a folder named without a glob (`gadgets: ["."]`): its listing now, if nothing was added or removed there during the run
-    const st = statSync(g.dir, { throwIfNoEntry: false });
-    if (!st || st.mtimeMs >= startedAt - 10) return;
-    dirs.set(g.dir, listingOf(g.dir));
-  }
-  // not recorded (a file changed during the run, …): the next run is a full one, which is always right
-  await recordUpToDate(inv, { projectRoot: root, startedAt, files, dirs, gadgets }).catch(() => undefined);
-}
 
 /** The logger stages get: info and warnings on stderr, debug with -v; `prefix` names the gadget when several build at once. */
 export function runLogger(ctx: CommandContext, prefix = ""): Logger {
