@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
 /** A realistic CO-RE gadget for the benchmarks: kernel types from vmlinux.h, read with BPF_CORE_READ (compile-dominated, like real gadgets). */
 export function coreGadgetSource(opts: { vmlinux: string; id?: number }): string {
   const id = opts.id ?? 0;
@@ -32,4 +36,20 @@ int on_exec_${id}(void *ctx)
 
 char LICENSE[] SEC("license") = "GPL";
 `;
+}
+
+/**
+ * A monorepo of `count` CO-RE gadgets (gadgets/c00…) sharing this machine's vmlinux.h (amd64: the
+ * host's BTF is x86), with a gadgetfile tagging them `bench/{name}:<tag>`.
+ */
+export async function writeCoreRepo(dir: string, count: number, tag: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "vmlinux.h"), execFileSync("bpftool", ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"], { maxBuffer: 1 << 30 }));
+  for (let i = 0; i < count; i++) {
+    const g = join(dir, "gadgets", `c${String(i).padStart(2, "0")}`);
+    await mkdir(g, { recursive: true });
+    await writeFile(join(g, "program.bpf.c"), coreGadgetSource({ vmlinux: "../../vmlinux.h", id: i }));
+    await writeFile(join(g, "gadget.yaml"), `name: c${i}\ndescription: CO-RE bench gadget ${i}\n`);
+  }
+  await writeFile(join(dir, "gadgetfile.ts"), `import { defineGadgetfile } from "gadget";\nexport default defineGadgetfile({ gadgets: ["gadgets/*"], defaults: { tag: "bench/{name}:${tag}", archs: ["amd64"] } });\n`);
 }

@@ -12,7 +12,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GADGET_BIN, REPO_ROOT, tempDir } from "../helpers/cli.js";
-import { coreGadgetSource } from "./core-gadget.js";
+import { writeCoreRepo } from "./core-gadget.js";
 import { alternate, infoRow, loadLine, ratioRow, RUNS, runProcess, valueRow } from "./report.js";
 
 const N = Number(process.env.BENCH_ENGINE_RUNS ?? 7);
@@ -35,11 +35,6 @@ int count_${i}(void *ctx)
 }
 char LICENSE[] SEC("license") = "GPL";
 `;
-}
-
-/** A realistic CO-RE gadget (kernel types from this machine's vmlinux.h): compile-dominated, like real gadgets. */
-function coreProgram(i: number): string {
-  return coreGadgetSource({ vmlinux: "../../vmlinux.h", id: i });
 }
 
 async function makeRepo(dir: string, count = GADGETS): Promise<void> {
@@ -97,15 +92,7 @@ it("engine: config load, no-op run, watch latency, cold build parallelism", asyn
 
     // ---- 4b. the same with 10 realistic CO-RE gadgets (amd64: this machine's vmlinux.h is x86) ----
     const coreRepo = join(dir, "core-repo");
-    await mkdir(coreRepo);
-    await writeFile(join(coreRepo, "vmlinux.h"), execFileSync("bpftool", ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"], { maxBuffer: 1 << 30 }));
-    for (let i = 0; i < GADGETS; i++) {
-      const g = join(coreRepo, "gadgets", `c${String(i).padStart(2, "0")}`);
-      await mkdir(g, { recursive: true });
-      await writeFile(join(g, "program.bpf.c"), coreProgram(i));
-      await writeFile(join(g, "gadget.yaml"), `name: c${i}\ndescription: CO-RE bench gadget ${i}\n`);
-    }
-    await writeFile(join(coreRepo, "gadgetfile.ts"), `import { defineGadgetfile } from "gadget";\nexport default defineGadgetfile({ gadgets: ["gadgets/*"], defaults: { tag: "bench/{name}:core", archs: ["amd64"] } });\n`);
+    await writeCoreRepo(coreRepo, GADGETS, "core");
     const t2 = performance.now();
     for (let i = 0; i < GADGETS; i++) {
       const gdir = join(coreRepo, "gadgets", `c${String(i).padStart(2, "0")}`);

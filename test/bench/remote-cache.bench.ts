@@ -9,13 +9,12 @@
  * G = GADGET_BENCH_REMOTE_GADGETS (default 10). Prints figures; never asserts on timing.
  */
 import { it, expect } from "vitest";
-import { execFileSync } from "node:child_process";
-import { cp, mkdir, rm, writeFile } from "node:fs/promises";
+import { cp, rm } from "node:fs/promises";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { GADGET_BIN, runCommand, tempDir } from "../helpers/cli.js";
 import { startRegistry } from "../helpers/registry.js";
-import { coreGadgetSource } from "./core-gadget.js";
+import { writeCoreRepo } from "./core-gadget.js";
 
 const RUNS = Math.max(1, Number(process.env.GADGET_BENCH_REMOTE_RUNS ?? 5));
 const GADGETS = Math.max(1, Number(process.env.GADGET_BENCH_REMOTE_GADGETS ?? 10));
@@ -37,15 +36,7 @@ it("remote cache: checkout B (all remote hits) vs checkout A's cold build, and v
   const reg = await startRegistry();
   try {
     const template = join(dir, "template");
-    await mkdir(template);
-    await writeFile(join(template, "vmlinux.h"), execFileSync("bpftool", ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"], { maxBuffer: 1 << 30 }));
-    for (let i = 0; i < GADGETS; i++) {
-      const g = join(template, "gadgets", `c${String(i).padStart(2, "0")}`);
-      await mkdir(g, { recursive: true });
-      await writeFile(join(g, "program.bpf.c"), coreGadgetSource({ vmlinux: "../../vmlinux.h", id: i }));
-      await writeFile(join(g, "gadget.yaml"), `name: c${i}\ndescription: CO-RE bench gadget ${i}\n`);
-    }
-    await writeFile(join(template, "gadgetfile.ts"), `import { defineGadgetfile } from "gadget";\nexport default defineGadgetfile({ gadgets: ["gadgets/*"], defaults: { tag: "bench/{name}:remote", archs: ["amd64"] } });\n`);
+    await writeCoreRepo(template, GADGETS, "remote");
     const env = { ...process.env, SOURCE_DATE_EPOCH: "1700000000", GADGET_INSECURE_REGISTRIES: reg.host };
 
     const cold: number[] = [];
